@@ -1,0 +1,13 @@
+"""smoothcert: certified robustness for scikit-learn and skorch classifiers.
+
+Randomized smoothing with Gaussian noise (:class:`SmoothedClassifier`) and
+data-dependent smoothing with a per-input noise covariance optimized up to the
+full SPD manifold with the Fisher-Rao metric (:class:`CertifiedRegion`).
+"""
+
+from ._certificate import Certificate
+from ._smoothed import SmoothedClassifier
+
+__version__ = "0.1.0"
+
+__all__ = ["Certificate", "SmoothedClassifier", "__version__"]

@@ -1,0 +1,179 @@
+"""What the smoothing estimators share: parameters, fitting and input checks."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
+
+from ._base_models import _unwrap_frozen, is_torch_net, make_adapter
+from ._sampling import resolve_batch_size, resolve_seed
+
+__all__ = ["BaseSmoothing"]
+
+_AUGMENTATION_STAGE = 0xA06
+
+
+def _is_frozen(estimator):
+    try:
+        from sklearn.frozen import FrozenEstimator
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(estimator, FrozenEstimator)
+
+
+class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+    """Base class of the randomized-smoothing meta-estimators (not public)."""
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        "sigma": [Interval(Real, 0, None, closed="neither")],
+        "n_samples": [Interval(Integral, 2, None, closed="left")],
+        "n_samples_selection": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, 1, closed="neither")],
+        "vote": [StrOptions({"hard", "soft"})],
+        "noise_augmentation": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    # ------------------------------------------------------------------ fitting
+    def _base_estimator(self):
+        return LogisticRegression() if self.estimator is None else self.estimator
+
+    def fit(self, X, y, sample_weight=None, **fit_params):
+        """Fit the base classifier (on Gaussian-noised copies if asked).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs, finite.
+        y : array-like of shape (n_samples,)
+            Class labels (any hashable labels: strings, non-contiguous ints).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Passed to the base estimator's ``fit``; it must accept it.
+        **fit_params : dict
+            Other parameters passed to the base estimator's ``fit``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        self._validate_extra_params()
+        base = self._base_estimator()
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=1)
+        check_classification_targets(y)
+        frozen = _is_frozen(base)
+        if frozen:
+            inner = _unwrap_frozen(base)
+            check_is_fitted(inner)
+            self.classes_ = np.asarray(inner.classes_)
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+            if unknown.size:
+                raise ValueError(
+                    f"y contains labels {unknown.tolist()} unknown to the pre-fitted estimator."
+                )
+            if self.noise_augmentation:
+                raise ValueError(
+                    "noise_augmentation must be 0 with a pre-fitted (FrozenEstimator) "
+                    "estimator, which is not trained again."
+                )
+            y_fit = y
+        else:
+            encoder = LabelEncoder().fit(y)
+            self.classes_ = encoder.classes_
+            y_fit = encoder.transform(y)
+        if len(self.classes_) < 2 and not frozen:
+            raise ValueError(
+                "The training data has a single class "
+                f"({self.classes_[0]!r}); at least 2 classes are needed."
+            )
+        if sample_weight is not None:
+            if not has_fit_parameter(_unwrap_frozen(base), "sample_weight"):
+                raise TypeError(
+                    f"sample_weight was given but {type(base).__name__}.fit "
+                    "does not accept sample_weight."
+                )
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.shape != (X.shape[0],):
+                raise ValueError(
+                    f"sample_weight must have shape ({X.shape[0]},), got {sample_weight.shape}."
+                )
+            fit_params["sample_weight"] = sample_weight
+        X_fit, y_fit, fit_params = self._augment(X, y_fit, fit_params)
+        torch_net = is_torch_net(_unwrap_frozen(base))
+        if torch_net:
+            X_fit = X_fit.astype(np.float32)
+            if not frozen:
+                y_fit = y_fit.astype(np.int64)
+        self.estimator_ = clone(base).fit(X_fit, y_fit, **fit_params)
+        self._fitted_on_indices = not frozen
+        if self.vote == "soft" and not hasattr(self.estimator_, "predict_proba"):
+            raise ValueError(
+                "vote='soft' needs a base estimator with predict_proba; "
+                f"{type(base).__name__} has none. Use vote='hard'."
+            )
+        return self
+
+    def _validate_extra_params(self):
+        """Hook for checks beyond ``_parameter_constraints``."""
+
+    def _augment(self, X, y, fit_params):
+        k = self.noise_augmentation
+        if not k:
+            return X, y, fit_params
+        seed = resolve_seed(self.random_state)
+        rng = np.random.default_rng(np.random.SeedSequence([*seed, _AUGMENTATION_STAGE]))
+        X_aug = np.concatenate([X + self.sigma * rng.standard_normal(X.shape) for _ in range(k)])
+        y_aug = np.concatenate([y] * k)
+        fit_params = dict(fit_params)
+        if "sample_weight" in fit_params:
+            fit_params["sample_weight"] = np.tile(fit_params["sample_weight"], k)
+        return X_aug, y_aug, fit_params
+
+    # ---------------------------------------------------------------- inference
+    def _check_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=np.float64)
+
+    def _adapter(self):
+        return make_adapter(self.estimator_, self.classes_, self._fitted_on_indices)
+
+    def _engine_kwargs(self, n_features):
+        return dict(
+            batch_size=resolve_batch_size(self.batch_size, n_features),
+            n_jobs=self.n_jobs,
+        )
+
+    def _seed(self):
+        return resolve_seed(self.random_state)
+
+    def predict(self, X):
+        """Predicted class of the smoothed classifier (argmax of :meth:`predict_proba`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    # -------------------------------------------------------------------- tags
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.classifier_tags.multi_class = True
+        return tags

@@ -1,0 +1,345 @@
+"""The Monte-Carlo engine: the only place where noise is drawn and the base model called.
+
+Noise streams (DESIGN.md section 2, rule 6). Every row gets its own standard
+normal stream, seeded from the estimator's ``random_state``, a hash of the row's
+bytes and a *stage* tag (selection, estimation, prediction, each optimization
+step). Draws are consumed from that stream in order and turned into noise by the
+row's covariance square root. Hence
+
+* the result of a row does not depend on the batch size, the chunking, the
+  other rows, their order or ``n_jobs``;
+* the noise of two different rows, and of two stages of one row, is independent.
+
+Chunking. Rows are processed in groups and draws in blocks so that at most
+``batch_size`` noisy points exist at once; each block is sent to the base model
+in one call and reduced immediately (vote counts, score sums, gradient moments).
+"""
+
+import hashlib
+import numbers
+
+import numpy as np
+from joblib import Parallel, delayed
+
+from ._covariance import RowCovariances
+
+__all__ = [
+    "STAGE_SELECTION",
+    "STAGE_ESTIMATION",
+    "STAGE_PREDICTION",
+    "optimization_stage",
+    "resolve_seed",
+    "resolve_batch_size",
+    "row_keys",
+    "count_votes",
+    "score_moments",
+]
+
+STAGE_SELECTION = 1
+STAGE_ESTIMATION = 2
+STAGE_PREDICTION = 3
+_STAGE_OPTIM_BASE = 1_000_000
+
+#: Memory budget (bytes) of the noise block when ``batch_size="auto"``.
+AUTO_BATCH_BYTES = 32 * 2**20
+
+
+def optimization_stage(phase, iteration):
+    """Stage tag of one optimization step (``phase`` = 0, 1, 2, ... per search stage)."""
+    return _STAGE_OPTIM_BASE + 100_000 * int(phase) + int(iteration)
+
+
+def resolve_seed(random_state):
+    """Turn ``random_state`` into a tuple of 32-bit words seeding every stream.
+
+    * int: used as is, so results are reproducible;
+    * None: fresh entropy from the operating system (no global RNG is touched);
+    * :class:`numpy.random.RandomState` or :class:`numpy.random.Generator`:
+      four words are drawn from it, so successive calls differ.
+    """
+    if random_state is None:
+        entropy = np.random.SeedSequence().entropy
+        return tuple(int(w) for w in np.random.SeedSequence(entropy).generate_state(4))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        value = int(random_state)
+        if value < 0:
+            raise ValueError(f"random_state must be non-negative, got {value}.")
+        return (value & 0xFFFFFFFF, value >> 32)
+    if isinstance(random_state, np.random.RandomState):
+        return tuple(int(w) for w in random_state.randint(0, 2**32, size=4, dtype=np.uint64))
+    if isinstance(random_state, np.random.Generator):
+        return tuple(int(w) for w in random_state.integers(0, 2**32, size=4, dtype=np.uint64))
+    raise TypeError(
+        "random_state must be None, an int, a numpy RandomState or Generator, "
+        f"got {type(random_state).__name__}."
+    )
+
+
+def resolve_batch_size(batch_size, n_features):
+    """Number of noisy points per base-model call."""
+    if batch_size == "auto":
+        return int(np.clip(AUTO_BATCH_BYTES // (8 * max(n_features, 1)), 1024, 100_000))
+    return int(batch_size)
+
+
+def row_keys(X):
+    """Four 32-bit words per row from a BLAKE2 hash of the row's float64 bytes."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    keys = np.empty((X.shape[0], 4), dtype=np.uint64)
+    for i, row in enumerate(X):
+        digest = hashlib.blake2b(row.tobytes(), digest_size=16).digest()
+        keys[i] = np.frombuffer(digest, dtype=np.uint32)
+    return keys
+
+
+def _generators(seed, keys, stage):
+    return [
+        np.random.Generator(np.random.PCG64(np.random.SeedSequence([*seed, *map(int, k), stage])))
+        for k in keys
+    ]
+
+
+def _normals(gens, n_draws, n_features):
+    z = np.empty((len(gens), n_draws, n_features))
+    for i, gen in enumerate(gens):
+        gen.standard_normal(out=z[i])
+    return z
+
+
+def _row_groups(n_rows, rows_per_group):
+    return [np.arange(s, min(s + rows_per_group, n_rows)) for s in range(0, n_rows, rows_per_group)]
+
+
+def _map_groups(func, groups, n_jobs, verbose, desc):
+    """Run ``func`` on each group of rows, serially or with joblib, in order."""
+    if n_jobs is None or n_jobs == 1 or len(groups) == 1:
+        iterator = groups
+        if verbose:
+            iterator = _progress(groups, desc)
+        return [func(g) for g in iterator]
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    results = parallel(delayed(func)(g) for g in groups)
+    if verbose:
+        results = _progress(results, desc, total=len(groups))
+    return list(results)
+
+
+def _progress(iterable, desc, total=None):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is optional
+        return iterable
+    return tqdm(iterable, desc=desc, total=total, leave=False)
+
+
+def _split_for_jobs(n_rows, rows_per_group, n_jobs):
+    """Rows per group: bounded by memory, and enough groups to feed the workers."""
+    if n_jobs not in (None, 1):
+        from joblib import effective_n_jobs
+
+        workers = effective_n_jobs(n_jobs)
+        rows_per_group = max(1, min(rows_per_group, -(-n_rows // (4 * workers))))
+    return max(1, rows_per_group)
+
+
+def _cast(points, adapter):
+    return points.astype(np.float32) if adapter.float32 else points
+
+
+def count_votes(
+    adapter,
+    X,
+    covariances,
+    n_draws,
+    *,
+    seed,
+    stage,
+    vote="hard",
+    batch_size=10_000,
+    n_jobs=None,
+    verbose=False,
+):
+    """Monte-Carlo statistics of the smoothed classifier at each row.
+
+    Parameters
+    ----------
+    adapter : base-model adapter (see ``_base_models``)
+    X : ndarray of shape (n, d), float64
+    covariances : RowCovariances
+        One noise covariance per row of ``X``.
+    n_draws : int
+        Draws per row.
+    seed : tuple of int
+        From :func:`resolve_seed`.
+    stage : int
+        Stage tag; different stages draw independent noise.
+    vote : {"hard", "soft"}
+        Hard: count the predicted labels. Soft: sum the predicted scores and
+        their squares.
+    batch_size : int
+        Largest number of noisy points that exist at once.
+    n_jobs : int or None
+        Joblib workers over groups of rows.
+    verbose : bool
+        Show a progress bar (tqdm) over groups of rows.
+
+    Returns
+    -------
+    counts : ndarray of shape (n, n_classes)
+        Vote counts (int64) for hard votes; score sums (float64) for soft votes.
+    sq_sums : ndarray of shape (n, n_classes) or None
+        Sums of squared scores (soft votes only).
+    """
+    n, d = X.shape
+    n_classes = adapter.n_classes
+    keys = row_keys(X)
+    draws_per_block = max(1, min(n_draws, batch_size))
+    rows_per_group = _split_for_jobs(n, max(1, batch_size // draws_per_block), n_jobs)
+
+    def run(rows):
+        gens = _generators(seed, keys[rows], stage)
+        factor = covariances.factor(rows)
+        x = X[rows]
+        r = len(rows)
+        if vote == "hard":
+            acc = np.zeros(r * n_classes, dtype=np.int64)
+        else:
+            acc = np.zeros((r, n_classes))
+            acc_sq = np.zeros((r, n_classes))
+        offsets = np.repeat(np.arange(r) * n_classes, 1)
+        done = 0
+        while done < n_draws:
+            m = min(draws_per_block, n_draws - done)
+            z = _normals(gens, m, d)
+            points = x[:, None, :] + RowCovariances.apply_factor(factor, z)
+            points = _cast(points.reshape(r * m, d), adapter)
+            del z
+            if vote == "hard":
+                labels = adapter.labels(points).reshape(r, m)
+                acc += np.bincount(
+                    (labels + offsets[:, None]).ravel(), minlength=r * n_classes
+                )
+            else:
+                scores = adapter.scores(points).reshape(r, m, n_classes)
+                acc += scores.sum(axis=1)
+                acc_sq += np.square(scores).sum(axis=1)
+            done += m
+        if vote == "hard":
+            return acc.reshape(r, n_classes), None
+        return acc, acc_sq
+
+    groups = _row_groups(n, rows_per_group)
+    results = _map_groups(run, groups, n_jobs, verbose, "smoothcert: sampling")
+    counts = np.concatenate([res[0] for res in results]) if results else np.zeros((0, n_classes))
+    if vote == "hard":
+        return counts, None
+    return counts, np.concatenate([res[1] for res in results])
+
+
+def score_moments(
+    adapter,
+    X,
+    covariances,
+    n_draws,
+    *,
+    seed,
+    stage,
+    weights=None,
+    gradient=None,
+    moment="full",
+    antithetic=True,
+    batch_size=10_000,
+    n_jobs=None,
+):
+    """Mean smoothed scores and, optionally, a whitened natural-gradient estimate.
+
+    With ``h(x + e) = sum_c weights[c] * F_c(x + e)``, ``e = Sigma^(1/2) z``,
+    the Fisher-Rao (natural) gradient of ``E[h]`` with respect to ``Sigma``,
+    written in whitened coordinates ``W = Sigma^(-1/2) grad Sigma^(-1/2)``, is
+    estimated by
+
+    * ``gradient="score"``:    ``W = mean[(h - mean h) (z z^T - I)]`` (black box);
+    * ``gradient="pathwise"``: ``W = sym(mean[grad_z h  z^T])`` with
+      ``grad_z h = Sigma^(1/2) grad_x h`` (autograd through a torch base).
+
+    Parameters
+    ----------
+    adapter, X, covariances, seed, stage, batch_size, n_jobs
+        As in :func:`count_votes`.
+    n_draws : int
+        Draws per row; rounded up to an even number with antithetic pairs.
+    weights : ndarray of shape (n, n_classes), optional
+        Weights defining ``h``; needed for a gradient.
+    gradient : {None, "score", "pathwise"}
+    moment : {"isotropic", "diagonal", "full"}
+        Which projection of ``W`` to return: ``tr(W) / d`` (n,), ``diag(W)``
+        (n, d) or ``W`` (n, d, d).
+    antithetic : bool
+        Use the pairs ``z`` and ``-z``.
+
+    Returns
+    -------
+    mean_scores : ndarray of shape (n, n_classes)
+    grad : ndarray or None
+    """
+    n, d = X.shape
+    n_classes = adapter.n_classes
+    keys = row_keys(X)
+    half = -(-n_draws // 2) if antithetic else n_draws
+    per_row = 2 * half if antithetic else half
+    rows_per_group = _split_for_jobs(n, max(1, batch_size // per_row), n_jobs)
+    if gradient is not None and weights is None:
+        raise ValueError("A gradient needs weights.")
+
+    def run(rows):
+        gens = _generators(seed, keys[rows], stage)
+        kind, root = covariances.factor(rows)
+        r = len(rows)
+        z = _normals(gens, half, d)
+        if antithetic:
+            z = np.concatenate([z, -z], axis=1)
+        e = RowCovariances.apply_factor((kind, root), z)
+        points = (X[rows][:, None, :] + e).reshape(r * per_row, d)
+        points = _cast(points, adapter)
+        if gradient == "pathwise":
+            w_points = np.repeat(weights[rows], per_row, axis=0)
+            scores, grad_x = adapter.scores_and_gradient(points, w_points)
+            grad_x = grad_x.reshape(r, per_row, d)
+            # grad_z h = Sigma^(1/2) grad_x h (symmetric square root)
+            grad_z = RowCovariances.apply_factor((kind, root), grad_x)
+        else:
+            scores = adapter.scores(points)
+        scores = scores.reshape(r, per_row, n_classes)
+        mean_scores = scores.mean(axis=1)
+        if gradient is None:
+            return mean_scores, None
+        if gradient == "pathwise":
+            if moment == "isotropic":
+                g = np.einsum("rmd,rmd->r", grad_z, z) / (per_row * d)
+            elif moment == "diagonal":
+                g = np.einsum("rmd,rmd->rd", grad_z, z) / per_row
+            else:
+                g = np.einsum("rmi,rmj->rij", grad_z, z) / per_row
+                g = 0.5 * (g + g.transpose(0, 2, 1))
+            return mean_scores, g
+        h = np.einsum("rmc,rc->rm", scores, weights[rows])
+        if antithetic:
+            h = 0.5 * (h[:, :half] + h[:, half:])
+            z = z[:, :half]
+        centred = h - h.mean(axis=1, keepdims=True)
+        m = z.shape[1]
+        if moment == "isotropic":
+            g = np.einsum("rm,rm->r", centred, np.square(z).sum(axis=2) - d) / (m * d)
+        elif moment == "diagonal":
+            g = np.einsum("rm,rmd->rd", centred, np.square(z) - 1.0) / m
+        else:
+            g = np.einsum("rm,rmi,rmj->rij", centred, z, z) / m
+            g -= centred.mean(axis=1)[:, None, None] * np.eye(d)
+        return mean_scores, g
+
+    groups = _row_groups(n, rows_per_group)
+    results = _map_groups(run, groups, n_jobs, False, "")
+    mean_scores = np.concatenate([res[0] for res in results])
+    if gradient is None:
+        return mean_scores, None
+    return mean_scores, np.concatenate([res[1] for res in results])
