@@ -6,8 +6,9 @@ full SPD manifold with the Fisher-Rao metric (:class:`CertifiedRegion`).
 """
 
 from ._certificate import Certificate
+from ._region import CertifiedRegion
 from ._smoothed import SmoothedClassifier
 
 __version__ = "0.1.0"
 
-__all__ = ["Certificate", "SmoothedClassifier", "__version__"]
+__all__ = ["Certificate", "CertifiedRegion", "SmoothedClassifier", "__version__"]

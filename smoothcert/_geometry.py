@@ -1,0 +1,115 @@
+"""The Fisher-Rao geometry of centred Gaussians on SPD(d), via geomstats.
+
+The Fisher-Rao metric of ``N(0, Sigma)`` is half the affine-invariant metric,
+``<U, V>_Sigma = 1/2 tr(Sigma^-1 U Sigma^-1 V)``. Its exponential map is
+``Exp_Sigma(V) = Sigma^(1/2) expm(Sigma^(-1/2) V Sigma^(-1/2)) Sigma^(1/2)``,
+which stays SPD by construction. The optimizer works in *whitened* tangent
+coordinates ``W = Sigma^(-1/2) V Sigma^(-1/2)``; the functions here convert
+and step, batched over ``(n, d, d)`` arrays.
+
+geomstats is imported lazily with its numpy backend, and the root-logger
+configuration it installs on import is undone so that importing smoothcert
+never changes the user's logging.
+"""
+
+import logging
+import os
+
+import numpy as np
+
+__all__ = [
+    "fisher_rao_metric",
+    "fisher_rao_exp",
+    "fisher_rao_norm_whitened",
+    "exp_whitened",
+    "sym_sqrt",
+    "clamp_eigenvalues",
+]
+
+_METRICS = {}
+
+
+def _import_geomstats():
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    os.environ.setdefault("GEOMSTATS_BACKEND", "numpy")
+    try:
+        from geomstats.information_geometry.normal import CenteredNormalDistributions
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+    return CenteredNormalDistributions
+
+
+def fisher_rao_metric(n_features):
+    """The geomstats Fisher-Rao metric of ``N(0, Sigma)`` on SPD(``n_features``)."""
+    if n_features not in _METRICS:
+        space = _import_geomstats()(sample_dim=n_features)
+        _METRICS[n_features] = space.metric
+    return _METRICS[n_features]
+
+
+def sym_sqrt(matrices, power=0.5):
+    """``matrices ** power`` for a batch of SPD matrices (symmetric root)."""
+    w, v = np.linalg.eigh(matrices)
+    return np.einsum("...ij,...j,...kj->...ik", v, w**power, v)
+
+
+def fisher_rao_exp(sigma, tangent):
+    """Fisher-Rao exponential map ``Exp_Sigma(tangent)`` with geomstats.
+
+    Parameters
+    ----------
+    sigma : ndarray of shape (n, d, d)
+        Base points (SPD).
+    tangent : ndarray of shape (n, d, d)
+        Symmetric tangent vectors (ambient coordinates).
+
+    Returns
+    -------
+    ndarray of shape (n, d, d)
+    """
+    metric = fisher_rao_metric(sigma.shape[-1])
+    out = np.asarray(metric.exp(tangent, sigma), dtype=np.float64)
+    return 0.5 * (out + np.swapaxes(out, -1, -2))
+
+
+def exp_whitened(sigma, whitened):
+    """Step ``Sigma <- Exp_Sigma(Sigma^(1/2) W Sigma^(1/2))`` for whitened ``W``.
+
+    The exponential map is evaluated by geomstats; the conversion to ambient
+    coordinates uses the symmetric square root, so every matrix is expressed
+    in one basis (mixing the eigenbasis of Sigma with the standard basis would
+    silently rotate the ellipsoids).
+    """
+    root = sym_sqrt(sigma)
+    tangent = root @ whitened @ root
+    tangent = 0.5 * (tangent + np.swapaxes(tangent, -1, -2))
+    return fisher_rao_exp(sigma, tangent)
+
+
+def fisher_rao_norm_whitened(whitened):
+    """Fisher-Rao norm of a whitened tangent vector: ``sqrt(tr(W^2) / 2)``."""
+    return np.sqrt(0.5 * np.einsum("...ij,...ij->...", whitened, whitened))
+
+
+def clamp_eigenvalues(matrices, low, high):
+    """Clip the eigenvalues of each SPD matrix into ``[low[i], high[i]]``.
+
+    Parameters
+    ----------
+    matrices : ndarray of shape (n, d, d)
+    low, high : ndarray of shape (n,) or float
+
+    Returns
+    -------
+    clamped : ndarray of shape (n, d, d)
+    """
+    w, v = np.linalg.eigh(matrices)
+    low = np.broadcast_to(np.asarray(low, dtype=np.float64), w.shape[:-1])[..., None]
+    high = np.broadcast_to(np.asarray(high, dtype=np.float64), w.shape[:-1])[..., None]
+    w = np.clip(w, low, high)
+    out = np.einsum("...ij,...j,...kj->...ik", v, w, v)
+    return 0.5 * (out + np.swapaxes(out, -1, -2))
