@@ -93,8 +93,8 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             y_fit = encoder.transform(y)
         if len(self.classes_) < 2 and not frozen:
             raise ValueError(
-                "The training data has a single class "
-                f"({self.classes_[0]!r}); at least 2 classes are needed."
+                f"y contains only one class ({self.classes_.tolist()[0]!r}); "
+                "at least 2 classes are needed."
             )
         if sample_weight is not None:
             if not has_fit_parameter(_unwrap_frozen(base), "sample_weight"):
@@ -114,14 +114,18 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             X_fit = X_fit.astype(np.float32)
             if not frozen:
                 y_fit = y_fit.astype(np.int64)
+        self._check_soft_vote(base)
         self.estimator_ = clone(base).fit(X_fit, y_fit, **fit_params)
         self._fitted_on_indices = not frozen
-        if self.vote == "soft" and not hasattr(self.estimator_, "predict_proba"):
+        self._check_soft_vote(self.estimator_)
+        return self
+
+    def _check_soft_vote(self, estimator):
+        if self.vote == "soft" and not hasattr(estimator, "predict_proba"):
             raise ValueError(
                 "vote='soft' needs a base estimator with predict_proba; "
-                f"{type(base).__name__} has none. Use vote='hard'."
+                f"{type(estimator).__name__} has none. Use vote='hard'."
             )
-        return self
 
     def _validate_extra_params(self):
         """Hook for checks beyond ``_parameter_constraints``."""
@@ -142,6 +146,11 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     # ---------------------------------------------------------------- inference
     def _check_X(self, X):
         check_is_fitted(self)
+        # Parameters may have been changed with set_params after fit: check them
+        # again before any draw is made.
+        self._validate_params()
+        self._validate_extra_params()
+        self._check_soft_vote(self.estimator_)
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _adapter(self):

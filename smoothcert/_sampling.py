@@ -83,8 +83,12 @@ def resolve_batch_size(batch_size, n_features):
 
 
 def row_keys(X):
-    """Four 32-bit words per row from a BLAKE2 hash of the row's float64 bytes."""
-    X = np.ascontiguousarray(X, dtype=np.float64)
+    """Four 32-bit words per row from a BLAKE2 hash of the row's float64 bytes.
+
+    ``-0.0`` is hashed as ``0.0``. Identical rows get identical keys, hence the
+    same noise and the same certificate: they are the same input.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64) + 0.0
     keys = np.empty((X.shape[0], 4), dtype=np.uint64)
     for i, row in enumerate(X):
         digest = hashlib.blake2b(row.tobytes(), digest_size=16).digest()
@@ -142,6 +146,28 @@ def _split_for_jobs(n_rows, rows_per_group, n_jobs):
     return max(1, rows_per_group)
 
 
+#: Draws summed together before being added, in order, to a running soft-vote sum.
+_SUM_BLOCK = 256
+
+
+def _ordered_sum(acc, values):
+    """``acc + values.sum(axis=1)`` with a summation order fixed by the draw index.
+
+    ``values`` (r, m, C) are summed in consecutive blocks of ``_SUM_BLOCK``
+    draws, and the block sums are added to ``acc`` left to right, so the float
+    result is the same however the draws were split into chunks (chunks hold
+    whole blocks).
+    """
+    r, m, c = values.shape
+    full = m - m % _SUM_BLOCK
+    parts = [acc[:, None, :]]
+    if full:
+        parts.append(values[:, :full].reshape(r, -1, _SUM_BLOCK, c).sum(axis=2))
+    if m > full:
+        parts.append(values[:, full:].sum(axis=1, keepdims=True))
+    return np.cumsum(np.concatenate(parts, axis=1), axis=1)[:, -1]
+
+
 def _cast(points, adapter):
     return points.astype(np.float32) if adapter.float32 else points
 
@@ -194,6 +220,10 @@ def count_votes(
     n_classes = adapter.n_classes
     keys = row_keys(X)
     draws_per_block = max(1, min(n_draws, batch_size))
+    if vote == "soft" and n_draws > _SUM_BLOCK:
+        # whole summation blocks (at least one, even past batch_size), so that
+        # float sums do not depend on batch_size
+        draws_per_block = max(_SUM_BLOCK, draws_per_block - draws_per_block % _SUM_BLOCK)
     rows_per_group = _split_for_jobs(n, max(1, batch_size // draws_per_block), n_jobs)
 
     def run(rows):
@@ -206,7 +236,7 @@ def count_votes(
         else:
             acc = np.zeros((r, n_classes))
             acc_sq = np.zeros((r, n_classes))
-        offsets = np.repeat(np.arange(r) * n_classes, 1)
+        offsets = np.arange(r) * n_classes
         done = 0
         while done < n_draws:
             m = min(draws_per_block, n_draws - done)
@@ -221,8 +251,8 @@ def count_votes(
                 )
             else:
                 scores = adapter.scores(points).reshape(r, m, n_classes)
-                acc += scores.sum(axis=1)
-                acc_sq += np.square(scores).sum(axis=1)
+                acc = _ordered_sum(acc, scores)
+                acc_sq = _ordered_sum(acc_sq, np.square(scores))
             done += m
         if vote == "hard":
             return acc.reshape(r, n_classes), None

@@ -67,7 +67,7 @@ class SmoothedClassifier(BaseSmoothing):
         Class labels.
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during :meth:`fit` (only for inputs with string
         column names).
 

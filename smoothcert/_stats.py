@@ -65,7 +65,7 @@ def clopper_pearson_lower(k, n, alpha):
     --------
     >>> from smoothcert._stats import clopper_pearson_lower
     >>> round(float(clopper_pearson_lower(99, 100, 0.001)), 4)
-    0.9095
+    0.9114
     """
     alpha = _check_alpha(alpha)
     k, n = _check_counts(k, n)
@@ -263,6 +263,6 @@ def radius_ceiling(n_samples, alpha):
     --------
     >>> from smoothcert._stats import radius_ceiling
     >>> round(radius_ceiling(100_000, 0.001), 3)
-    3.8
+    3.811
     """
     return float(mahalanobis_radius(clopper_pearson_lower(n_samples, n_samples, alpha)))
