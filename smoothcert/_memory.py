@@ -1,0 +1,865 @@
+"""Memory-based certification: sound certificates for data-dependent smoothing.
+
+A certificate of :class:`CertifiedRegion` covers ``g_{Sigma_x}``, the classifier
+smoothed with the covariance optimized *for x*; the deployed map
+``x -> g_{Sigma_x}(x)`` re-optimizes the covariance at every query, so a
+neighbour inside the certified region may be classified differently (Sukenik
+et al., 2022). The memory (Alfarra et al., DDRS) makes the deployed classifier
+stateful: certified regions are kept in order, a query inside a stored region
+is answered with that region's class, and a new region is shrunk until it is
+disjoint from every stored region of another class before it is stored.
+"""
+
+import numbers
+import os
+import zipfile
+import zlib
+
+import numpy as np
+from numpy.lib.npyio import NpzFile
+
+from ._certificate import Certificate
+from ._covariance import RowCovariances
+from ._ellipsoids import _PREFILTER_SLACK, ellipsoid_separation, touching_scales
+
+__all__ = ["CertificateMemory"]
+
+_FORMAT = "smoothcert.CertificateMemory"
+_VERSION = 1
+_KEYS = (
+    "format",
+    "version",
+    "n_features",
+    "margin",
+    "centers",
+    "covariances",
+    "mahalanobis_radii",
+    "p_lower",
+    "label_codes",
+    "classes",
+    "label_type",
+)
+_SYM_TOL = 1e-8
+
+
+def _label_key(label):
+    """Canonical hashable form of a class label and its type ("str" / "numeric")."""
+    if isinstance(label, np.ndarray) and label.ndim == 0:
+        label = label[()]
+    if isinstance(label, (str, np.str_)):
+        return str(label), "str"
+    if isinstance(label, (bool, np.bool_)):
+        return bool(label), "numeric"
+    if isinstance(label, numbers.Integral):
+        return int(label), "numeric"
+    if isinstance(label, numbers.Real):
+        value = float(label)
+        if not np.isfinite(value):
+            raise ValueError(f"class labels must be finite, got {label!r}.")
+        return value, "numeric"
+    raise ValueError(
+        f"class labels must be strings or real numbers, got {type(label).__name__} {label!r}."
+    )
+
+
+def _labels_array(labels, label_type):
+    """A numpy array (str or numeric, never object) of canonical labels."""
+    if label_type == "str":
+        return np.asarray(labels, dtype=str) if len(labels) else np.zeros(0, dtype="<U1")
+    return np.asarray(labels) if len(labels) else np.zeros(0, dtype=np.float64)
+
+
+def _spd_parts(covariances):
+    """Validate a stack of SPD matrices; return (symmetrized, eigenvalues, precisions)."""
+    scale = np.abs(covariances).max(axis=(1, 2), initial=0.0) if covariances.size else 0.0
+    asym = np.abs(covariances - np.swapaxes(covariances, 1, 2)).max(axis=(1, 2), initial=0.0)
+    if np.any(asym > _SYM_TOL * np.maximum(scale, 1.0)):
+        bad = int(np.argmax(asym > _SYM_TOL * np.maximum(scale, 1.0)))
+        raise ValueError(f"covariance {bad} is not symmetric.")
+    covariances = 0.5 * (covariances + np.swapaxes(covariances, 1, 2))
+    w, v = np.linalg.eigh(covariances)
+    if np.any(w <= 0):
+        bad = int(np.argmax((w <= 0).any(axis=1)))
+        raise ValueError(
+            f"covariance {bad} is not positive definite "
+            f"(smallest eigenvalue {w[bad, 0]:.3g})."
+        )
+    precisions = np.einsum("mij,mj,mkj->mik", v, 1.0 / w, v)
+    return covariances, w, precisions
+
+
+class CertificateMemory:
+    """An ordered store of certified regions that makes certificates sound.
+
+    Data-dependent smoothing (:class:`CertifiedRegion`) optimizes a noise
+    covariance ``Sigma_x`` for each input. Its certificate
+    (``guarantee="per-covariance"``) says that ``g_{Sigma_x}``, the classifier
+    smoothed with *that* covariance, is constant on the ellipsoid
+    ``{x + d : d^T Sigma_x^-1 d <= r^2}``. It says nothing about the deployed
+    classifier ``x -> g_{Sigma_x}(x)``: a neighbour ``x'`` inside the ellipsoid
+    gets its own covariance ``Sigma_{x'}`` and may be classified differently
+    (Sukenik et al., 2022).
+
+    The memory (Alfarra et al.) turns the deployed classifier into a stateful
+    one whose answers *are* constant on the certified regions. It keeps
+    regions ``(center, covariance, mahalanobis radius, class)`` in insertion
+    order, and :meth:`process` handles the rows of a certificate one after the
+    other:
+
+    1. a query inside a stored region is answered with that region's class
+       (the first such region in order; all regions containing a point have
+       the same class). Its certificate is the largest ellipsoid of the stored
+       shape centred at the query inside that region: covariance
+       ``Sigma_j``, radius ``r_j - ||x - c_j||_{Sigma_j}``. Nothing is stored.
+    2. otherwise the fresh certificate is used: an abstention stays an
+       abstention (nothing is stored); a certified region is shrunk to the
+       largest radius that keeps it disjoint from every stored region of
+       another class (times ``1 - margin``, so that the regions never even
+       touch), then stored.
+
+    After every step, stored regions of different classes are pairwise
+    disjoint (checked with the exact separating-ellipsoid criterion, see
+    :mod:`smoothcert._ellipsoids`), so every point of a stored region is
+    answered with that region's class by the memory, now and for every later
+    query.
+
+    **Which guarantee each result carries.** A certificate returned by
+    :meth:`process` has ``guarantee="memory"``: for every certified row, the
+    classifier "answer from the memory, else certify afresh and store" gives
+    the row's class on the row's whole ellipsoid, for this query and every
+    later one, whatever covariance a later query would have optimized. This
+    part holds by construction, not with a probability. In addition, each
+    stored region lies inside a per-covariance certificate of the smoothed
+    classifier ``g_{Sigma_c}`` at its centre ``c``, so with probability at
+    least ``1 - alpha`` (per region) the memory's answer on the region agrees
+    with that smoothed classifier. The memory's answer at a query may differ
+    from ``g_{Sigma_x}(x)`` (the query's own fresh prediction): the stored
+    region wins.
+
+    **Order dependence.** The result depends on the order of the queries:
+    earlier regions are never changed, later regions are shrunk (or answered
+    from the memory) because of them. Processing the same inputs in another
+    order gives other certificates, equally consistent (no regions of
+    different classes intersect either way). This is why the rows are
+    processed one at a time: row ``i`` must see the regions stored by rows
+    ``0, ..., i - 1``. Within a row, the work over stored regions is
+    vectorized and pruned by bounding balls.
+
+    The memory is explicit and owned by the user: it grows only through
+    :meth:`add` and :meth:`process`, and persists with :meth:`save` /
+    :meth:`load`. Every region stores a full ``d x d`` covariance, so the
+    memory needs ``8 d^2`` bytes per region.
+
+    Parameters
+    ----------
+    n_features : int, default=None
+        Input dimension; inferred from the first region when None.
+    margin : float, default=1e-6
+        Relative shrinkage applied below the exact touching radius when a new
+        region is shrunk, so that stored regions of different classes are
+        strictly disjoint despite rounding (with 0 they would touch, and
+        closed ellipsoids that touch intersect). In ``(0, 1)``.
+
+    Attributes
+    ----------
+    centers : ndarray of shape (n_regions, n_features)
+        Centre of each stored region, in insertion order.
+    covariances : ndarray of shape (n_regions, n_features, n_features)
+        SPD shape matrix ``Sigma`` of each region.
+    mahalanobis_radii : ndarray of shape (n_regions,)
+        Radius ``r`` of each region ``{c + d : d^T Sigma^-1 d <= r^2}``.
+    labels : ndarray of shape (n_regions,)
+        Class of each region.
+    p_lower : ndarray of shape (n_regions,)
+        Lower confidence bound of the certificate that created each region
+        (NaN when unknown, e.g. added by hand).
+    classes : ndarray
+        The distinct classes seen, in order of first appearance.
+    n_features : int or None
+        Input dimension.
+
+    See Also
+    --------
+    CertifiedRegion : data-dependent smoothing, whose certificates this makes sound.
+
+    References
+    ----------
+    .. [1] M. Alfarra, A. Bibi, P. Torr, B. Ghanem. "Data Dependent Randomized
+       Smoothing". UAI 2022.
+    .. [2] P. Sukenik, A. Kuvshinov, S. Guennemann. "Intriguing Properties of
+       Input-Dependent Randomized Smoothing". ICML 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from smoothcert import Certificate, CertificateMemory
+    >>> from smoothcert._covariance import RowCovariances
+    >>> cert = Certificate(
+    ...     center=np.array([[0.0, 0.0], [1.5, 0.0], [0.2, 0.0]]),
+    ...     prediction=np.array([0, 1, 1]), abstained=np.array([False, False, False]),
+    ...     covariances=RowCovariances.isotropic([1.0, 1.0, 1.0], 2),
+    ...     mahalanobis_radius=np.array([1.0, 1.0, 1.0]),
+    ...     p_lower=np.array([0.9, 0.9, 0.9]), alpha=0.001)
+    >>> memory = CertificateMemory()
+    >>> sound = memory.process(cert)
+    >>> sound.guarantee
+    'memory'
+    >>> sound.prediction        # the third query lies in the first region
+    array([0, 1, 0])
+    >>> np.round(sound.mahalanobis_radius, 6)   # the second was shrunk to 0.5
+    array([1. , 0.5, 0.8])
+    >>> len(memory), memory.query([[0.1, 0.1], [1.6, 0.0], [5.0, 5.0]])
+    (2, array([ 0,  1, -1]))
+    """
+
+    def __init__(self, n_features=None, *, margin=1e-6):
+        if n_features is not None:
+            if not isinstance(n_features, numbers.Integral) or n_features < 1:
+                raise ValueError(f"n_features must be a positive integer, got {n_features!r}.")
+            n_features = int(n_features)
+        margin = float(margin)
+        if not (0.0 < margin < 1.0):
+            raise ValueError(f"margin must be in (0, 1), got {margin!r}.")
+        self._margin = margin
+        self._n = 0
+        self._d = None
+        self._classes = []
+        self._code_of = {}
+        self._label_type = None
+        if n_features is not None:
+            self._allocate(n_features, 16)
+
+    # ---------------------------------------------------------------- storage
+    def _allocate(self, d, capacity):
+        self._d = d
+        self._centers = np.empty((capacity, d))
+        self._covs = np.empty((capacity, d, d))
+        self._precs = np.empty((capacity, d, d))
+        self._radii = np.empty(capacity)
+        self._outer = np.empty(capacity)  # r * sqrt(lambda_max)
+        self._codes = np.empty(capacity, dtype=np.int64)
+        self._plow = np.empty(capacity)
+
+    def _reserve(self, extra):
+        need = self._n + extra
+        capacity = self._radii.shape[0]
+        if need <= capacity:
+            return
+        new_cap = max(need, 2 * capacity, 16)
+        for name in ("_centers", "_covs", "_precs", "_radii", "_outer", "_codes", "_plow"):
+            old = getattr(self, name)
+            new = np.empty((new_cap,) + old.shape[1:], dtype=old.dtype)
+            new[: self._n] = old[: self._n]
+            setattr(self, name, new)
+
+    def _append(self, centers, covs, eigvals, precs, radii, codes, p_lower):
+        k = centers.shape[0]
+        self._reserve(k)
+        sl = slice(self._n, self._n + k)
+        self._centers[sl] = centers
+        self._covs[sl] = covs
+        self._precs[sl] = precs
+        self._radii[sl] = radii
+        self._outer[sl] = radii * np.sqrt(eigvals[:, -1])
+        self._codes[sl] = codes
+        self._plow[sl] = p_lower
+        self._n += k
+
+    def _check_features(self, d):
+        if self._d is None:
+            self._allocate(int(d), 16)
+        elif d != self._d:
+            raise ValueError(
+                f"this memory holds regions in {self._d} dimensions, got inputs with {d} features."
+            )
+
+    def _code(self, label, create):
+        key, kind = _label_key(label)
+        if self._label_type is not None and kind != self._label_type:
+            raise ValueError(
+                f"this memory holds {self._label_type} class labels; got {kind} label {label!r}."
+            )
+        code = self._code_of.get(key)
+        if code is None and create:
+            code = len(self._classes)
+            self._classes.append(key)
+            self._code_of[key] = code
+            self._label_type = kind
+        return -1 if code is None else code
+
+    @staticmethod
+    def _readonly(a):
+        view = a.view()
+        view.flags.writeable = False
+        return view
+
+    # ---------------------------------------------------------------- public
+    def __len__(self):
+        return self._n
+
+    def __repr__(self):
+        return (
+            f"CertificateMemory(n_regions={self._n}, n_features={self._d}, "
+            f"n_classes={len(self._classes)})"
+        )
+
+    @property
+    def n_features(self):
+        return self._d
+
+    @property
+    def margin(self):
+        return self._margin
+
+    @property
+    def centers(self):
+        if self._d is None:
+            return np.zeros((0, 0))
+        return self._readonly(self._centers[: self._n])
+
+    @property
+    def covariances(self):
+        if self._d is None:
+            return np.zeros((0, 0, 0))
+        return self._readonly(self._covs[: self._n])
+
+    @property
+    def mahalanobis_radii(self):
+        if self._d is None:
+            return np.zeros(0)
+        return self._readonly(self._radii[: self._n])
+
+    @property
+    def p_lower(self):
+        if self._d is None:
+            return np.zeros(0)
+        return self._readonly(self._plow[: self._n])
+
+    @property
+    def classes(self):
+        return _labels_array(self._classes, self._label_type)
+
+    @property
+    def labels(self):
+        if self._n == 0:
+            return self.classes[:0]
+        return self.classes[self._codes[: self._n]]
+
+    # ------------------------------------------------------------- queries
+    def _first_containing(self, x):
+        """(index, Mahalanobis distance, squared l2 distances) for point ``x``."""
+        m = self._n
+        diff = self._centers[:m] - x
+        sq = np.einsum("ij,ij->i", diff, diff)
+        cand = np.flatnonzero(sq <= np.square(self._outer[:m]) * (1.0 + _PREFILTER_SLACK))
+        if cand.size:
+            dd = diff[cand]
+            maha = np.einsum("kd,kde,ke->k", dd, self._precs[cand], dd)
+            hit = np.flatnonzero(maha <= np.square(self._radii[cand]))
+            if hit.size:
+                k = hit[0]
+                return int(cand[k]), float(np.sqrt(max(maha[k], 0.0))), sq
+        return -1, np.nan, sq
+
+    def query(self, X, *, chunk_size=65536):
+        """Index of the first stored region containing each point.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        chunk_size : int, default=65536
+            Largest number of point-region distances held at once.
+
+        Returns
+        -------
+        index : ndarray of int, shape (n_samples,)
+            Position of the first region (in insertion order) whose closed
+            ellipsoid contains the point, -1 where none does. The class the
+            memory answers is ``labels[index]``.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"X must have shape (n_samples, n_features), got {X.shape}.")
+        if not np.all(np.isfinite(X)):
+            raise ValueError("X contains NaN or infinite values.")
+        if self._d is not None:
+            self._check_features(X.shape[1])
+        out = np.full(X.shape[0], -1, dtype=np.int64)
+        if self._n == 0:
+            return out
+        m = self._n
+        step = max(1, int(chunk_size) // m)
+        outer2 = np.square(self._outer[:m]) * (1.0 + _PREFILTER_SLACK)
+        radii2 = np.square(self._radii[:m])
+        for start in range(0, X.shape[0], step):
+            block = X[start : start + step]
+            diff = block[:, None, :] - self._centers[None, :m, :]
+            sq = np.einsum("nmd,nmd->nm", diff, diff)
+            rows, cols = np.nonzero(sq <= outer2[None, :])  # row-major: cols ascending per row
+            if rows.size == 0:
+                continue
+            dd = diff[rows, cols]
+            maha = np.einsum("kd,kde,ke->k", dd, self._precs[cols], dd)
+            hit = maha <= radii2[cols]
+            rows, cols = rows[hit], cols[hit]
+            first = np.full(block.shape[0], m, dtype=np.int64)
+            np.minimum.at(first, rows, cols)
+            found = first < m
+            out[start : start + block.shape[0]][found] = first[found]
+        return out
+
+    # ---------------------------------------------------------- consistency
+    def _conflicts(self, start):
+        """Pairs ``(i, j)``, ``j < i``, ``i >= start``, of different classes that intersect."""
+        m = self._n
+        pairs = []
+        if m == 0 or start >= m:
+            return np.zeros((0, 2), dtype=np.int64)
+        centers, outer, codes = self._centers[:m], self._outer[:m], self._codes[:m]
+        step = max(1, 65536 // m)
+        cand_i, cand_j = [], []
+        for lo in range(start, m, step):
+            hi = min(m, lo + step)
+            diff = centers[lo:hi, None, :] - centers[None, :hi, :]
+            dist = np.sqrt(np.einsum("ijd,ijd->ij", diff, diff))
+            reach = (outer[lo:hi, None] + outer[None, :hi]) * (1.0 + _PREFILTER_SLACK)
+            rows = np.arange(lo, hi)[:, None]
+            mask = (dist <= reach) & (np.arange(hi)[None, :] < rows)
+            mask &= codes[lo:hi, None] != codes[None, :hi]
+            ii, jj = np.nonzero(mask)
+            cand_i.append(ii + lo)
+            cand_j.append(jj)
+        ii = np.concatenate(cand_i)
+        jj = np.concatenate(cand_j)
+        for s in range(0, ii.size, 4096):
+            a, b = ii[s : s + 4096], jj[s : s + 4096]
+            value, _ = ellipsoid_separation(
+                centers[a], self._covs[a], self._radii[a], centers[b], self._covs[b], self._radii[b]
+            )
+            bad = value <= 1.0
+            pairs.append(np.stack([a[bad], b[bad]], axis=1))
+        if not pairs:
+            return np.zeros((0, 2), dtype=np.int64)
+        return np.concatenate(pairs).astype(np.int64)
+
+    def conflicts(self):
+        """Pairs of stored regions of different classes that intersect.
+
+        Always empty for a memory built with :meth:`add` and :meth:`process`
+        (or loaded with :meth:`load`); exact separating-ellipsoid test on the
+        pairs whose bounding balls meet.
+
+        Returns
+        -------
+        pairs : ndarray of int, shape (n_pairs, 2)
+            ``(i, j)`` with ``j < i``.
+        """
+        return self._conflicts(0)
+
+    # ------------------------------------------------------------- growing
+    def add(self, center, covariance, mahalanobis_radius, label, *, p_lower=np.nan):
+        """Store one or several regions as they are, after checking them.
+
+        Parameters
+        ----------
+        center : array-like of shape (n_features,) or (k, n_features)
+        covariance : array-like of shape (n_features, n_features) or (k, n_features, n_features)
+            SPD shape matrices.
+        mahalanobis_radius : float or array-like of shape (k,)
+            Strictly positive radii.
+        label : label or array-like of shape (k,)
+            Class of each region (strings or numbers, one type per memory).
+        p_lower : float or array-like of shape (k,), default=nan
+            Lower confidence bound of the certificate behind each region, in
+            [0, 1], or NaN when unknown.
+
+        Returns
+        -------
+        self : CertificateMemory
+
+        Raises
+        ------
+        ValueError
+            On invalid input, or when a new region would intersect a stored
+            (or another new) region of a different class: the memory is then
+            left unchanged.
+        """
+        center = np.asarray(center, dtype=np.float64)
+        single = center.ndim == 1
+        centers = np.atleast_2d(center)
+        if centers.ndim != 2:
+            raise ValueError(f"center must have shape (d,) or (k, d), got {center.shape}.")
+        k, d = centers.shape
+        covs = np.asarray(covariance, dtype=np.float64)
+        if single:
+            covs = covs[None]
+        if covs.shape != (k, d, d):
+            raise ValueError(f"covariance must have shape ({k}, {d}, {d}), got {covs.shape}.")
+        radii = np.broadcast_to(np.asarray(mahalanobis_radius, dtype=np.float64), (k,)).copy()
+        p_low = np.broadcast_to(np.asarray(p_lower, dtype=np.float64), (k,)).copy()
+        if single or np.ndim(label) == 0:
+            labels = [label] * k
+        else:
+            labels = list(np.asarray(label, dtype=object).reshape(-1))
+        if len(labels) != k:
+            raise ValueError(f"label must have {k} entries, got {len(labels)}.")
+        if not (np.all(np.isfinite(centers)) and np.all(np.isfinite(covs))):
+            raise ValueError("center and covariance must be finite.")
+        if not np.all(np.isfinite(radii) & (radii > 0)):
+            raise ValueError("mahalanobis_radius must be finite and strictly positive.")
+        if np.any(~np.isnan(p_low) & ~((p_low >= 0) & (p_low <= 1))):
+            raise ValueError("p_lower must be in [0, 1] or NaN.")
+        covs, eigvals, precs = _spd_parts(covs)
+        keys = [_label_key(lab) for lab in labels]
+        kinds = {kind for _, kind in keys} | ({self._label_type} - {None})
+        if len(kinds) > 1:
+            raise ValueError("class labels must be all strings or all numbers.")
+        self._check_features(d)
+        # tentative append, rolled back on conflict
+        state = (self._n, list(self._classes), dict(self._code_of), self._label_type)
+        codes = np.array([self._code(lab, create=True) for lab in labels], dtype=np.int64)
+        self._append(centers, covs, eigvals, precs, radii, codes, p_low)
+        bad = self._conflicts(state[0])
+        if bad.size:
+            self._n, self._classes, self._code_of, self._label_type = state
+            i, j = bad[0]
+            raise ValueError(
+                f"new region {i - state[0]} intersects region {j} of another class; "
+                "regions of different classes must be disjoint (use process() to shrink it)."
+            )
+        return self
+
+    def process(self, certificate):
+        """Make a per-covariance certificate sound, row by row, updating the memory.
+
+        Rows are processed in order (row ``i`` sees the regions stored by
+        rows ``0..i-1``):
+
+        - a row inside a stored region gets that region's class, covariance
+          ``Sigma_j`` and radius ``r_j - ||x - c_j||_{Sigma_j}`` (the largest
+          ellipsoid of that shape around ``x`` inside the region); nothing is
+          stored;
+        - else an abstaining row abstains; a certified row's radius is cut to
+          ``min(r, (1 - margin) s*)``, ``s*`` the exact radius at which its
+          ellipsoid would touch a stored region of another class, and the
+          region is stored (an empty region abstains).
+
+        Parameters
+        ----------
+        certificate : Certificate
+            Certificates of the inputs, in query order (e.g. from
+            ``CertifiedRegion.certify``). Not modified.
+
+        Returns
+        -------
+        certificate : Certificate
+            A new certificate with ``guarantee="memory"``. Its covariances
+            are full matrices when some row was answered from the memory
+            (else those of the input). Extra attributes, arrays of shape
+            ``(n,)``: ``from_memory`` (answered from a stored region),
+            ``memory_index`` (the stored region that answered the row, or the
+            index under which the row was stored; -1 for abstentions) and
+            ``shrunk`` (the fresh radius was reduced).
+
+        Raises
+        ------
+        ValueError
+            When the certificate's dimension or label type (strings or
+            numbers) differs from the memory's; the memory is then unchanged.
+        """
+        if not isinstance(certificate, Certificate):
+            raise TypeError(f"process expects a Certificate, got {type(certificate).__name__}.")
+        n, d = len(certificate), certificate.n_features
+        if self._d is not None and d != self._d:
+            self._check_features(d)  # raises
+        # check the label type up front, so that a mismatch leaves the memory unchanged
+        kinds = {_label_key(lab)[1] for lab in certificate.prediction.tolist()}
+        kinds |= {self._label_type} - {None}
+        if len(kinds) > 1:
+            raise ValueError(
+                "the certificate's predictions and the memory's class labels must be "
+                f"all strings or all numbers; found {sorted(kinds)}."
+            )
+        self._check_features(d)
+        X = certificate.center
+        pred = certificate.prediction
+        fresh_r = certificate.mahalanobis_radius
+        covs_in = certificate.covariances
+        out_r = np.where(certificate.abstained, 0.0, fresh_r)
+        out_abst = certificate.abstained.copy()
+        out_p = certificate.p_lower.copy()
+        from_memory = np.zeros(n, dtype=bool)
+        shrunk = np.zeros(n, dtype=bool)
+        index = np.full(n, -1, dtype=np.int64)
+        mem_rows, mem_labels = [], []
+        keep = 1.0 - self._margin
+
+        for i in range(n):
+            x = X[i]
+            if self._n:
+                j, dist, sq = self._first_containing(x)
+            else:
+                j, dist, sq = -1, np.nan, np.zeros(0)
+            if j >= 0:
+                from_memory[i] = True
+                index[i] = j
+                out_abst[i] = False
+                out_r[i] = max(self._radii[j] - dist, 0.0)
+                out_p[i] = self._plow[j]
+                mem_rows.append(i)
+                mem_labels.append(self._classes[self._codes[j]])
+                continue
+            if certificate.abstained[i] or not fresh_r[i] > 0:
+                out_abst[i], out_r[i] = True, 0.0
+                continue
+            cov = covs_in.take([i]).matrices()[0]
+            cov, eigvals, prec = _spd_parts(cov[None])
+            code = self._code(pred[i], create=False)
+            radius = fresh_r[i]
+            if self._n:
+                # regions with a touching radius >= radius / keep need no exact test
+                touch = self._touching(x, cov[0], eigvals[0, -1], code, sq, radius / keep)
+                radius = min(radius, keep * touch)
+                shrunk[i] = radius < fresh_r[i]
+            if not radius > 0:
+                out_abst[i], out_r[i] = True, 0.0
+                continue
+            code = self._code(pred[i], create=True)
+            index[i] = self._n
+            self._append(x[None], cov, eigvals, prec, np.array([radius]), [code], out_p[i])
+            out_r[i] = radius
+
+        if mem_rows:
+            mats = covs_in.matrices()
+            mats[mem_rows] = self._covs[index[mem_rows]]
+            covariances = RowCovariances.from_matrices(mats)
+            prediction = _set_labels(pred, mem_rows, mem_labels)
+        else:
+            covariances = covs_in
+            prediction = pred.copy()
+        result = Certificate(
+            center=X.copy(),
+            prediction=prediction,
+            abstained=out_abst,
+            covariances=covariances,
+            mahalanobis_radius=out_r,
+            p_lower=out_p,
+            alpha=certificate.alpha,
+            guarantee="memory",
+        )
+        result.from_memory = from_memory
+        result.memory_index = index
+        result.shrunk = shrunk
+        return result
+
+    def _touching(self, x, cov, lam_max, code, sq, cap):
+        """Smallest touching radius of ``E(x, cov, .)`` over stored regions of other classes.
+
+        Regions whose bounding ball keeps them beyond ``cap`` are skipped
+        (their touching radius is ``>= cap``); returns ``inf`` when none is left.
+        """
+        m = self._n
+        dist = np.sqrt(sq)
+        outer = self._outer[:m]
+        lower = (dist - outer) - _PREFILTER_SLACK * (dist + outer)
+        mask = lower < cap * np.sqrt(lam_max)
+        if code >= 0:
+            mask &= self._codes[:m] != code
+        cand = np.flatnonzero(mask)
+        if cand.size == 0:
+            return np.inf
+        scales = touching_scales(x, cov, self._centers[cand], self._covs[cand], self._radii[cand])
+        return float(scales.min())
+
+    # ------------------------------------------------------------ save / load
+    def save(self, path):
+        """Write the memory to a numpy ``.npz`` file (no pickle).
+
+        Parameters
+        ----------
+        path : str or path-like or file-like
+            Written as given (no ``.npz`` suffix is appended).
+        """
+        m = self._n
+        d = -1 if self._d is None else self._d
+        arrays = dict(
+            format=np.array(_FORMAT),
+            version=np.array(_VERSION, dtype=np.int64),
+            n_features=np.array(d, dtype=np.int64),
+            margin=np.array(self._margin),
+            centers=np.ascontiguousarray(self.centers) if m else np.zeros((0, max(d, 0))),
+            covariances=(
+                np.ascontiguousarray(self.covariances) if m else np.zeros((0, max(d, 0), max(d, 0)))
+            ),
+            mahalanobis_radii=np.ascontiguousarray(self.mahalanobis_radii),
+            p_lower=np.ascontiguousarray(self.p_lower),
+            label_codes=self._codes[:m].copy() if m else np.zeros(0, dtype=np.int64),
+            classes=self.classes,
+            label_type=np.array(self._label_type or "none"),
+        )
+        if isinstance(path, (str, os.PathLike)):
+            with open(path, "wb") as handle:
+                np.savez(handle, **arrays)
+        else:
+            np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Read a memory written by :meth:`save`, validating everything.
+
+        Parameters
+        ----------
+        path : str or path-like or file-like
+
+        Returns
+        -------
+        memory : CertificateMemory
+
+        Raises
+        ------
+        ValueError
+            When the file is not a readable ``.npz`` archive, misses keys, or
+            holds arrays of wrong type or shape, non-finite values, radii
+            that are not strictly positive, covariances that are not SPD,
+            invalid labels, or regions of different classes that intersect.
+        """
+        unreadable = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+        try:
+            npz = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise
+        except unreadable as exc:
+            raise ValueError(
+                f"Invalid certificate memory file {path!r}: cannot read it as an .npz "
+                f"archive without pickle ({type(exc).__name__}: {exc})."
+            ) from exc
+        if not isinstance(npz, NpzFile):
+            raise ValueError(f"Invalid certificate memory file {path!r}: not an .npz archive.")
+        with npz:
+            missing = [key for key in _KEYS if key not in npz.files]
+            if missing:
+                raise ValueError(
+                    f"Invalid certificate memory file {path!r}: missing key(s) {missing}."
+                )
+            try:
+                data = {key: npz[key] for key in _KEYS}
+            except unreadable as exc:
+                raise ValueError(
+                    f"Invalid certificate memory file {path!r}: corrupted archive "
+                    f"({type(exc).__name__}: {exc})."
+                ) from exc
+        try:
+            return cls._from_arrays(data)
+        except ValueError as exc:
+            raise ValueError(f"Invalid certificate memory file {path!r}: {exc}") from exc
+
+    @classmethod
+    def _from_arrays(cls, data):
+        def scalar(key, kinds):
+            value = data[key]
+            if value.shape != () or value.dtype.kind not in kinds:
+                raise ValueError(
+                    f"{key!r} must be a scalar of kind {kinds!r}, got {value.dtype} {value.shape}."
+                )
+            return value[()]
+
+        if str(scalar("format", "U")) != _FORMAT:
+            raise ValueError(f"not a {_FORMAT} file.")
+        version = int(scalar("version", "iu"))
+        if version != _VERSION:
+            raise ValueError(f"unsupported format version {version} (expected {_VERSION}).")
+        d = int(scalar("n_features", "iu"))
+        margin = float(scalar("margin", "f"))
+        if not (np.isfinite(margin) and 0.0 <= margin < 1.0):
+            raise ValueError(f"margin must be in [0, 1), got {margin}.")
+        label_type = str(scalar("label_type", "U"))
+        if label_type not in ("str", "numeric", "none"):
+            raise ValueError(f"unknown label_type {label_type!r}.")
+
+        centers = data["centers"]
+        m = centers.shape[0] if centers.ndim >= 1 else -1
+        if d == -1:
+            if centers.ndim != 2 or m != 0:
+                raise ValueError("a memory without dimension must hold no regions.")
+            return cls(margin=margin)
+        if d < 1:
+            raise ValueError(f"n_features must be positive, got {d}.")
+        expected = {
+            "centers": ((m, d), "f"),
+            "covariances": ((m, d, d), "f"),
+            "mahalanobis_radii": ((m,), "f"),
+            "p_lower": ((m,), "f"),
+            "label_codes": ((m,), "iu"),
+        }
+        for key, (shape, kinds) in expected.items():
+            arr = data[key]
+            if arr.shape != shape:
+                raise ValueError(f"{key!r} has shape {arr.shape}, expected {shape}.")
+            if arr.dtype.kind not in kinds:
+                raise ValueError(f"{key!r} has dtype {arr.dtype}, expected kind {kinds!r}.")
+        centers = centers.astype(np.float64)
+        covs = data["covariances"].astype(np.float64)
+        radii = data["mahalanobis_radii"].astype(np.float64)
+        p_low = data["p_lower"].astype(np.float64)
+        codes = data["label_codes"].astype(np.int64)
+        for key, arr in (("centers", centers), ("covariances", covs), ("mahalanobis_radii", radii)):
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{key!r} contains NaN or infinite values.")
+        if np.any(radii <= 0):
+            raise ValueError("'mahalanobis_radii' must be strictly positive.")
+        if np.any(~np.isnan(p_low) & ~((p_low >= 0) & (p_low <= 1))):
+            raise ValueError("'p_lower' must be in [0, 1] or NaN.")
+        classes = data["classes"]
+        if classes.ndim != 1:
+            raise ValueError(f"'classes' must be 1-D, got shape {classes.shape}.")
+        kind_ok = {"str": "U", "numeric": "biuf", "none": "biufU"}[label_type]
+        if classes.dtype.kind not in kind_ok or (label_type == "none" and classes.size):
+            raise ValueError(
+                f"'classes' of dtype {classes.dtype} do not match label_type {label_type!r}."
+            )
+        keys = [_label_key(c)[0] for c in classes.tolist()]
+        if len(set(keys)) != len(keys):
+            raise ValueError("'classes' contains duplicates.")
+        if m and (codes.min() < 0 or codes.max() >= len(keys)):
+            raise ValueError("'label_codes' out of range of 'classes'.")
+        try:
+            covs, eigvals, precs = _spd_parts(covs)
+        except ValueError as exc:
+            raise ValueError(f"'covariances': {exc}") from exc
+
+        memory = cls(n_features=d, margin=margin)
+        memory._classes = keys
+        memory._code_of = {key: i for i, key in enumerate(keys)}
+        memory._label_type = None if label_type == "none" else label_type
+        if m:
+            memory._reserve(m)
+            memory._append(centers, covs, eigvals, precs, radii, codes, p_low)
+            bad = memory._conflicts(0)
+            if bad.size:
+                i, j = bad[0]
+                raise ValueError(
+                    f"regions {j} and {i} have different classes and intersect "
+                    f"({len(bad)} such pair(s)); the memory is inconsistent."
+                )
+        return memory
+
+
+def _set_labels(pred, rows, labels):
+    """``pred`` with ``pred[rows] = labels``, widening str dtypes as needed."""
+    pred = np.asarray(pred)
+    if pred.dtype.kind == "O":
+        out = pred.copy()
+        for row, lab in zip(rows, labels):
+            out[row] = lab
+        return out
+    new = np.asarray(labels)
+    pred_str = pred.dtype.kind in "US"
+    new_str = new.dtype.kind in "US"
+    if pred_str != new_str:
+        raise ValueError(
+            f"the memory's class labels ({new.dtype}) and the certificate's predictions "
+            f"({pred.dtype}) are not of the same type."
+        )
+    out = pred.astype(np.result_type(pred.dtype, new.dtype), copy=True)
+    out[rows] = new
+    return out
