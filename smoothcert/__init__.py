@@ -6,9 +6,25 @@ full SPD manifold with the Fisher-Rao metric (:class:`CertifiedRegion`).
 """
 
 from ._certificate import Certificate
+from ._memory import CertificateMemory
+from ._pipeline import certify
 from ._region import CertifiedRegion
 from ._smoothed import SmoothedClassifier
+from .metrics import (
+    certificate_summary,
+    certified_accuracy,
+    certified_accuracy_curve,
+    make_certified_scorer,
+)
 
 __version__ = "0.1.0"
 
 __all__ = ["Certificate", "CertifiedRegion", "SmoothedClassifier", "__version__"]
+__all__ += ["CertificateMemory"]
+__all__ += [
+    "certify",
+    "certified_accuracy",
+    "certified_accuracy_curve",
+    "certificate_summary",
+    "make_certified_scorer",
+]
