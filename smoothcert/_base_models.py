@@ -59,10 +59,20 @@ class _SklearnAdapter:
         self.label_lookup = label_lookup
         self.has_proba = hasattr(estimator, "predict_proba")
         self.float32 = False
+        # A pre-fitted model trained on a DataFrame gets its noisy points with
+        # the same column names (it may select columns by name).
+        self.feature_names = getattr(_unwrap_frozen(estimator), "feature_names_in_", None)
+
+    def _frame(self, points):
+        if self.feature_names is None:
+            return points
+        import pandas as pd
+
+        return pd.DataFrame(points, columns=self.feature_names, copy=False)
 
     def labels(self, points):
         """Class index predicted for each point, ``(n,)`` int."""
-        return self.label_lookup(self.estimator.predict(points))
+        return self.label_lookup(self.estimator.predict(self._frame(points)))
 
     def scores(self, points):
         """Class scores in [0, 1] summing to 1, ``(n, n_classes)``."""
@@ -71,7 +81,7 @@ class _SklearnAdapter:
             out = np.zeros((len(points), self.n_classes))
             out[np.arange(len(points)), idx] = 1.0
             return out
-        proba = np.asarray(self.estimator.predict_proba(points), dtype=np.float64)
+        proba = np.asarray(self.estimator.predict_proba(self._frame(points)), dtype=np.float64)
         if proba.shape[1] == self.n_classes and np.array_equal(
             self.base_to_index, np.arange(self.n_classes)
         ):
@@ -195,17 +205,14 @@ def make_adapter(estimator, classes, fitted_on_indices):
         return _TorchAdapter(inner, base_to_index, n_classes)
 
     if fitted_on_indices:
-        identity = np.array_equal(base_to_index, np.arange(n_classes))
+        # trained on class indices 0..C-1: predictions are already indices
 
         def lookup(pred):
-            pred = np.asarray(pred)
-            return pred.astype(np.intp, copy=False) if identity else pred.astype(np.intp)
+            return np.asarray(pred).astype(np.intp, copy=False)
 
     else:
 
         def lookup(pred):
-            pred = np.asarray(pred)
-            idx = np.clip(np.searchsorted(classes, pred), 0, n_classes - 1)
-            return idx
+            return np.clip(np.searchsorted(classes, np.asarray(pred)), 0, n_classes - 1)
 
     return _SklearnAdapter(estimator, base_to_index, n_classes, lookup)
