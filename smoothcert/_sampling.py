@@ -115,25 +115,31 @@ def _row_groups(n_rows, rows_per_group):
 
 
 def _map_groups(func, groups, n_jobs, verbose, desc):
-    """Run ``func`` on each group of rows, serially or with joblib, in order."""
+    """Run ``func`` on each group of rows, serially or with joblib, in order.
+
+    With ``verbose``, a progress bar (tqdm, if installed) counts the inputs done.
+    """
     if n_jobs is None or n_jobs == 1 or len(groups) == 1:
-        iterator = groups
-        if verbose:
-            iterator = _progress(groups, desc)
-        return [func(g) for g in iterator]
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-    results = parallel(delayed(func)(g) for g in groups)
-    if verbose:
-        results = _progress(results, desc, total=len(groups))
-    return list(results)
+        results = (func(g) for g in groups)
+    else:
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(func)(g) for g in groups)
+    bar = _progress_bar(sum(len(g) for g in groups), desc) if verbose else None
+    out = []
+    for group, result in zip(groups, results):
+        out.append(result)
+        if bar is not None:
+            bar.update(len(group))
+    if bar is not None:
+        bar.close()
+    return out
 
 
-def _progress(iterable, desc, total=None):
+def _progress_bar(total, desc):
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is optional
-        return iterable
-    return tqdm(iterable, desc=desc, total=total, leave=False)
+        return None
+    return tqdm(total=total, desc=desc, unit="input", leave=False)
 
 
 def _split_for_jobs(n_rows, rows_per_group, n_jobs):
