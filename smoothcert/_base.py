@@ -16,6 +16,9 @@ from ._sampling import resolve_batch_size, resolve_seed
 __all__ = ["BaseSmoothing"]
 
 _AUGMENTATION_STAGE = 0xA06
+#: Noise scales must keep their squares (variances) normal float64 numbers.
+_MIN_SIGMA = 1e-100
+_MAX_SIGMA = 1e100
 
 
 def _is_frozen(estimator):
@@ -114,6 +117,11 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             X_fit = X_fit.astype(np.float32)
             if not frozen:
                 y_fit = y_fit.astype(np.int64)
+        elif getattr(self, "feature_names_in_", None) is not None:
+            # keep the column names: the base model may select columns by name
+            import pandas as pd
+
+            X_fit = pd.DataFrame(X_fit, columns=self.feature_names_in_, copy=False)
         self._check_soft_vote(base)
         self.estimator_ = clone(base).fit(X_fit, y_fit, **fit_params)
         self._fitted_on_indices = not frozen
@@ -128,7 +136,17 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             )
 
     def _validate_extra_params(self):
-        """Hook for checks beyond ``_parameter_constraints``."""
+        """Checks beyond ``_parameter_constraints`` (subclasses extend them)."""
+        self._check_sigma_range(float(self.sigma), float(self.sigma))
+
+    def _check_sigma_range(self, smallest, largest):
+        """Refuse noise scales whose variance is not a normal float64."""
+        if not (_MIN_SIGMA <= smallest and largest <= _MAX_SIGMA):
+            raise ValueError(
+                f"sigma={self.sigma!r} gives noise scales in [{smallest:g}, {largest:g}], "
+                f"outside the supported range [{_MIN_SIGMA:g}, {_MAX_SIGMA:g}] "
+                "(their squares must be finite, non-zero float64 variances)."
+            )
 
     def _augment(self, X, y, fit_params):
         k = self.noise_augmentation

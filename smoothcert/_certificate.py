@@ -87,13 +87,28 @@ class Certificate:
     ):
         if guarantee not in GUARANTEES:
             raise ValueError(f"guarantee must be one of {GUARANTEES}, got {guarantee!r}.")
+        if isinstance(covariances, np.ndarray):
+            try:
+                covariances = RowCovariances.from_matrices(covariances)
+            except ValueError as exc:
+                raise ValueError(f"Invalid covariances: {exc}") from exc
+        if not isinstance(covariances, RowCovariances):
+            raise TypeError(
+                "covariances must be a RowCovariances or an (n, d, d) array of SPD "
+                f"matrices, got {type(covariances).__name__}."
+            )
+        alpha = float(alpha)
+        if not 0.0 < alpha < 1.0:
+            raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}.")
         self.center = np.asarray(center, dtype=np.float64)
+        if self.center.ndim != 2:
+            raise ValueError(f"center must be a 2-D array (n, d), got shape {self.center.shape}.")
         self.prediction = np.asarray(prediction)
         self.abstained = np.asarray(abstained, dtype=bool)
         self.covariances = covariances
         self.mahalanobis_radius = np.asarray(mahalanobis_radius, dtype=np.float64)
         self.p_lower = np.asarray(p_lower, dtype=np.float64)
-        self.alpha = float(alpha)
+        self.alpha = alpha
         self.guarantee = guarantee
         n = self.center.shape[0]
         for name in ("prediction", "abstained", "mahalanobis_radius", "p_lower"):
@@ -101,6 +116,13 @@ class Certificate:
                 raise ValueError(f"{name} must have shape ({n},), got {getattr(self, name).shape}.")
         if len(covariances) != n:
             raise ValueError(f"covariances has {len(covariances)} rows, expected {n}.")
+        if covariances.n_features != self.center.shape[1]:
+            raise ValueError(
+                f"covariances are {covariances.n_features}-dimensional but the centers "
+                f"have {self.center.shape[1]} features."
+            )
+        if np.any((self.p_lower < 0) | (self.p_lower > 1)):
+            raise ValueError("p_lower must lie in [0, 1] (NaN allowed where unknown).")
         if np.any(self.mahalanobis_radius < 0):
             raise ValueError("mahalanobis_radius must be non-negative.")
         self.radius = self.mahalanobis_radius * np.sqrt(covariances.min_eigenvalue())
@@ -163,6 +185,10 @@ class Certificate:
         radius = np.asarray(radius, dtype=np.float64)
         if np.any(~np.isfinite(radius)) or np.any(radius < 0):
             raise ValueError("radius must be finite and non-negative.")
+        if radius.ndim > 1 or (radius.ndim == 1 and radius.shape[0] != len(self)):
+            raise ValueError(
+                f"radius must be a scalar or have shape ({len(self)},), got {radius.shape}."
+            )
         return self.certified & (radius <= self.radius)
 
     def contains_points(self, points):
@@ -177,6 +203,11 @@ class Certificate:
         inside : ndarray of shape (n,) or (n, m), bool
         """
         points = np.asarray(points, dtype=np.float64)
+        if points.ndim not in (2, 3) or points.shape[0] != len(self) or points.shape[-1] != self.n_features:
+            raise ValueError(
+                f"points must have shape ({len(self)}, {self.n_features}) or "
+                f"({len(self)}, m, {self.n_features}), got {points.shape}."
+            )
         single = points.ndim == 2
         if single:
             points = points[:, None, :]

@@ -377,6 +377,8 @@ class CertificateMemory:
             ellipsoid contains the point, -1 where none does. The class the
             memory answers is ``labels[index]``.
         """
+        if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+            raise TypeError("X must be a dense array; sparse matrices are not supported.")
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise ValueError(f"X must have shape (n_samples, n_features), got {X.shape}.")

@@ -1,0 +1,324 @@
+"""Determinism and persistence: fitted estimators and memories survive pickle,
+joblib and skops with identical certificates; the CLI never leaves a corrupt
+output file behind."""
+
+import io
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import make_moons
+from sklearn.ensemble import RandomForestClassifier
+
+from smoothcert import CertifiedRegion, SmoothedClassifier
+
+torch = pytest.importorskip("torch")
+skorch = pytest.importorskip("skorch")
+sio = pytest.importorskip("skops.io")
+
+
+class PersistMLP(torch.nn.Module):
+    """Small MLP initialised from an explicit seed (importable, hence picklable)."""
+
+    def __init__(self, hidden=16, seed=0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.lin1 = torch.nn.Linear(2, hidden)
+        self.lin2 = torch.nn.Linear(hidden, 2)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+
+    def forward(self, x):
+        return self.lin2(torch.tanh(self.lin1(x)))
+
+
+def _net():
+    return skorch.NeuralNetClassifier(
+        PersistMLP, criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=0.05,
+        max_epochs=30, batch_size=512, train_split=None, verbose=0,
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def moons():
+    X, y = make_moons(n_samples=120, noise=0.15, random_state=0)
+    return X, np.array(["left", "right"])[y]  # string labels survive too
+
+
+ESTIMATORS = {
+    "smoothed-forest": lambda: SmoothedClassifier(
+        RandomForestClassifier(10, random_state=0), n_samples=300, random_state=0),
+    "region-forest": lambda: CertifiedRegion(
+        RandomForestClassifier(10, random_state=0), method="riemannian", n_iter=3,
+        n_samples_optim=32, n_samples=300, random_state=0),
+    "smoothed-skorch": lambda: SmoothedClassifier(_net(), n_samples=300, vote="soft",
+                                                  random_state=0),
+    "region-skorch": lambda: CertifiedRegion(
+        _net(), method="diagonal", n_iter=3, n_samples_optim=32, n_samples=300, random_state=0),
+}
+
+
+def _pickle(obj):
+    return pickle.loads(pickle.dumps(obj))
+
+
+def _joblib(obj):
+    buf = io.BytesIO()
+    joblib.dump(obj, buf)
+    buf.seek(0)
+    return joblib.load(buf)
+
+
+def _skops(obj):
+    data = sio.dumps(obj)
+    untrusted = sio.get_untrusted_types(data=data)
+    # only types of this library, scikit-learn, skorch, torch and the test module
+    allowed = ("smoothcert.", "sklearn.", "skorch.", "torch.", "builtins.print",
+               "functools.partial", __name__ + ".")
+    assert all(t.startswith(allowed) for t in untrusted), untrusted
+    return sio.loads(data, trusted=untrusted)
+
+
+ROUND_TRIPS = {"pickle": _pickle, "joblib": _joblib, "skops": _skops}
+
+
+def _assert_same_certificate(a, b):
+    assert a.guarantee == b.guarantee
+    assert_array_equal(a.prediction, b.prediction)
+    assert_array_equal(a.abstained, b.abstained)
+    assert_array_equal(a.p_lower, b.p_lower)
+    assert_array_equal(a.mahalanobis_radius, b.mahalanobis_radius)
+    assert_array_equal(a.covariance, b.covariance)
+    assert_array_equal(a.radius, b.radius)
+
+
+@pytest.fixture(scope="module")
+def fitted(moons):
+    X, y = moons
+    out = {}
+    for name, make in ESTIMATORS.items():
+        est = make().fit(X, y)
+        out[name] = (est, est.certify(X[:8]))
+    return out
+
+
+@pytest.mark.parametrize("trip", ROUND_TRIPS)
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_fitted_estimator_round_trip(fitted, moons, name, trip):
+    X, _ = moons
+    est, cert = fitted[name]
+    restored = ROUND_TRIPS[trip](est)
+    assert type(restored) is type(est)
+    assert restored.get_params(deep=False).keys() == est.get_params(deep=False).keys()
+    assert_array_equal(restored.classes_, est.classes_)
+    _assert_same_certificate(restored.certify(X[:8]), cert)
+    assert_array_equal(restored.predict_proba(X[:5]), est.predict_proba(X[:5]))
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_refit_is_deterministic(fitted, moons, name):
+    X, y = moons
+    est, cert = fitted[name]
+    again = clone(est).fit(X, y)
+    _assert_same_certificate(again.certify(X[:8]), cert)
+
+
+@pytest.mark.parametrize("name", ["region-forest", "region-skorch"])
+def test_region_certificates_do_not_depend_on_batching_jobs_order(fitted, moons, name):
+    """The covariance search and the certification: same results whatever the
+    batch size, the number of jobs, the order of the rows or the other rows."""
+    X, _ = moons
+    est, cert = fitted[name]
+    est = clone(est).set_params(batch_size=37).fit(*moons)
+    _assert_same_certificate(est.certify(X[:8]), cert)
+    if name == "region-forest":
+        est.set_params(batch_size="auto", n_jobs=2)
+        _assert_same_certificate(est.certify(X[:8]), cert)
+    est.set_params(batch_size="auto", n_jobs=None)
+    perm = np.random.default_rng(0).permutation(8)
+    _assert_same_certificate(est.certify(X[:8][perm]), cert[perm])
+    _assert_same_certificate(est.certify(X[3:5]), cert[3:5])
+
+
+def test_random_state_instance_round_trip(moons):
+    """A RandomState is pickled with its state: original and copy draw alike."""
+    X, y = moons
+    est = SmoothedClassifier(RandomForestClassifier(5, random_state=0), n_samples=200,
+                             random_state=np.random.RandomState(3)).fit(X, y)
+    copy = _pickle(est)
+    first = est.certify(X[:5])
+    _assert_same_certificate(copy.certify(X[:5]), first)
+
+
+# ------------------------------------------------------------------ memory
+memory_mod = pytest.importorskip("smoothcert._memory")
+
+
+@pytest.fixture(scope="module")
+def memory_and_next(fitted, moons):
+    X, _ = moons
+    est, cert = fitted["region-forest"]
+    memory = memory_mod.CertificateMemory()
+    memory.process(cert)
+    nxt = est.certify(X[8:20])
+    return memory, nxt
+
+
+def _npz(memory, tmp_path):
+    path = tmp_path / "memory.npz"
+    memory.save(path)
+    return memory_mod.CertificateMemory.load(path)
+
+
+@pytest.mark.parametrize("trip", ["pickle", "joblib", "skops", "npz"])
+def test_memory_round_trip(memory_and_next, trip, tmp_path):
+    memory, nxt = memory_and_next
+    if trip == "npz":
+        restored = _npz(memory, tmp_path)
+    else:
+        restored = ROUND_TRIPS[trip](memory)
+    assert len(restored) == len(memory) > 0
+    for name in ("centers", "covariances", "mahalanobis_radii", "labels", "p_lower", "classes"):
+        assert_array_equal(getattr(restored, name), getattr(memory, name), err_msg=name)
+    assert restored.margin == memory.margin
+    # both continue identically
+    a = _pickle(memory).process(nxt)
+    b = restored.process(nxt)
+    _assert_same_certificate(a, b)
+    assert_array_equal(a.from_memory, b.from_memory)
+    assert_array_equal(a.memory_index, b.memory_index)
+
+
+def test_memory_save_to_file_object_round_trip(memory_and_next):
+    memory, _ = memory_and_next
+    buf = io.BytesIO()
+    memory.save(buf)
+    buf.seek(0)
+    restored = memory_mod.CertificateMemory.load(buf)
+    assert_array_equal(restored.centers, memory.centers)
+    assert_array_equal(restored.labels, memory.labels)
+
+
+# --------------------------------------------------------------------- CLI
+cli = pytest.importorskip("smoothcert.cli")
+
+
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory, moons):
+    X, y = moons
+    d = tmp_path_factory.mktemp("cli")
+    model = SmoothedClassifier(RandomForestClassifier(5, random_state=0), n_samples=200,
+                               n_samples_selection=10, random_state=0).fit(X, y)
+    model_path = d / "model.skops"
+    sio.dump(model, model_path)
+    data_path = d / "data.npy"
+    np.save(data_path, X[:40])
+    return d, model_path, data_path
+
+
+def _leftovers(directory):
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt, OSError])
+@pytest.mark.parametrize("previous", [False, True])
+def test_cli_failure_while_writing_leaves_no_partial_output(cli_files, monkeypatch, error,
+                                                           previous, capsys):
+    d, model_path, data_path = cli_files
+    out = d / f"out-{error.__name__}-{previous}.csv"
+    if previous:
+        out.write_text("row,prediction\n0,left\n")
+    before = out.read_bytes() if previous else None
+    calls = {"n": 0}
+    real_cell = cli._cell
+
+    def failing_cell(value):
+        calls["n"] += 1
+        if calls["n"] == 100:  # well into the rows
+            raise error("disk on fire")
+        return real_cell(value)
+
+    monkeypatch.setattr(cli, "_cell", failing_cell)
+    status = cli.main(["certify", "--model", str(model_path), "--data", str(data_path),
+                       "--out", str(out), "-q", "--trust"])
+    err = capsys.readouterr().err
+    assert calls["n"] == 100
+    assert status == (130 if error is KeyboardInterrupt else 1), err
+    if previous:
+        assert out.read_bytes() == before
+    else:
+        assert not out.exists()
+    assert _leftovers(d) == []
+    # and the same command without the failure writes a complete file
+    monkeypatch.setattr(cli, "_cell", real_cell)
+    assert cli.main(["certify", "--model", str(model_path), "--data", str(data_path),
+                     "--out", str(out), "-q", "--trust"]) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 41 and lines[0].startswith("row,prediction")
+    out.unlink()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGKILL"])
+def test_cli_killed_mid_certification_leaves_no_output(cli_files, tmp_path, signame):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    pytest.importorskip("tqdm")
+    d, model_path, data_path = cli_files
+    out = tmp_path / "out.csv"
+    out.write_text("previous\n")
+    cmd = [sys.executable, "-m", "smoothcert.cli", "certify", "--model", str(model_path),
+           "--data", str(data_path), "--out", str(out), "--n-samples", str(10**7), "--trust"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    seen = []
+
+    def read():
+        while True:
+            chunk = proc.stderr.read1(1024)
+            if not chunk:
+                return
+            seen.append(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 90
+    try:
+        # the progress bar of the estimation draws: certification is under way
+        while b"sampling" not in b"".join(seen):
+            assert proc.poll() is None, b"".join(seen).decode(errors="replace")
+            assert time.monotonic() < deadline, "certification did not start"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert proc.poll() is None, "the job finished before it could be interrupted"
+        proc.send_signal(getattr(signal, signame))
+        status = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(timeout=5)
+    if signame == "SIGINT":
+        assert status == 130, b"".join(seen).decode(errors="replace")
+        assert b"interrupted" in b"".join(seen)
+    else:
+        assert status == -signal.SIGKILL
+    assert out.read_text() == "previous\n"
+    assert _leftovers(tmp_path) == []
