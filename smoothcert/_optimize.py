@@ -18,6 +18,9 @@ coordinates ``W = Sigma^(-1/2) grad Sigma^(-1/2)``:
 * ``"riemannian"`` moves the full SPD matrix by the exponential map
   ``Sigma^(1/2) expm(eta W) Sigma^(1/2)`` (geomstats).
 
+The gradient of ``sqrt(lambda_min)`` is that of a smooth minimum of the noise
+scales (:func:`_soft_min_scale`); the isotropic stage uses the exact gradient.
+
 Steps have Fisher-Rao length ``eta_t = learning_rate * sqrt(d / 2) / sqrt(t + 1)``
 (for an isotropic step this changes ``log sigma^2`` by
 ``learning_rate / sqrt(t + 1)`` in any dimension). A step is kept only for the
@@ -25,8 +28,13 @@ inputs where it improves the objective, evaluated on the same fresh
 optimization draws as the current point (common random numbers). Stages chain:
 fixed -> isotropic -> diagonal -> riemannian, each started from the previous
 optimum, with the eigenvalues kept in ``[sigma_iso^2, (sigma_max)^2]`` (the
-"superset" floor of ANCER), so a stage never ends worse than it started on its
-optimization draws. All inputs are optimized together in array code.
+"superset" floor of ANCER). A stage ends with a check on independent
+validation draws: a row keeps the stage's result only where it beats the
+stage's starting point there by ``VALIDATION_Z`` standard errors, else it
+returns to that starting point, so that a later stage does not end worse than
+the earlier one (keep-best on noisy estimates alone lets the true objective
+drift down). With hard-vote certificates that check counts hard votes, the
+quantity certified. All inputs are optimized together in array code.
 """
 
 import time
@@ -36,7 +44,7 @@ from scipy import stats
 
 from ._covariance import RowCovariances
 from ._geometry import clamp_eigenvalues, exp_whitened, fisher_rao_norm_whitened
-from ._sampling import optimization_stage, score_moments
+from ._sampling import count_votes, optimization_stage, score_moments
 
 __all__ = ["search_covariances", "objective_value", "gap_and_weights", "STAGES"]
 
@@ -49,6 +57,10 @@ STAGES = {
 
 #: Sharpness of the smooth minimum used for the gradient of ``sqrt(lambda_min)``.
 SOFTMIN_BETA = 10.0
+#: Most validation batches (of ``n_samples_optim`` draws) at the end of a stage.
+VALIDATION_FACTOR = 4
+#: Standard errors by which a stage's end must beat its start on validation draws.
+VALIDATION_Z = 2.0
 #: Most floats held by the per-block optimization state.
 _STATE_BUDGET = 2**24
 
@@ -97,23 +109,61 @@ def _shape_factor(eigvals, objective, kappa):
     return geo + kappa * s_min
 
 
-def _shape_gradient(eigvals, objective, kappa):
-    """Whitened natural gradient of ``M`` in the eigenbasis: ``(a, c)``.
+def _soft_min_scale(eigvals):
+    """Smooth minimum of the noise scales ``s_i = sqrt(lambda_i)``, and its weights.
 
-    The gradient is ``a I + U diag(c) U^T``: ``a = det^(1/(2d)) / d`` for the
-    volume term and ``c_i = kappa * omega_i * sqrt(lambda_i)`` for the smooth
-    minimum, ``omega = softmax(-beta log sqrt(lambda))``.
+    ``m = (sum_i s_i^-beta)^(-1/beta)`` (``beta = SOFTMIN_BETA``): a smooth lower
+    bound of ``min_i s_i`` that tends to it when the smallest scale is isolated
+    (``d^(-1/beta) min_i s_i <= m <= min_i s_i``). ``omega_i = d log m / d log s_i``
+    (a softmax of ``-beta log s``).
+    """
+    log_s = 0.5 * np.log(eigvals)
+    logits = -SOFTMIN_BETA * log_s
+    top = logits.max(axis=1, keepdims=True)
+    weights = np.exp(logits - top)
+    total = weights.sum(axis=1, keepdims=True)
+    log_m = -(top[:, 0] + np.log(total[:, 0])) / SOFTMIN_BETA
+    return np.exp(log_m), weights / total
+
+
+def _smooth_shape_factor(eigvals, objective, kappa):
+    """The smooth surrogate of ``M(Sigma)`` whose gradient the search follows.
+
+    ``M(Sigma)`` with ``sqrt(lambda_min)`` replaced by the smooth minimum of
+    :func:`_soft_min_scale`; :func:`_shape_gradient` is its exact gradient.
+    """
+    m, _ = _soft_min_scale(eigvals)
+    if objective == "ball":
+        return m
+    geo = np.exp(0.5 * np.log(eigvals).mean(axis=1))
+    return geo + kappa * m
+
+
+def _shape_gradient(eigvals, objective, kappa):
+    """Whitened natural gradient of the smooth shape factor, in the eigenbasis.
+
+    For a spectral function ``F(lambda)`` of ``Sigma = U diag(lambda) U^T`` the
+    Fisher-Rao gradient, whitened (``Sigma^(-1/2) grad Sigma^(-1/2)``), is
+    ``U diag(2 lambda_i dF / d lambda_i) U^T = U diag(dF / d log s_i) U^T``.
+    For :func:`_smooth_shape_factor` this is ``a I + U diag(c) U^T`` with
+
+    * ``a = det(Sigma)^(1/(2d)) / d`` (volume term, 0 for ``"ball"``);
+    * ``c_i = kappa * m * omega_i`` (``kappa = 1`` for ``"ball"``), ``m`` and
+      ``omega`` from :func:`_soft_min_scale`. With an isolated smallest
+      eigenvalue, ``c`` tends to ``sqrt(lambda_min) e_min``: the whitened form
+      of the exact gradient ``lambda_min^(3/2) u u^T`` (DESIGN.md section 7).
+
+    Returns
+    -------
+    a : ndarray of shape (n,)
+    c : ndarray of shape (n, d)
     """
     d = eigvals.shape[1]
-    s = np.sqrt(eigvals)
-    logits = -SOFTMIN_BETA * np.log(s)
-    logits -= logits.max(axis=1, keepdims=True)
-    omega = np.exp(logits)
-    omega /= omega.sum(axis=1, keepdims=True)
+    m, omega = _soft_min_scale(eigvals)
     if objective == "ball":
-        return np.zeros(len(eigvals)), omega * s
+        return np.zeros(len(eigvals)), m[:, None] * omega
     geo = np.exp(0.5 * np.log(eigvals).mean(axis=1))
-    return geo / d, kappa * omega * s
+    return geo / d, kappa * m[:, None] * omega
 
 
 def objective_value(psi, eigvals, objective, kappa, p_max):
@@ -148,11 +198,17 @@ class _State:
         return fisher_rao_norm_whitened(w)
 
     def project_shape(self, covs, objective, kappa):
-        """Whitened natural gradient of ``M``, projected on this stage."""
+        """Whitened natural gradient of ``M``, projected on this stage.
+
+        Isotropic: the exact natural gradient along ``log sigma^2`` of
+        ``M(sigma^2 I) = C sigma`` (``C = 1 + kappa`` or 1), namely
+        ``M / d`` (the metric is ``d / 2`` there and ``dM / d log sigma^2 = M / 2``).
+        Diagonal and full: the (projected) gradient of the smooth surrogate.
+        """
         eigvals = covs.eigenvalues()
-        a, c = _shape_gradient(eigvals, objective, kappa)
         if self.kind == "isotropic":
-            return a + c.mean(axis=1)
+            return _shape_factor(eigvals, objective, kappa) / self.d
+        a, c = _shape_gradient(eigvals, objective, kappa)
         if self.kind == "diagonal":
             return a[:, None] + c
         _, vecs = covs._eig
@@ -160,7 +216,14 @@ class _State:
 
     def step(self, direction):
         if self.kind == "full":
-            moved = exp_whitened(self.value, direction)
+            # No useful step changes a variance by more than the whole allowed
+            # range (the clamp undoes the excess): cap the spectral norm of the
+            # whitened step there, so that expm cannot overflow whatever the
+            # learning rate. Ordinary steps are far below the cap.
+            limit = np.log(np.asarray(self.high) / np.asarray(self.low)) + 1.0
+            spectral = np.abs(np.linalg.eigvalsh(direction)).max(axis=-1)
+            shrink = np.where(spectral > limit, limit / np.where(spectral > limit, spectral, 1.0), 1.0)
+            moved = exp_whitened(self.value, direction * shrink[:, None, None])
             return clamp_eigenvalues(moved, self.low, self.high)
         moved = self.value + direction
         if self.kind == "isotropic":
@@ -173,8 +236,28 @@ class _State:
         self.value = value
 
 
-def _run_stage(phase, state, evaluate, *, n_iter, learning_rate, objective, kappa, p_max):
-    """Natural-gradient ascent with keep-best steps for one stage."""
+def _run_stage(
+    phase, state, evaluate, *, n_iter, learning_rate, objective, kappa, p_max, validate=None
+):
+    """Natural-gradient ascent with keep-best steps for one stage.
+
+    Every step is evaluated against the current point on the same fresh
+    optimization draws and kept only where it improves the objective. Keeping
+    the better of two noisy estimates favours lucky draws, and over many steps
+    this selection lets the true objective drift down; so the stage ends with a
+    check on independent validation draws (up to ``VALIDATION_FACTOR`` times more):
+    a row keeps its final point only where it beats the stage's starting point
+    there. ``validate(covs, tag, rows)`` returns the smoothed scores used by
+    that check (default: ``evaluate``'s soft scores); the search passes hard
+    vote frequencies when the certificate counts hard votes, so that the check
+    measures what will be certified.
+    """
+    if validate is None:
+
+        def validate(covs, tag, rows):
+            return evaluate(covs, tag, None, rows=rows)[0]
+
+    start = state.value.copy()
     covs = state.covariances()
     psi, _ = evaluate(covs, optimization_stage(phase, n_iter), None)
     accepted = 0
@@ -188,19 +271,12 @@ def _run_stage(phase, state, evaluate, *, n_iter, learning_rate, objective, kapp
         shape_cur = _shape_factor(eig_cur, objective, kappa)
         j_cur = gap_cur * shape_cur
         w_shape = state.project_shape(covs, objective, kappa)
-        if state.kind == "isotropic":
-            grad = shape_cur * w_gap + gap_cur * w_shape
-            scale = lambda v: v  # noqa: E731
-        elif state.kind == "diagonal":
-            grad = shape_cur[:, None] * w_gap + gap_cur[:, None] * w_shape
-            scale = lambda v: v[:, None]  # noqa: E731
-        else:
-            grad = shape_cur[:, None, None] * w_gap + gap_cur[:, None, None] * w_shape
-            scale = lambda v: v[:, None, None]  # noqa: E731
+        expand = (slice(None),) + (None,) * (np.ndim(w_gap) - 1)
+        grad = shape_cur[expand] * w_gap + gap_cur[expand] * w_shape
         norm = state.norm(grad)
         eta = learning_rate * np.sqrt(0.5 * state.d) / np.sqrt(t + 1.0)
         factor = np.where(norm > 0, eta / np.where(norm > 0, norm, 1.0), 0.0)
-        candidate = state.step(grad * scale(factor))
+        candidate = state.step(grad * factor[expand])
         cand_covs = state.covariances(candidate)
         psi_new, _ = evaluate(cand_covs, tag, None)
         j_new = objective_value(psi_new, cand_covs.eigenvalues(), objective, kappa, p_max)
@@ -209,7 +285,54 @@ def _run_stage(phase, state, evaluate, *, n_iter, learning_rate, objective, kapp
         state.accept(candidate, improved)
         psi = np.where(improved[:, None], psi_new, psi_cur)
         covs = state.covariances()
+    if n_iter > 0:
+        moved = np.any((state.value != start).reshape(n_rows, -1), axis=1)
+        if np.any(moved):
+            rows = np.flatnonzero(moved)
+            keep = _validated(
+                validate,
+                state.covariances(start).take(rows),
+                state.covariances().take(rows),
+                rows,
+                [optimization_stage(phase, n_iter + 1 + k) for k in range(_validation_factor(n_iter))],
+                objective,
+                kappa,
+                p_max,
+            )
+            revert = np.zeros(n_rows, dtype=bool)
+            revert[rows] = ~keep
+            state.accept(start, revert)
     return state, accepted / max(1, n_rows * n_iter)
+
+
+def _validated(validate, start, end, rows, tags, objective, kappa, p_max):
+    """Rows where ``end`` beats ``start`` on independent validation draws.
+
+    Each tag is a batch of ``n_samples_optim`` fresh draws shared by both points
+    (common random numbers). With one batch the end point must simply score
+    higher; with ``k >= 2`` batches the mean improvement must exceed
+    ``VALIDATION_Z`` standard errors (estimated from the spread between
+    batches), so that a stage does not keep moves that only look better.
+    """
+    diffs = []
+    for tag in tags:
+        psi_s = validate(start, tag, rows)
+        psi_e = validate(end, tag, rows)
+        j_s = objective_value(psi_s, start.eigenvalues(), objective, kappa, p_max)
+        j_e = objective_value(psi_e, end.eigenvalues(), objective, kappa, p_max)
+        diffs.append(j_e - j_s)
+    diffs = np.array(diffs)
+    mean = diffs.mean(axis=0)
+    if len(tags) == 1:
+        return mean > 0
+    se = diffs.std(axis=0, ddof=1) / np.sqrt(len(tags))
+    return mean > VALIDATION_Z * se
+
+
+def _validation_factor(n_iter):
+    """Validation batches of a stage: grows with the number of steps (the drift
+    it guards against), at most ``VALIDATION_FACTOR``."""
+    return int(min(VALIDATION_FACTOR, max(1, n_iter // 5)))
 
 
 def search_covariances(
@@ -229,6 +352,7 @@ def search_covariances(
     seed,
     batch_size,
     n_jobs=None,
+    validation_vote="soft",
 ):
     """Optimize one noise covariance per row of ``X``.
 
@@ -257,13 +381,18 @@ def search_covariances(
     seed : tuple of int
     batch_size, n_jobs
         Passed to the sampling engine.
+    validation_vote : {"soft", "hard"}
+        Scores of the end-of-stage validation check: mean soft scores, or hard
+        vote frequencies (what a hard-vote certificate counts). The ascent
+        itself always follows the soft scores.
 
     Returns
     -------
     covariances : RowCovariances
     info : dict
         ``seconds_per_iteration``, ``acceptance_rate`` per stage and
-        ``n_base_predictions`` per input.
+        ``n_base_predictions`` per input (at most: the validation check only
+        samples the rows that moved).
     """
     n, d = X.shape
     var0 = float(sigma) ** 2
@@ -297,10 +426,11 @@ def search_covariances(
                 seed=seed,
                 batch_size=batch_size,
                 n_jobs=n_jobs,
+                validation_vote=validation_vote,
                 info=info,
             )
         )
-    evaluations = 2 * n_iter + 1
+    evaluations = 2 * n_iter + 1 + (2 * _validation_factor(n_iter) if n_iter > 0 else 0)
     draws = 2 * (-(-n_samples_optim // 2))
     info["n_base_predictions"] = len(stages) * evaluations * draws
     return RowCovariances.concatenate(results), info
@@ -324,15 +454,28 @@ def _search_block(
     seed,
     batch_size,
     n_jobs,
+    validation_vote,
     info,
 ):
     n, d = X.shape
 
+    def validate(covs, tag, rows):
+        if validation_vote == "hard":
+            counts, _ = count_votes(
+                adapter, X[rows], covs, n_samples_optim, seed=seed, stage=tag,
+                vote="hard", batch_size=batch_size, n_jobs=n_jobs,
+            )
+            return counts / float(n_samples_optim)
+        return score_moments(
+            adapter, X[rows], covs, n_samples_optim, seed=seed, stage=tag,
+            antithetic=True, batch_size=batch_size, n_jobs=n_jobs,
+        )[0]
+
     def evaluator(moment):
-        def evaluate(covs, tag, weights):
+        def evaluate(covs, tag, weights, rows=None):
             return score_moments(
                 adapter,
-                X,
+                X if rows is None else X[rows],
                 covs,
                 n_samples_optim,
                 seed=seed,
@@ -364,7 +507,7 @@ def _search_block(
             mats = np.zeros((n, d, d))
             mats[:, np.arange(d), np.arange(d)] = diag
             state = _State("full", mats, np.exp(floor), np.full(n, np.exp(hi)), d)
-        state, rate = _run_stage(phase, state, evaluator(kind), **common)
+        state, rate = _run_stage(phase, state, evaluator(kind), validate=validate, **common)
         elapsed = time.perf_counter() - start
         info["acceptance_rate"].setdefault(kind, []).append(rate)
         info["seconds_per_iteration"].setdefault(kind, []).append(elapsed / max(1, n_iter))

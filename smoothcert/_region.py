@@ -13,10 +13,25 @@ from ._optimize import search_covariances
 from ._procedures import certify_rows, smoothed_frequencies
 from ._stats import radius_ceiling
 
-__all__ = ["CertifiedRegion", "MAX_RIEMANNIAN_FEATURES"]
+__all__ = ["CertifiedRegion", "MAX_RIEMANNIAN_FEATURES", "MAX_RIEMANNIAN_SCALE_RATIO"]
 
 #: Largest input dimension accepted by ``method="riemannian"``.
 MAX_RIEMANNIAN_FEATURES = 512
+#: Largest ``sigma_bounds[1] / sigma_bounds[0]`` accepted by ``method="riemannian"``:
+#: a full covariance with eigenvalues spread over ``ratio^2`` must stay resolvable
+#: in float64 (condition number at most 1e12).
+MAX_RIEMANNIAN_SCALE_RATIO = 1e6
+
+
+def _n_features_or_none(X):
+    """Number of columns of a 2-D array-like, or None when it cannot be told cheaply."""
+    shape = getattr(X, "shape", None)
+    if shape is None:
+        try:
+            shape = np.asarray(X).shape
+        except (TypeError, ValueError):
+            return None
+    return int(shape[1]) if len(shape) == 2 else None
 
 
 class CertifiedRegion(BaseSmoothing):
@@ -113,7 +128,7 @@ class CertifiedRegion(BaseSmoothing):
         Class labels.
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during :meth:`fit` (string column names only).
 
     Notes
@@ -121,7 +136,11 @@ class CertifiedRegion(BaseSmoothing):
     Cost per input: the search draws ``n_samples_optim`` points twice per
     iteration (current point and candidate) for ``n_iter`` iterations per
     stage (1 stage for ``"isotropic"``, 2 for ``"diagonal"``, 3 for
-    ``"riemannian"``); certification adds ``n_samples_selection + n_samples``.
+    ``"riemannian"``), plus at most ``8 * n_samples_optim`` per stage for a
+    final check on independent draws (a stage's result is kept only where it
+    is significantly better there than the stage's start, measured with the
+    certificate's own ``vote``); certification adds
+    ``n_samples_selection + n_samples``.
     The Riemannian stage also costs a few ``d x d`` eigendecompositions per
     input and step, which is why it is limited to ``d <= 512``.
 
@@ -226,6 +245,15 @@ class CertifiedRegion(BaseSmoothing):
                 "sigma_bounds must be two finite numbers (low, high) with "
                 f"0 < low <= 1 <= high, got {bounds!r}."
             )
+        low, high = (float(b) for b in bounds)
+        self._check_sigma_range(low * float(self.sigma), high * float(self.sigma))
+        if self.method == "riemannian" and high / low > MAX_RIEMANNIAN_SCALE_RATIO:
+            raise ValueError(
+                f"sigma_bounds={bounds!r} lets the noise scales of one full covariance "
+                f"differ by a factor {high / low:g}; method='riemannian' accepts at most "
+                f"{MAX_RIEMANNIAN_SCALE_RATIO:g} (beyond, the covariance is numerically "
+                "singular in float64). Narrow sigma_bounds or use method='diagonal'."
+            )
         base = _unwrap_frozen(self._base_estimator())
         if self.gradient == "pathwise" and not is_torch_net(base):
             raise ValueError(
@@ -262,8 +290,14 @@ class CertifiedRegion(BaseSmoothing):
         self : object
         """
         self._validate_params()
-        self._check_dimension(np.shape(X)[1] if np.ndim(X) == 2 else 0)
-        return super().fit(X, y, sample_weight=sample_weight, **fit_params)
+        # Refuse a too large d before the base model is trained (the input
+        # itself is validated by the base class).
+        n_features = _n_features_or_none(X)
+        if n_features is not None:
+            self._check_dimension(n_features)
+        super().fit(X, y, sample_weight=sample_weight, **fit_params)
+        self._check_dimension(self.n_features_in_)
+        return self
 
     # ------------------------------------------------------------------ search
     def _gradient_kind(self, adapter):
@@ -290,6 +324,7 @@ class CertifiedRegion(BaseSmoothing):
             kappa=float(self.kappa),
             p_max=p_max,
             seed=seed,
+            validation_vote=self.vote,
             **self._engine_kwargs(X.shape[1]),
         )
 
