@@ -11,6 +11,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
 from ._base_models import _unwrap_frozen, is_torch_net, make_adapter
+from ._certificate import Certificate
+from ._procedures import certify_rows, smoothed_frequencies
 from ._sampling import resolve_batch_size, resolve_seed
 
 __all__ = ["BaseSmoothing"]
@@ -182,6 +184,43 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
 
     def _seed(self):
         return resolve_seed(self.random_state)
+
+    def _frequencies(self, X, adapter, covariances, seed):
+        """Monte-Carlo smoothed class probabilities with per-row covariances."""
+        return smoothed_frequencies(
+            adapter,
+            X,
+            covariances,
+            n_samples=self.n_samples,
+            vote=self.vote,
+            seed=seed,
+            **self._engine_kwargs(X.shape[1]),
+        )
+
+    def _certificate(self, X, adapter, covariances, seed, guarantee):
+        """CERTIFY every row with its covariance and wrap the result."""
+        top, p_lower, abstained, radius = certify_rows(
+            adapter,
+            X,
+            covariances,
+            n_samples=self.n_samples,
+            n_samples_selection=self.n_samples_selection,
+            alpha=self.alpha,
+            vote=self.vote,
+            seed=seed,
+            verbose=bool(self.verbose),
+            **self._engine_kwargs(X.shape[1]),
+        )
+        return Certificate(
+            center=X,
+            prediction=self.classes_[top],
+            abstained=abstained,
+            covariances=covariances,
+            mahalanobis_radius=radius,
+            p_lower=p_lower,
+            alpha=self.alpha,
+            guarantee=guarantee,
+        )
 
     def predict(self, X):
         """Predicted class of the smoothed classifier (argmax of :meth:`predict_proba`).

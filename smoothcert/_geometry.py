@@ -14,6 +14,7 @@ never changes the user's logging.
 
 import logging
 import os
+import warnings
 
 import numpy as np
 
@@ -34,7 +35,12 @@ def _import_geomstats():
     level, handlers = root.level, list(root.handlers)
     os.environ.setdefault("GEOMSTATS_BACKEND", "numpy")
     try:
-        from geomstats.information_geometry.normal import CenteredNormalDistributions
+        with warnings.catch_warnings():
+            # geomstats' backend importer emits ImportWarning (and older
+            # versions deprecation warnings) on import
+            warnings.simplefilter("ignore", ImportWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from geomstats.information_geometry.normal import CenteredNormalDistributions
     finally:
         for handler in list(root.handlers):
             if handler not in handlers:

@@ -8,9 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseSmoothing
 from ._base_models import _unwrap_frozen, is_torch_net
-from ._certificate import Certificate
 from ._optimize import search_covariances
-from ._procedures import certify_rows, smoothed_frequencies
 from ._stats import radius_ceiling
 
 __all__ = ["CertifiedRegion", "MAX_RIEMANNIAN_FEATURES", "MAX_RIEMANNIAN_SCALE_RATIO"]
@@ -358,22 +356,46 @@ class CertifiedRegion(BaseSmoothing):
         X = self._check_X(X)
         adapter, seed = self._adapter(), self._seed()
         covariances, _ = self._search(X, adapter, seed)
-        return smoothed_frequencies(
-            adapter,
-            X,
-            covariances,
-            n_samples=self.n_samples,
-            vote=self.vote,
-            seed=seed,
-            **self._engine_kwargs(X.shape[1]),
-        )
+        return self._frequencies(X, adapter, covariances, seed)
 
-    def certify(self, X):
+    def predict(self, X, memory=None):
+        """Predicted class, each input smoothed with its own optimized covariance.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        memory : CertificateMemory, default=None
+            With a memory, inputs are answered in order by memory-based
+            certification (see :meth:`certify`): an input inside a stored
+            region gets that region's class, and the memory is updated.
+            Without, the argmax of :meth:`predict_proba`.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        if memory is None:
+            return super().predict(X)
+        return self.certify(X, memory=memory).prediction
+
+    def certify(self, X, memory=None):
         """Optimize each input's covariance, then CERTIFY it on fresh draws.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        memory : CertificateMemory, default=None
+            A user-owned store of certified regions. Without it, each
+            certificate covers the classifier smoothed with that input's own
+            covariance (``guarantee="per-covariance"``), which does not cover
+            the deployed map ``x -> g_{Sigma_x}(x)`` (Sukenik et al., 2022).
+            With it, the rows are processed in order by memory-based
+            certification (:meth:`CertificateMemory.process`): a row inside a
+            stored region gets that region's class and a region inside it; a
+            new region is shrunk until disjoint from the stored regions of the
+            other classes (or abstains), then stored. The certificates then
+            hold for the stateful classifier made of the model *and* its
+            memory (``guarantee="memory"``). The memory is updated in place.
 
         Returns
         -------
@@ -383,31 +405,20 @@ class CertifiedRegion(BaseSmoothing):
             ``abstained``, ``p_lower``; ``search_info`` holds the search's
             acceptance rates and seconds per iteration.
         """
+        if memory is not None:
+            from ._memory import CertificateMemory
+
+            if not isinstance(memory, CertificateMemory):
+                raise TypeError(
+                    f"memory must be a CertificateMemory, got {type(memory).__name__}."
+                )
         X = self._check_X(X)
         adapter, seed = self._adapter(), self._seed()
         covariances, info = self._search(X, adapter, seed)
-        top, p_lower, abstained, radius = certify_rows(
-            adapter,
-            X,
-            covariances,
-            n_samples=self.n_samples,
-            n_samples_selection=self.n_samples_selection,
-            alpha=self.alpha,
-            vote=self.vote,
-            seed=seed,
-            verbose=bool(self.verbose),
-            **self._engine_kwargs(X.shape[1]),
-        )
-        cert = Certificate(
-            center=X,
-            prediction=self.classes_[top],
-            abstained=abstained,
-            covariances=covariances,
-            mahalanobis_radius=radius,
-            p_lower=p_lower,
-            alpha=self.alpha,
-            guarantee="fixed-noise" if self.method == "fixed" else "per-covariance",
-        )
+        guarantee = "fixed-noise" if self.method == "fixed" else "per-covariance"
+        cert = self._certificate(X, adapter, covariances, seed, guarantee)
+        if memory is not None:
+            cert = memory.process(cert)
         cert.search_info = info
         return cert
 

@@ -45,8 +45,11 @@ AUTO_BATCH_BYTES = 32 * 2**20
 
 
 def optimization_stage(phase, iteration):
-    """Stage tag of one optimization step (``phase`` = 0, 1, 2, ... per search stage)."""
-    return _STAGE_OPTIM_BASE + 100_000 * int(phase) + int(iteration)
+    """Stage tag of one optimization step (``phase`` = 0, 1, 2, ... per search stage).
+
+    Distinct for every ``(phase, iteration)`` with ``iteration < 2**32``.
+    """
+    return _STAGE_OPTIM_BASE + (int(phase) << 32) + int(iteration)
 
 
 def resolve_seed(random_state):
@@ -370,7 +373,6 @@ def score_moments(
             g = np.einsum("rm,rmd->rd", centred, np.square(z) - 1.0) / m
         else:
             g = np.einsum("rm,rmi,rmj->rij", centred, z, z) / m
-            g -= centred.mean(axis=1)[:, None, None] * np.eye(d)
         return mean_scores, g
 
     groups = _row_groups(n, rows_per_group)

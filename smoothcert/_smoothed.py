@@ -3,9 +3,8 @@
 import numpy as np
 
 from ._base import BaseSmoothing
-from ._certificate import Certificate
 from ._covariance import RowCovariances
-from ._procedures import certify_rows, predict_rows, smoothed_frequencies
+from ._procedures import predict_rows
 
 __all__ = ["SmoothedClassifier"]
 
@@ -142,15 +141,7 @@ class SmoothedClassifier(BaseSmoothing):
             Rows sum to 1.
         """
         X = self._check_X(X)
-        return smoothed_frequencies(
-            self._adapter(),
-            X,
-            self._covariances(X.shape[0]),
-            n_samples=self.n_samples,
-            vote=self.vote,
-            seed=self._seed(),
-            **self._engine_kwargs(X.shape[1]),
-        )
+        return self._frequencies(X, self._adapter(), self._covariances(X.shape[0]), self._seed())
 
     def predict_abstain(self, X):
         """PREDICT with abstention (Cohen et al., 2019).
@@ -206,25 +197,4 @@ class SmoothedClassifier(BaseSmoothing):
         """
         X = self._check_X(X)
         covariances = self._covariances(X.shape[0])
-        top, p_lower, abstained, radius = certify_rows(
-            self._adapter(),
-            X,
-            covariances,
-            n_samples=self.n_samples,
-            n_samples_selection=self.n_samples_selection,
-            alpha=self.alpha,
-            vote=self.vote,
-            seed=self._seed(),
-            verbose=bool(self.verbose),
-            **self._engine_kwargs(X.shape[1]),
-        )
-        return Certificate(
-            center=X,
-            prediction=self.classes_[top],
-            abstained=abstained,
-            covariances=covariances,
-            mahalanobis_radius=radius,
-            p_lower=p_lower,
-            alpha=self.alpha,
-            guarantee="fixed-noise",
-        )
+        return self._certificate(X, self._adapter(), covariances, self._seed(), "fixed-noise")

@@ -484,3 +484,60 @@ def test_load_rejects_corrupted_files(saved, tmp_path):
         assert "Invalid certificate memory file" in str(info.value), name
     with pytest.raises(FileNotFoundError):
         CertificateMemory.load(tmp_path / "does-not-exist.npz")
+
+
+# ----------------------------------------------- CertifiedRegion(memory=...) wiring
+def _moons_region():
+    from sklearn.datasets import make_moons
+    from sklearn.linear_model import LogisticRegression
+
+    from smoothcert import CertifiedRegion
+
+    X, y = make_moons(n_samples=120, noise=0.2, random_state=3)
+    region = CertifiedRegion(
+        LogisticRegression(), method="isotropic", n_iter=3, n_samples_optim=16,
+        n_samples=500, n_samples_selection=20, alpha=0.01, random_state=0,
+    ).fit(X, y)
+    return region, X, y
+
+
+def test_region_certify_with_memory_is_sound_and_updates_memory():
+    region, X, _ = _moons_region()
+    memory = CertificateMemory()
+    plain = region.certify(X[:60])
+    cert = region.certify(X[:60], memory=memory)
+    assert cert.guarantee == "memory"
+    assert plain.guarantee == "per-covariance"
+    assert hasattr(cert, "search_info")
+    assert len(memory) == int((~cert.abstained & ~cert.from_memory).sum()) > 0
+    assert memory.conflicts().shape == (0, 2)
+    # the same inputs again: each certified one lies in its own stored region
+    again = region.certify(X[:60][~cert.abstained], memory=memory)
+    assert again.from_memory.all()
+    assert_array_equal(again.prediction, cert.prediction[~cert.abstained])
+
+
+def test_region_predict_with_memory_returns_stored_class():
+    region, X, _ = _moons_region()
+    memory = CertificateMemory()
+    cert = region.certify(X[:40], memory=memory)
+    rng = np.random.default_rng(0)
+    stored = np.flatnonzero(~cert.abstained & ~cert.from_memory)
+    # points strictly inside the stored regions, at half their radius
+    z = rng.standard_normal((stored.size, 2))
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    root = np.linalg.cholesky(memory.covariances[: stored.size])
+    offsets = 0.5 * memory.mahalanobis_radii[: stored.size, None] * np.einsum("nij,nj->ni", root, z)
+    queries = memory.centers[: stored.size] + offsets
+    n_before = len(memory)
+    pred = region.predict(queries, memory=memory)
+    assert_array_equal(pred, memory.labels[memory.query(queries)])
+    assert len(memory) == n_before  # answered from the memory: nothing new stored
+    # without memory, predict is the stateless smoothed prediction
+    assert region.predict(queries).shape == (stored.size,)
+
+
+def test_region_memory_must_be_a_certificate_memory():
+    region, X, _ = _moons_region()
+    with pytest.raises(TypeError, match="memory must be a CertificateMemory"):
+        region.certify(X[:3], memory={})
