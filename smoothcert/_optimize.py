@@ -2,8 +2,9 @@
 
 Objective (DESIGN.md section 3), with ``psi_c(Sigma) = E[F_c(x + e)]`` the
 smoothed scores estimated on a few hundred *optimization* draws and
-``gap = Phi^-1(psi_A) - Phi^-1(psi_B)`` (top two classes, clipped away from 0
-and 1 at the largest probability CERTIFY can certify):
+``gap = 2 Phi^-1(psi_A)`` (the top-two gap ``Phi^-1(psi_A) - Phi^-1(psi_B)`` with
+the runner-up bounded by ``1 - psi_A``, as CERTIFY bounds it; clipped away from
+0 and 1 at the largest probability CERTIFY can certify):
 
 * ``"volume"``: ``J = gap * (det(Sigma)^(1/(2d)) + kappa * sqrt(lambda_min))``
   (ANCER, Riemannian DDRS);
@@ -66,37 +67,40 @@ _STATE_BUDGET = 2**24
 
 
 def gap_and_weights(psi, p_max):
-    """Top-two gap ``Phi^-1(psi_A) - Phi^-1(psi_B)`` and its gradient weights.
+    """Certifiable gap ``2 Phi^-1(psi_A)`` of the top class and its gradient weights.
+
+    CERTIFY reports the Mahalanobis radius ``Phi^-1(p_A)`` of the top class
+    alone (the runner-up is bounded by ``1 - p_A``), so the search maximizes the
+    same quantity, written as the top-two gap ``Phi^-1(psi_A) - Phi^-1(1 - psi_A)``.
+    With two classes this is exactly ``Phi^-1(psi_A) - Phi^-1(psi_B)``; with more
+    classes the gap to the actual runner-up would reward noise that spreads
+    probability over many classes and lowers ``psi_A``, hence the radius.
 
     Parameters
     ----------
     psi : ndarray of shape (n, n_classes)
         Smoothed scores.
     p_max : float
-        Probabilities are clipped into ``[1 - p_max, p_max]``.
+        ``psi_A`` is clipped into ``[1 - p_max, p_max]`` (``p_max``: the largest
+        probability CERTIFY can certify with its number of draws).
 
     Returns
     -------
     gap : ndarray of shape (n,)
     weights : ndarray of shape (n, n_classes)
-        ``d gap / d psi``: ``1 / phi(Phi^-1(psi_A))`` on ``A``,
-        ``-1 / phi(Phi^-1(psi_B))`` on ``B``, 0 where clipped.
+        ``d gap / d psi``: ``2 / phi(Phi^-1(psi_A))`` on the top class ``A``,
+        0 elsewhere and where ``psi_A`` is clipped.
     """
-    n, n_classes = psi.shape
+    n = psi.shape[0]
     rows = np.arange(n)
-    order = np.argsort(-psi, axis=1, kind="stable")
-    a = order[:, 0]
-    b = order[:, 1] if n_classes > 1 else order[:, 0]
+    a = np.argmax(psi, axis=1)
+    pa = psi[rows, a]
     lo, hi = 1.0 - p_max, p_max
-    pa, pb = psi[rows, a], psi[rows, b]
-    qa, qb = np.clip(pa, lo, hi), np.clip(pb, lo, hi)
-    za, zb = stats.norm.ppf(qa), stats.norm.ppf(qb)
-    gap = za - zb
+    za = stats.norm.ppf(np.clip(pa, lo, hi))
+    gap = 2.0 * za
     weights = np.zeros_like(psi)
-    inside_a = (pa > lo) & (pa < hi)
-    inside_b = (pb > lo) & (pb < hi)
-    weights[rows, a] = np.where(inside_a, 1.0 / stats.norm.pdf(za), 0.0)
-    weights[rows, b] += np.where(inside_b, -1.0 / stats.norm.pdf(zb), 0.0)
+    inside = (pa > lo) & (pa < hi)
+    weights[rows, a] = np.where(inside, 2.0 / stats.norm.pdf(za), 0.0)
     return gap, weights
 
 

@@ -67,8 +67,10 @@ class CertifiedRegion(BaseSmoothing):
     method : {"fixed", "isotropic", "diagonal", "riemannian"}, default="riemannian"
         Parametrization of ``Sigma_x`` (see above).
     objective : {"volume", "ball"}, default="volume"
-        With ``gap = Phi^-1(psi_A) - Phi^-1(psi_B)`` the gap of the smoothed
-        scores of the top two classes on optimization draws:
+        With ``gap = 2 Phi^-1(psi_A)``, ``psi_A`` the smoothed score of the
+        top class on optimization draws (the top-two gap
+        ``Phi^-1(psi_A) - Phi^-1(psi_B)`` with the runner-up bounded by
+        ``1 - psi_A``, as CERTIFY bounds it):
         ``"volume"`` maximizes
         ``gap * det(Sigma)^(1/(2d)) + kappa * gap * sqrt(lambda_min(Sigma))``
         (ANCER / RDDRS proxy); ``"ball"`` maximizes

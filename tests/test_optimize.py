@@ -116,10 +116,11 @@ def test_gap_and_weights_values_and_derivatives():
     psi = np.array([[0.7, 0.2, 0.1], [0.25, 0.33, 0.42], [0.04, 0.9, 0.06]])
     p_max = 0.999
     gap, weights = gap_and_weights(psi, p_max)
+    # what CERTIFY certifies: the top class against 1 - psi_A
     expected = [
-        stats.norm.ppf(0.7) - stats.norm.ppf(0.2),
-        stats.norm.ppf(0.42) - stats.norm.ppf(0.33),
-        stats.norm.ppf(0.9) - stats.norm.ppf(0.06),
+        stats.norm.ppf(0.7) - stats.norm.ppf(0.3),
+        stats.norm.ppf(0.42) - stats.norm.ppf(0.58),
+        stats.norm.ppf(0.9) - stats.norm.ppf(0.1),
     ]
     assert_allclose(gap, expected, rtol=1e-12)
     # d gap / d psi_c by finite differences, the order of the classes fixed
@@ -130,7 +131,9 @@ def test_gap_and_weights_values_and_derivatives():
         up, _ = gap_and_weights(psi + step, p_max)
         down, _ = gap_and_weights(psi - step, p_max)
         assert_allclose(weights[:, c], (up - down) / (2 * eps), rtol=1e-6, atol=1e-8)
-    assert weights[0, 2] == 0 and weights[1, 0] == 0 and weights[2, 0] == 0  # third classes
+    # only the top class carries weight
+    assert np.count_nonzero(weights, axis=1).tolist() == [1, 1, 1]
+    assert weights[0, 0] > 0 and weights[1, 2] > 0 and weights[2, 1] > 0
 
 
 def test_gap_is_clipped_at_p_max_and_the_clipped_side_has_no_weight():
@@ -139,7 +142,7 @@ def test_gap_is_clipped_at_p_max_and_the_clipped_side_has_no_weight():
     top = stats.norm.ppf(p_max)
     assert_allclose(gap[:2], 2 * top)
     assert np.all(weights[:2] == 0)
-    assert np.all(weights[2] != 0)
+    assert weights[2, 0] > 0 and weights[2, 1] == 0
     assert np.all(np.isfinite(gap))
 
 
