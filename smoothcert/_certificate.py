@@ -50,11 +50,30 @@ class Certificate:
 
     Attributes
     ----------
+    center, prediction, abstained, covariances, mahalanobis_radius, p_lower, alpha, guarantee
+        The parameters, as arrays.
     radius : ndarray of shape (n,)
         Radius of the largest l2 ball inside the ellipsoid,
-        ``r * sqrt(lambda_min(Sigma))``.
+        ``r * sqrt(lambda_min(Sigma))`` (comparable across methods and with
+        Cohen et al.'s radius ``sigma * Phi^-1(p_lower)``).
+    covariance : ndarray of shape (n, d, d)
+        Dense covariance matrices (built on access from the compact form).
+    certified : ndarray of shape (n,), bool
+        ``~abstained``.
+    log_volume : ndarray of shape (n,)
+        Log-volume of each ellipsoid (``-inf`` where abstaining).
+    proxy_radius : ndarray of shape (n,)
+        ANCER's proxy radius ``r * det(Sigma)^(1/(2d))``.
     n_features : int
         Input dimension.
+    search_info : dict
+        Set by :meth:`CertifiedRegion.certify`: acceptance rates and seconds
+        per iteration of the covariance search.
+    from_memory, memory_index, shrunk : ndarray of shape (n,)
+        Set by :meth:`CertificateMemory.process` (memory-based certificates).
+    pullback_info : dict
+        Set by :func:`smoothcert.certify` for certificates pulled back through
+        preprocessing.
 
     Examples
     --------
@@ -133,6 +152,7 @@ class Certificate:
 
     @property
     def n_features(self):
+        """Input dimension ``d``."""
         return self.center.shape[1]
 
     def __getitem__(self, rows):
@@ -241,6 +261,11 @@ class Certificate:
         Columns: ``prediction``, ``abstained``, ``radius``,
         ``mahalanobis_radius``, ``p_lower``, ``log_volume``, ``proxy_radius``,
         ``min_sigma``, ``max_sigma`` (square roots of the extreme eigenvalues).
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+            One row per input.
         """
         try:
             import pandas as pd
