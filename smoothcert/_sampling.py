@@ -177,6 +177,21 @@ def _ordered_sum(acc, values):
     return np.cumsum(np.concatenate(parts, axis=1), axis=1)[:, -1]
 
 
+def _noisy_points(gens, x, factor, z):
+    """Fill ``z`` (r, m, d) with ``x + Sigma^(1/2) z`` in place; return it as (r*m, d)."""
+    for i, gen in enumerate(gens):
+        gen.standard_normal(out=z[i])
+    kind, root = factor
+    if kind == "isotropic":
+        z *= root[:, None, None]
+    elif kind == "diagonal":
+        z *= root[:, None, :]
+    else:
+        z[...] = np.matmul(z, root)
+    z += x[:, None, :]
+    return z.reshape(-1, z.shape[2])
+
+
 def _cast(points, adapter):
     return points.astype(np.float32) if adapter.float32 else points
 
@@ -246,13 +261,17 @@ def count_votes(
             acc = np.zeros((r, n_classes))
             acc_sq = np.zeros((r, n_classes))
         offsets = np.arange(r) * n_classes
+        # one noise buffer (and one float32 copy) reused by every block
+        block = np.empty(r * draws_per_block * d)
+        block32 = np.empty(block.shape, dtype=np.float32) if adapter.float32 else None
         done = 0
         while done < n_draws:
             m = min(draws_per_block, n_draws - done)
-            z = _normals(gens, m, d)
-            points = x[:, None, :] + RowCovariances.apply_factor(factor, z)
-            points = _cast(points.reshape(r * m, d), adapter)
-            del z
+            points = _noisy_points(gens, x, factor, block[: r * m * d].reshape(r, m, d))
+            if block32 is not None:
+                points32 = block32[: r * m * d].reshape(r * m, d)
+                np.copyto(points32, points, casting="same_kind")
+                points = points32
             if vote == "hard":
                 labels = adapter.labels(points).reshape(r, m)
                 acc += np.bincount(
