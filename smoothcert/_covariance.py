@@ -202,12 +202,15 @@ class RowCovariances:
         return sub.kind, np.sqrt(sub._values)
 
     @staticmethod
-    def apply_factor(factor, z):
-        """Noise ``e = Sigma^(1/2) z`` for standard normals ``z`` of shape (r, m, d)."""
+    def apply_factor(factor, z, out=None):
+        """Noise ``e = Sigma^(1/2) z`` for standard normals ``z`` of shape (r, m, d).
+
+        ``out`` (which may be ``z`` itself) receives the result in place.
+        """
         kind, root = factor
         if kind == "isotropic":
-            return z * root[:, None, None]
+            return np.multiply(z, root[:, None, None], out=out)
         if kind == "diagonal":
-            return z * root[:, None, :]
+            return np.multiply(z, root[:, None, :], out=out)
         # root is symmetric: e_j = sum_k root[j, k] z_k
-        return np.matmul(z, root)
+        return np.matmul(z, root, out=out)

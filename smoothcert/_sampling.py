@@ -181,13 +181,7 @@ def _noisy_points(gens, x, factor, z):
     """Fill ``z`` (r, m, d) with ``x + Sigma^(1/2) z`` in place; return it as (r*m, d)."""
     for i, gen in enumerate(gens):
         gen.standard_normal(out=z[i])
-    kind, root = factor
-    if kind == "isotropic":
-        z *= root[:, None, None]
-    elif kind == "diagonal":
-        z *= root[:, None, :]
-    else:
-        z[...] = np.matmul(z, root)
+    RowCovariances.apply_factor(factor, z, out=z)
     z += x[:, None, :]
     return z.reshape(-1, z.shape[2])
 
