@@ -255,6 +255,20 @@ class Certificate:
         d = self.n_features
         return self.mahalanobis_radius * np.exp(self.covariances.logdet() / (2.0 * d))
 
+    def _columns(self):
+        """The per-input columns of :meth:`to_frame`, as a dict of arrays."""
+        return {
+            "prediction": self.prediction,
+            "abstained": self.abstained,
+            "radius": self.radius,
+            "mahalanobis_radius": self.mahalanobis_radius,
+            "p_lower": self.p_lower,
+            "log_volume": self.log_volume,
+            "proxy_radius": self.proxy_radius,
+            "min_sigma": np.sqrt(self.covariances.min_eigenvalue()),
+            "max_sigma": np.sqrt(self.covariances.max_eigenvalue()),
+        }
+
     def to_frame(self):
         """A :class:`pandas.DataFrame` with one row per input.
 
@@ -271,16 +285,4 @@ class Certificate:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - pandas is optional
             raise ImportError("Certificate.to_frame requires pandas.") from exc
-        return pd.DataFrame(
-            {
-                "prediction": self.prediction,
-                "abstained": self.abstained,
-                "radius": self.radius,
-                "mahalanobis_radius": self.mahalanobis_radius,
-                "p_lower": self.p_lower,
-                "log_volume": self.log_volume,
-                "proxy_radius": self.proxy_radius,
-                "min_sigma": np.sqrt(self.covariances.min_eigenvalue()),
-                "max_sigma": np.sqrt(self.covariances.max_eigenvalue()),
-            }
-        )
+        return pd.DataFrame(self._columns())

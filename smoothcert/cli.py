@@ -515,17 +515,7 @@ def _cmd_demo(args):
 
 
 def _write_certificates(path, cert, labels):
-    rows = {
-        "prediction": cert.prediction,
-        "abstained": cert.abstained,
-        "radius": cert.radius,
-        "mahalanobis_radius": cert.mahalanobis_radius,
-        "p_lower": cert.p_lower,
-        "log_volume": cert.log_volume,
-        "proxy_radius": cert.proxy_radius,
-        "min_sigma": np.sqrt(cert.covariances.min_eigenvalue()),
-        "max_sigma": np.sqrt(cert.covariances.max_eigenvalue()),
-    }
+    rows = cert._columns()
     if labels is not None:
         rows["label"] = labels
         rows["correct"] = cert.certified & (cert.prediction == labels)
