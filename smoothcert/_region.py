@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import BaseSmoothing
 from ._base_models import _unwrap_frozen, is_torch_net
 from ._optimize import search_covariances
+from .metrics import certified_accuracy
 from ._stats import radius_ceiling
 
 __all__ = ["CertifiedRegion", "MAX_RIEMANNIAN_FEATURES", "MAX_RIEMANNIAN_SCALE_RATIO"]
@@ -441,7 +442,4 @@ class CertifiedRegion(BaseSmoothing):
         -------
         score : float
         """
-        cert = self.certify(X)
-        y = np.asarray(y)
-        hits = cert.contains_ball(self.radius) & (cert.prediction == y)
-        return float(np.average(hits, weights=sample_weight))
+        return certified_accuracy(y, self.certify(X), self.radius, sample_weight=sample_weight)
