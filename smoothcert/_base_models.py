@@ -11,6 +11,8 @@
 Adapters return class *indices* into the smoothing estimator's ``classes_``.
 """
 
+import functools
+
 import numpy as np
 
 __all__ = ["make_adapter", "is_torch_net"]
@@ -33,6 +35,35 @@ def _unwrap_frozen(estimator):
     while isinstance(estimator, FrozenEstimator):
         estimator = estimator.estimator
     return estimator
+
+
+def _linear_decision(estimator):
+    """``(coef, intercept)`` when ``estimator.predict`` is scikit-learn's linear rule.
+
+    That is, ``predict`` and ``decision_function`` are those of
+    ``LinearClassifierMixin``: the prediction is ``argmax`` (or, with a single
+    column, the sign) of ``X @ coef.T + intercept``. ``None`` otherwise.
+    """
+    try:
+        from sklearn.linear_model._base import LinearClassifierMixin
+    except ImportError:  # pragma: no cover - private module moved
+        return None
+    cls = type(estimator)
+    if not (
+        cls.predict is LinearClassifierMixin.predict
+        and cls.decision_function is LinearClassifierMixin.decision_function
+    ):
+        return None
+    coef = estimator.coef_
+    if hasattr(coef, "toarray"):  # sparsified coefficients
+        coef = coef.toarray()
+    coef = np.atleast_2d(np.asarray(coef, dtype=np.float64))
+    intercept = np.broadcast_to(
+        np.asarray(estimator.intercept_, dtype=np.float64), (coef.shape[0],)
+    ).copy()
+    if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
+        return None
+    return coef, intercept
 
 
 class _SklearnAdapter:
@@ -62,6 +93,28 @@ class _SklearnAdapter:
         # A pre-fitted model trained on a DataFrame gets its noisy points with
         # the same column names (it may select columns by name).
         self.feature_names = getattr(_unwrap_frozen(estimator), "feature_names_in_", None)
+        self.linear = _linear_decision(_unwrap_frozen(estimator))
+
+    def input_map(self, vote):
+        """An exact low-dimensional route for the votes, or ``None``.
+
+        For a linear classifier, the prediction at ``x`` depends on ``x`` only
+        through the decision values ``u = coef @ x + intercept``. Returns
+        ``(coef, intercept, labels_from_decision)`` for hard votes when ``coef``
+        has fewer rows than columns; the engine then samples the noise of ``u``
+        directly (see ``_sampling.count_votes``).
+        """
+        if vote != "hard" or self.linear is None:
+            return None
+        coef, intercept = self.linear
+        if coef.shape[0] >= coef.shape[1]:
+            return None
+        return coef, intercept, self._labels_from_decision
+
+    def _labels_from_decision(self, u):
+        # LinearClassifierMixin.predict: sign for one column, argmax otherwise
+        idx = (u[:, 0] > 0).astype(np.intp) if u.shape[1] == 1 else u.argmax(axis=1)
+        return self.base_to_index[idx]
 
     def _frame(self, points):
         if self.feature_names is None:
@@ -91,8 +144,55 @@ class _SklearnAdapter:
         return out
 
 
+#: Rows per forward pass of a torch module on the CPU: activations of a few
+#: thousand rows stay in cache (measured 1.3-3x faster than one large call).
+TORCH_CPU_CHUNK = 1024
+
+
+def _logits_decide(nonlinearity):
+    """Whether ``argmax`` of the module's output equals ``argmax`` after ``nonlinearity``.
+
+    True for the identity and for a softmax over the last axis (monotone), so
+    hard votes can skip the nonlinearity.
+    """
+    import torch
+
+    try:
+        from skorch.utils import _identity
+    except ImportError:  # pragma: no cover - skorch internals moved
+        _identity = None
+    if _identity is not None and nonlinearity is _identity:
+        return True
+    return (
+        isinstance(nonlinearity, functools.partial)
+        and nonlinearity.func is torch.softmax
+        and not nonlinearity.args
+        and nonlinearity.keywords in ({"dim": -1}, {"dim": 1})
+    )
+
+
+def _leading_linear(module):
+    """``(first, rest)`` of an ``nn.Sequential`` opening with a narrowing ``nn.Linear``."""
+    from torch import nn
+
+    if type(module) is not nn.Sequential or len(module) < 2:
+        return None
+    first = module[0]
+    if type(first) is not nn.Linear or first.out_features >= first.in_features:
+        return None
+    return first, module[1:]
+
+
 class _TorchAdapter:
-    """Direct calls to the torch module of a fitted skorch net."""
+    """Direct calls to the torch module of a fitted skorch net.
+
+    Hard votes reproduce the net's own ``predict``: ``argmax`` of the
+    probabilities (of the raw outputs when the prediction nonlinearity is a
+    softmax or the identity, which has the same ``argmax``), or
+    ``proba[:, 1] > threshold`` for a ``NeuralNetBinaryClassifier``. On the CPU
+    the points go through the module in chunks of :data:`TORCH_CPU_CHUNK`
+    rows; on an accelerator in one call.
+    """
 
     supports_gradient = True
 
@@ -104,7 +204,11 @@ class _TorchAdapter:
         self.module = net.module_
         self.device = torch.device(net.device if net.device is not None else "cpu")
         self.nonlinearity = net._get_predict_nonlinearity()
-        self.base_to_index = base_to_index
+        self.threshold = getattr(net, "threshold", None)
+        self.logits_decide = self.threshold is None and _logits_decide(self.nonlinearity)
+        self.chunk = TORCH_CPU_CHUNK if self.device.type == "cpu" else None
+        self.leading_linear = _leading_linear(self.module)
+        self.base_to_index = np.asarray(base_to_index, dtype=np.intp)
         self.n_classes = n_classes
         self.float32 = True
 
@@ -113,11 +217,14 @@ class _TorchAdapter:
             np.ascontiguousarray(points, dtype=np.float32), device=self.device
         )
 
-    def _proba(self, tensor):
-        out = self.module(tensor)
+    def _output(self, tensor, module=None):
+        out = (self.module if module is None else module)(tensor)
         if isinstance(out, tuple):
             out = out[0]
-        return self.nonlinearity(out)
+        return out
+
+    def _proba(self, tensor, module=None):
+        return self.nonlinearity(self._output(tensor, module))
 
     def _expand(self, proba):
         if proba.shape[1] == self.n_classes and np.array_equal(
@@ -128,19 +235,63 @@ class _TorchAdapter:
         out[:, self.base_to_index] = proba
         return out
 
-    def labels(self, points):
-        return self.scores(points).argmax(axis=1)
-
-    def scores(self, points):
+    def _evaluate(self, points, func):
+        """``func`` applied (under inference mode, module in eval mode) chunk by chunk."""
+        tensor = self._to_tensor(points)
+        step = self.chunk or max(len(tensor), 1)
         was_training = self.module.training
         self.module.eval()
         try:
             with self.torch.inference_mode():
-                proba = self._proba(self._to_tensor(points))
-                proba = proba.detach().to("cpu").double().numpy()
+                # an empty input still makes one call, for the output's shape
+                starts = range(0, max(len(tensor), 1), step)
+                parts = [func(tensor[s : s + step]) for s in starts]
         finally:
             self.module.train(was_training)
-        return self._expand(proba)
+        return parts[0] if len(parts) == 1 else self.torch.cat(parts)
+
+    def _base_labels(self, chunk, module=None):
+        if self.threshold is not None:
+            return self._proba(chunk, module)[:, 1] > self.threshold
+        if self.logits_decide:
+            return self._output(chunk, module).argmax(dim=1)
+        return self._proba(chunk, module).argmax(dim=1)
+
+    def labels(self, points, module=None):
+        """Class index predicted for each point, ``(n,)`` int.
+
+        ``module`` (default: the whole net) is what the points go through.
+        """
+        func = functools.partial(self._base_labels, module=module)
+        idx = self._evaluate(points, func).to("cpu").numpy().astype(np.intp)
+        return self.base_to_index[idx]
+
+    def scores(self, points, module=None):
+        """The net's probabilities, ``(n, n_classes)`` float64."""
+        proba = self._evaluate(points, functools.partial(self._proba, module=module))
+        return self._expand(proba.to("cpu").double().numpy())
+
+    def input_map(self, vote):
+        """An exact low-dimensional route for the votes, or ``None``.
+
+        When the module is an ``nn.Sequential`` whose first layer is an
+        ``nn.Linear(d, h)`` with ``h < d``, the output depends on the input only
+        through that layer's pre-activations ``u = W x + b``. Returns ``(W, b,
+        func)`` with ``func`` the rest of the net on ``u`` (labels for hard
+        votes, probabilities for soft ones), for the engine to sample the
+        noise of ``u`` directly (see ``_sampling.count_votes``).
+        """
+        if self.leading_linear is None:
+            return None
+        first, rest = self.leading_linear
+        weight = first.weight.detach().to("cpu").double().numpy()
+        bias = (
+            first.bias.detach().to("cpu").double().numpy()
+            if first.bias is not None
+            else np.zeros(weight.shape[0])
+        )
+        func = self.labels if vote == "hard" else self.scores
+        return weight, bias, functools.partial(func, module=rest)
 
     def scores_and_gradient(self, points, weights):
         """Scores and the input gradient of ``sum_c weights[:, c] * F_c``.

@@ -201,6 +201,24 @@ class RowCovariances:
             return sub.kind, np.einsum("nij,nj,nkj->nik", v, np.sqrt(w), v)
         return sub.kind, np.sqrt(sub._values)
 
+    def projected_factor(self, rows, projection):
+        """Factor of the projected noise ``A e`` of ``rows``, for :meth:`apply_factor`.
+
+        For ``e ~ N(0, Sigma)`` and a ``(k, d)`` matrix ``A``, ``A e`` is
+        ``N(0, A Sigma A^T)``: the returned factor is the symmetric positive
+        semi-definite square root of ``A Sigma A^T``, shape (r, k, k).
+        """
+        sub = self.take(rows)
+        a = np.asarray(projection, dtype=np.float64)
+        if sub.kind == "isotropic":
+            root = _psd_sqrt((a @ a.T)[None])
+            return "full", np.sqrt(sub._values)[:, None, None] * root
+        if sub.kind == "diagonal":
+            moments = (a[None] * sub._values[:, None, :]) @ a.T
+        else:
+            moments = a @ sub._values @ a.T
+        return "full", _psd_sqrt(moments)
+
     @staticmethod
     def apply_factor(factor, z, out=None):
         """Noise ``e = Sigma^(1/2) z`` for standard normals ``z`` of shape (r, m, d).
@@ -214,3 +232,11 @@ class RowCovariances:
             return np.multiply(z, root[:, None, :], out=out)
         # root is symmetric: e_j = sum_k root[j, k] z_k
         return np.matmul(z, root, out=out)
+
+
+def _psd_sqrt(matrices):
+    """Symmetric square roots of symmetric positive semi-definite ``(n, k, k)`` matrices."""
+    matrices = 0.5 * (matrices + np.swapaxes(matrices, -1, -2))
+    w, v = np.linalg.eigh(matrices)
+    # eigenvalues below zero are rounding errors of a semi-definite matrix
+    return (v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]) @ np.swapaxes(v, -1, -2)

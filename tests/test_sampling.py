@@ -37,14 +37,22 @@ class RecordingAdapter:
         return out
 
 
-def _noise(X, covariances, n_draws, *, seed=(0,), stage=STAGE_ESTIMATION, batch_size=10**9):
+class Float32Adapter(RecordingAdapter):
+    """A fake base model computing in float32."""
+
+    float32 = True
+
+
+def _noise(
+    X, covariances, n_draws, *, seed=(0,), stage=STAGE_ESTIMATION, batch_size=10**9, float32=False
+):
     """Noise received by the base model, (n, n_draws, d), in row-major draw order."""
-    adapter = RecordingAdapter()
+    adapter = Float32Adapter() if float32 else RecordingAdapter()
     counts, _ = count_votes(
         adapter, X, covariances, n_draws, seed=seed, stage=stage, batch_size=batch_size
     )
     points = np.concatenate(adapter.calls).reshape(len(X), n_draws, X.shape[1])
-    return points - X[:, None, :], counts
+    return points - X.astype(points.dtype)[:, None, :], counts
 
 
 @pytest.fixture
@@ -98,6 +106,30 @@ def test_noise_does_not_depend_on_batch_or_neighbours(rows):
     other = np.vstack([rows[3:4], np.random.default_rng(9).standard_normal((2, 3))])
     among, _ = _noise(other, RowCovariances.isotropic(np.full(3, 0.3), 3), 50)
     assert_array_equal(among[0], noise[3])
+
+
+@pytest.mark.parametrize("kind", ["isotropic", "diagonal", "full"])
+def test_float32_models_get_float32_noise(rows, kind):
+    """A float32 base model receives float32 points drawn in float32 (no float64 pass)."""
+    rng = np.random.default_rng(4)
+    if kind == "isotropic":
+        cov = RowCovariances.isotropic(np.full(len(rows), 0.3), 3)
+    elif kind == "diagonal":
+        cov = RowCovariances("diagonal", rng.uniform(0.1, 1.0, (len(rows), 3)), 3)
+    else:
+        a = rng.standard_normal((len(rows), 3, 3))
+        cov = RowCovariances.from_matrices(a @ a.transpose(0, 2, 1) + 0.5 * np.eye(3))
+    noise32, counts = _noise(rows, cov, 8000, float32=True)
+    assert noise32.dtype == np.float32
+    # the right covariance, and the same stream whatever the batch size
+    for e, sigma in zip(noise32, cov.matrices()):
+        assert_allclose(np.cov(e.T.astype(np.float64)), sigma, atol=0.12 * np.abs(sigma).max())
+    chunked, chunked_counts = _noise(rows, cov, 8000, float32=True, batch_size=333)
+    assert_array_equal(chunked, noise32)
+    assert_array_equal(chunked_counts, counts)
+    # a different stream from the float64 one (numpy's float32 sampler), same law
+    noise64, _ = _noise(rows, cov, 8000)
+    assert not np.allclose(noise32, noise64)
 
 
 def test_row_keys():

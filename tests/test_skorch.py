@@ -168,3 +168,70 @@ def test_pre_fitted_net(data):
     clf = SmoothedClassifier(FrozenEstimator(net), sigma=0.1, n_samples=100, random_state=0)
     clf.fit(X, y)
     assert_array_equal(clf.predict(X), net.predict(X.astype(np.float32)))
+
+
+class Logits(nn.Module):
+    """A linear layer with ``n_out`` raw outputs (logits), squeezed when ``n_out == 1``."""
+
+    def __init__(self, n_in=2, n_out=3, seed=0):
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.lin = nn.Linear(n_in, n_out)
+        nn.init.normal_(self.lin.weight, generator=generator)
+        nn.init.normal_(self.lin.bias, generator=generator)
+
+    def forward(self, X):
+        out = self.lin(X)
+        return out.squeeze(-1) if out.shape[-1] == 1 else out
+
+
+def _reversed_softmax(logits):
+    # a nonlinearity whose argmax is NOT the argmax of the logits
+    return torch.softmax(-logits, dim=-1)
+
+
+@pytest.mark.parametrize(
+    "kind, logits_decide",
+    [("softmax", True), ("identity", True), ("custom", False), ("binary", False)],
+)
+def test_hard_votes_follow_the_nets_own_predict(data, kind, logits_decide):
+    """Hard votes equal ``net.predict`` whatever the prediction nonlinearity."""
+    X, y = data
+    X32 = X.astype(np.float32)
+    common = dict(max_epochs=0, train_split=None, verbose=0)
+    if kind == "binary":
+        net = skorch.NeuralNetBinaryClassifier(Logits, module__n_out=1, threshold=0.8, **common)
+        net.fit(X32, (y == 1).astype(np.float32))
+        classes = np.array([0, 1])
+    else:
+        criterion = torch.nn.CrossEntropyLoss if kind != "identity" else torch.nn.NLLLoss
+        extra = {"predict_nonlinearity": _reversed_softmax} if kind == "custom" else {}
+        net = skorch.NeuralNetClassifier(Logits, criterion=criterion, **common, **extra)
+        net.fit(X32, y.astype(np.int64))
+        classes = np.arange(3)
+    adapter = make_adapter(net, classes, fitted_on_indices=True)
+    assert adapter.logits_decide is logits_decide
+    points = X32 + np.random.default_rng(1).normal(0, 1, X.shape).astype(np.float32)
+    expected = net.predict(points)
+    if kind == "binary":
+        # the threshold is not 1/2: argmax of the probabilities would differ somewhere
+        assert np.any(expected != net.predict_proba(points).argmax(axis=1))
+    if kind == "custom":
+        assert np.any(expected != net.forward(points).numpy().argmax(axis=1))
+    assert_array_equal(adapter.labels(points), expected)
+    assert_allclose(adapter.scores(points), net.predict_proba(points), atol=1e-6)
+
+
+def test_forward_in_chunks_gives_the_same_votes(fitted):
+    """The CPU chunking of the forward pass does not change labels or scores."""
+    clf, X, _ = fitted
+    adapter = make_adapter(clf.estimator_, clf.classes_, fitted_on_indices=True)
+    assert adapter.chunk == 1024  # CPU
+    points = np.repeat(X, 20, axis=0) + np.random.default_rng(2).normal(0, 1, (20 * len(X), 2))
+    whole_labels, whole_scores = adapter.labels(points), adapter.scores(points)
+    adapter.chunk = 7
+    assert_array_equal(adapter.labels(points), whole_labels)
+    assert_allclose(adapter.scores(points), whole_scores, atol=1e-6)
+    # no points: the right shapes
+    assert adapter.labels(np.empty((0, 2))).shape == (0,)
+    assert adapter.scores(np.empty((0, 2))).shape == (0, 3)
