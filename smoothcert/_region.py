@@ -113,6 +113,8 @@ class CertifiedRegion(BaseSmoothing):
         (noise ``N(0, sigma^2 I)``).
     batch_size : int or "auto", default="auto"
         Largest number of noisy points passed to the base model at once.
+        ``"auto"`` bounds the noise by 32 MiB and picks, within that bound,
+        the fastest block size on the first calls.
     n_jobs : int, default=None
         Joblib workers over chunks of inputs. Results do not depend on it.
     verbose : int or bool, default=0

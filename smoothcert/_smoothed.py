@@ -48,7 +48,8 @@ class SmoothedClassifier(BaseSmoothing):
         (the training that makes smoothing accurate); 0 trains on clean data.
     batch_size : int or "auto", default="auto"
         Largest number of noisy points passed to the base model at once (and
-        held in memory). ``"auto"`` uses about 32 MiB of noise.
+        held in memory). ``"auto"`` bounds the noise by 32 MiB and picks,
+        within that bound, the fastest block size on the first calls.
     n_jobs : int, default=None
         Number of joblib workers over chunks of inputs. Results do not depend
         on it.

@@ -9,6 +9,9 @@ from smoothcert import SmoothedClassifier
 from smoothcert._covariance import RowCovariances
 from smoothcert._sampling import (
     STAGE_ESTIMATION,
+    AutoBatchSize,
+    _block_sizes,
+    _BlockTuner,
     STAGE_SELECTION,
     count_votes,
     resolve_batch_size,
@@ -163,9 +166,48 @@ def test_resolve_seed():
 
 def test_resolve_batch_size():
     assert resolve_batch_size(7, 2) == 7
+    assert not isinstance(resolve_batch_size(7, 2), AutoBatchSize)
     assert resolve_batch_size("auto", 2) == 100_000
     assert resolve_batch_size("auto", 10**6) == 1024
     assert 1024 <= resolve_batch_size("auto", 784) <= 100_000
+    assert isinstance(resolve_batch_size("auto", 784), AutoBatchSize)
+
+
+def test_block_tuner_keeps_the_fastest_block():
+    assert _block_sizes(8000, 100_000, 8000, 1) == [8000]  # an explicit batch_size
+    auto = AutoBatchSize(8000)
+    assert _block_sizes(8000, 100_000, auto, 1) == [1000, 2000, 4000, 8000]
+    assert _block_sizes(8000, 100_000, auto, 256) == [768, 1792, 3840, 8000]
+    assert _block_sizes(8000, 5000, auto, 1) == [8000]  # one block per row anyway
+    tuner = _BlockTuner([1000, 2000, 4000, 8000])
+    cost = {1000: 3.0, 2000: 1.0, 4000: 2.0, 8000: 2.5}  # seconds per draw
+    seen = []
+    for _ in range(8):
+        size = tuner.next_size()
+        seen.append(size)
+        tuner.record(size, size, cost[size] * size)
+    # the smallest twice (warm-up), each once more, then the fastest
+    assert seen == [1000, 1000, 2000, 4000, 8000, 2000, 2000, 2000]
+    # a partial block (end of a row) is not a fair timing
+    tuner = _BlockTuner([10, 20])
+    for size, n, secs in [(10, 10, 1.0), (10, 5, 0.0), (20, 20, 20.0)]:
+        assert tuner.next_size() == size
+        tuner.record(size, n, secs)
+    assert tuner.next_size() == 10
+
+
+@pytest.mark.parametrize("vote", ["hard", "soft"])
+def test_tuned_blocks_give_the_same_votes(rows, vote):
+    cov = RowCovariances.isotropic(np.full(len(rows), 0.3), 3)
+    common = dict(seed=(0,), stage=STAGE_ESTIMATION, vote=vote)
+    fixed = count_votes(RecordingAdapter(), rows, cov, 5000, batch_size=2048, **common)
+    adapter = RecordingAdapter()
+    tuned = count_votes(adapter, rows, cov, 5000, batch_size=AutoBatchSize(2048), **common)
+    # several block sizes were used, and the results are bit-identical
+    assert len({len(points) for points in adapter.calls}) >= 3
+    for a, b in zip(fixed, tuned):
+        if a is not None:
+            assert_array_equal(a, b)
 
 
 # --------------------------------------------------------- estimator level
