@@ -10,9 +10,13 @@ N draws at d = 784 and the given ``batch_size``. Two numbers:
   during ``certify``, which also sees allocations outside tracemalloc
   (BLAS, torch).
 
-``block_MiB`` is the size of one float64 noise block (``batch_size * d * 8``);
-``traced / block`` shows how many block-sized arrays exist at once. The
-claim checked: for each ``batch_size`` the peak does not grow with N.
+``block_MiB`` is the size of one noise block as the engine samples it
+(``batch_size * dims * bytes``: ``dims = d`` and 8 bytes on the general
+route, 4 bytes for torch nets; on the linear route, ``dims`` is the number
+of outputs of the model's linear map); ``traced / block`` shows how many
+block-sized arrays exist at once. The claim checked: for each ``batch_size``
+the peak does not grow with N. The default models are HistGradientBoosting
+(general route, float64) and LogisticRegression (linear route).
 
 Usage::
 
@@ -61,6 +65,9 @@ def child(model_name, d, n_samples, batch_size):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    adapter = clf._adapter()
+    mapped = adapter.input_map("hard")
+    dims = d if mapped is None else mapped[0].shape[0]
     scale = 1024 if sys.platform != "darwin" else 1  # ru_maxrss: KiB on Linux, bytes on macOS
     print(
         json.dumps(
@@ -69,6 +76,9 @@ def child(model_name, d, n_samples, batch_size):
                 rss=(rss_after - rss_before) * scale / 2**20,
                 rss_peak=rss_after * scale / 2**20,
                 seconds=elapsed,
+                route="input" if mapped is None else "linear",
+                dims=dims,
+                itemsize=4 if adapter.float32 else 8,
             )
         )
     )
@@ -92,7 +102,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--d", type=int, default=784)
-    parser.add_argument("--models", nargs="+", default=["logreg"], help="base models (see _common)")
+    parser.add_argument("--models", nargs="+", default=["hgb", "logreg"], help="base models (see _common)")
     parser.add_argument("--batch-sizes", nargs="+", default=None, help="ints or 'auto'")
     parser.add_argument("--n-samples", nargs="+", type=int, default=None)
     args = parser.parse_args(argv)
@@ -114,11 +124,12 @@ def main(argv=None):
                 else:
                     points = int(batch)
                     label = batch
-                block = min(points, n) * args.d * 8 / 2**20
+                block = min(points, n) * res["dims"] * res["itemsize"] / 2**20
                 rows.append(
                     dict(
                         model=model_name,
                         d=args.d,
+                        route=res["route"],
                         batch_size=label,
                         N=n,
                         block_MiB=block,
@@ -140,8 +151,8 @@ def main(argv=None):
             row["grows_with_N"] = "YES" if grows else "no"
     print_table(
         rows,
-        ["model", "d", "batch_size", "N", "block_MiB", "traced_MiB", "traced_per_block", "rss_MiB", "grows_with_N", "seconds"],
-        title=f"Peak memory of certify (one input, d = {args.d}); block = batch_size x d x 8 bytes",
+        ["model", "d", "route", "batch_size", "N", "block_MiB", "traced_MiB", "traced_per_block", "rss_MiB", "grows_with_N", "seconds"],
+        title=f"Peak memory of certify (one input, d = {args.d}); block = batch_size x dims x itemsize",
     )
 
 

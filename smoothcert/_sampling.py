@@ -295,7 +295,9 @@ def count_votes(
         Hard: count the predicted labels. Soft: sum the predicted scores and
         their squares.
     batch_size : int
-        Largest number of noisy points that exist at once.
+        Largest number of noisy points that exist at once. An
+        :class:`AutoBatchSize` (from ``"auto"``) lets the engine time smaller
+        blocks and keep the fastest.
     n_jobs : int or None
         Joblib workers over groups of rows.
     verbose : bool
