@@ -180,7 +180,7 @@ class RowCovariances:
         if self.kind != "full":
             return self.as_full().sqrt_matrices()
         w, v = self._eig
-        return np.einsum("nij,nj,nkj->nik", v, np.sqrt(w), v)
+        return spectral(v, np.sqrt(w))
 
     def whiten(self, rows, delta):
         """``Sigma^(-1/2) delta`` for displacements ``delta`` of shape (n, m, d)."""
@@ -190,15 +190,15 @@ class RowCovariances:
         if sub.kind == "diagonal":
             return delta / np.sqrt(sub._values)[:, None, :]
         w, v = sub._eig
-        inv_sqrt = np.einsum("nij,nj,nkj->nik", v, 1.0 / np.sqrt(w), v)
-        return np.einsum("nmd,ned->nme", delta, inv_sqrt)
+        inv_sqrt = spectral(v, 1.0 / np.sqrt(w))
+        return delta @ inv_sqrt  # inv_sqrt is symmetric
 
     def factor(self, rows):
         """Compact square-root factor of ``rows`` for :meth:`apply_factor`."""
         sub = self.take(rows)
         if sub.kind == "full":
             w, v = sub._eig
-            return sub.kind, np.einsum("nij,nj,nkj->nik", v, np.sqrt(w), v)
+            return sub.kind, spectral(v, np.sqrt(w))
         return sub.kind, np.sqrt(sub._values)
 
     def projected_factor(self, rows, projection):
@@ -234,9 +234,18 @@ class RowCovariances:
         return np.matmul(z, root, out=out)
 
 
+def spectral(vectors, values):
+    """``V diag(w) V^T`` for stacked eigenvectors ``V`` (..., d, d) and values ``w`` (..., d).
+
+    A batched matrix product (BLAS), several times faster than the
+    equivalent ``einsum``.
+    """
+    return (vectors * values[..., None, :]) @ np.swapaxes(vectors, -1, -2)
+
+
 def _psd_sqrt(matrices):
     """Symmetric square roots of symmetric positive semi-definite ``(n, k, k)`` matrices."""
     matrices = 0.5 * (matrices + np.swapaxes(matrices, -1, -2))
     w, v = np.linalg.eigh(matrices)
     # eigenvalues below zero are rounding errors of a semi-definite matrix
-    return (v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]) @ np.swapaxes(v, -1, -2)
+    return spectral(v, np.sqrt(np.clip(w, 0.0, None)))

@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+from ._covariance import spectral
+
 __all__ = [
     "fisher_rao_metric",
     "fisher_rao_exp",
@@ -60,7 +62,7 @@ def fisher_rao_metric(n_features):
 def sym_sqrt(matrices, power=0.5):
     """``matrices ** power`` for a batch of SPD matrices (symmetric root)."""
     w, v = np.linalg.eigh(matrices)
-    return np.einsum("...ij,...j,...kj->...ik", v, w**power, v)
+    return spectral(v, w**power)
 
 
 def fisher_rao_exp(sigma, tangent):
@@ -117,5 +119,5 @@ def clamp_eigenvalues(matrices, low, high):
     low = np.broadcast_to(np.asarray(low, dtype=np.float64), w.shape[:-1])[..., None]
     high = np.broadcast_to(np.asarray(high, dtype=np.float64), w.shape[:-1])[..., None]
     w = np.clip(w, low, high)
-    out = np.einsum("...ij,...j,...kj->...ik", v, w, v)
+    out = spectral(v, w)
     return 0.5 * (out + np.swapaxes(out, -1, -2))

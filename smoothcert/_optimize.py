@@ -43,7 +43,7 @@ import time
 import numpy as np
 from scipy import stats
 
-from ._covariance import RowCovariances
+from ._covariance import RowCovariances, spectral
 from ._geometry import clamp_eigenvalues, exp_whitened, fisher_rao_norm_whitened
 from ._sampling import count_votes, optimization_stage, score_moments
 
@@ -216,7 +216,7 @@ class _State:
         if self.kind == "diagonal":
             return a[:, None] + c
         _, vecs = covs._eig
-        return a[:, None, None] * np.eye(self.d) + np.einsum("nij,nj,nkj->nik", vecs, c, vecs)
+        return a[:, None, None] * np.eye(self.d) + spectral(vecs, c)
 
     def step(self, direction):
         if self.kind == "full":

@@ -462,7 +462,7 @@ def score_moments(
             elif moment == "diagonal":
                 g = np.einsum("rmd,rmd->rd", grad_z, z) / per_row
             else:
-                g = np.einsum("rmi,rmj->rij", grad_z, z) / per_row
+                g = np.swapaxes(grad_z, 1, 2) @ z / per_row
                 g = 0.5 * (g + g.transpose(0, 2, 1))
             return mean_scores, g
         h = np.einsum("rmc,rc->rm", scores, weights[rows])
@@ -476,7 +476,7 @@ def score_moments(
         elif moment == "diagonal":
             g = np.einsum("rm,rmd->rd", centred, np.square(z) - 1.0) / m
         else:
-            g = np.einsum("rm,rmi,rmj->rij", centred, z, z) / m
+            g = np.swapaxes(z * centred[:, :, None], 1, 2) @ z / m
         return mean_scores, g
 
     groups = _row_groups(n, rows_per_group)
