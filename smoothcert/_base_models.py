@@ -66,6 +66,34 @@ def _linear_decision(estimator):
     return coef, intercept
 
 
+def _pipeline_linear_decision(estimator):
+    """``(coef, intercept)`` of a Pipeline of affine transformers ending in a linear classifier.
+
+    The composition of the affine steps (``StandardScaler``, ``MinMaxScaler``,
+    ``MaxAbsScaler``, ``PCA``, ``"passthrough"``; see ``_pipeline.affine_map``)
+    and the classifier's linear rule, in raw input coordinates. ``None`` when
+    any step is not exactly affine.
+    """
+    from sklearn.pipeline import Pipeline
+
+    if type(estimator) is not Pipeline or len(estimator.steps) < 2:
+        return None
+    linear = _linear_decision(estimator.steps[-1][1])
+    n_features = getattr(estimator, "n_features_in_", None)
+    if linear is None or n_features is None:
+        return None
+    from ._pipeline import affine_map
+
+    try:
+        A, a = affine_map(estimator[:-1], n_features)
+    except (ValueError, AttributeError, TypeError):
+        return None
+    coef, intercept = linear
+    if coef.shape[1] != A.shape[0]:
+        return None
+    return coef @ A, coef @ a + intercept
+
+
 class _SklearnAdapter:
     """Fast prediction paths of a fitted scikit-learn classifier.
 
@@ -93,13 +121,15 @@ class _SklearnAdapter:
         # A pre-fitted model trained on a DataFrame gets its noisy points with
         # the same column names (it may select columns by name).
         self.feature_names = getattr(_unwrap_frozen(estimator), "feature_names_in_", None)
-        self.linear = _linear_decision(_unwrap_frozen(estimator))
+        inner = _unwrap_frozen(estimator)
+        self.linear = _linear_decision(inner) or _pipeline_linear_decision(inner)
 
     def input_map(self, vote):
         """An exact low-dimensional route for the votes, or ``None``.
 
-        For a linear classifier, the prediction at ``x`` depends on ``x`` only
-        through the decision values ``u = coef @ x + intercept``. Returns
+        For a linear classifier (alone, or after affine preprocessing in a
+        Pipeline), the prediction at ``x`` depends on ``x`` only through the
+        decision values ``u = coef @ x + intercept``. Returns
         ``(coef, intercept, labels_from_decision)`` for hard votes when ``coef``
         has fewer rows than columns; the engine then samples the noise of ``u``
         directly (see ``_sampling.count_votes``).

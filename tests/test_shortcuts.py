@@ -13,8 +13,11 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import stats
 from sklearn.datasets import make_classification
+from sklearn.decomposition import PCA
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, PolynomialFeatures, StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from smoothcert import SmoothedClassifier
@@ -71,6 +74,46 @@ def test_when_the_linear_route_is_taken(model, taken):
     assert (adapter.input_map("hard") is not None) is taken
     # soft votes go through predict_proba: always the general route
     assert adapter.input_map("soft") is None
+
+
+@pytest.mark.parametrize(
+    "steps, taken",
+    [
+        ([StandardScaler()], True),
+        ([MinMaxScaler(), PCA(n_components=4)], True),
+        ([StandardScaler(), PCA(n_components=4, whiten=True)], True),
+        ([PolynomialFeatures(degree=2)], False),  # not affine
+    ],
+)
+def test_pipelines_of_affine_steps_take_the_linear_route(steps, taken):
+    X, y = _data(n_features=8)
+    clf = SmoothedClassifier(make_pipeline(*steps, LogisticRegression(max_iter=2000)), sigma=0.5)
+    clf.fit(X, y)
+    mapped = clf._adapter().input_map("hard")
+    assert (mapped is not None) is taken
+    if taken:
+        # the composed map is the pipeline's own decision function, in raw space
+        W, b, labels_from = mapped
+        assert_allclose(X @ W.T + b, clf.estimator_.decision_function(X), atol=1e-10)
+        assert_array_equal(labels_from(X @ W.T + b), clf.estimator_.predict(X))
+
+
+def test_pipeline_votes_match_the_normal_cdf():
+    X, y = _data(n_features=5, n_classes=2)
+    X = X * [1.0, 10.0, 0.1, 3.0, 1.0] + 2.0  # badly scaled raw features
+    clf = SmoothedClassifier(make_pipeline(StandardScaler(), LogisticRegression()), sigma=1.0)
+    clf.fit(X, y)
+    rows = X[:6]
+    cov = _covariances("full", len(rows), 5, seed=3)
+    n = 20_000
+    counts, _ = count_votes(clf._adapter(), rows, cov, n, seed=(0,), stage=STAGE_ESTIMATION)
+    scaler, lr = clf.estimator_[0], clf.estimator_[-1]
+    w = lr.coef_[0] / scaler.scale_  # decision = w . x + c in raw space
+    c = lr.intercept_[0] - lr.coef_[0] @ (scaler.mean_ / scaler.scale_)
+    scale = np.sqrt(np.einsum("i,nij,j->n", w, cov.matrices(), w))
+    p1 = stats.norm.cdf((rows @ w + c) / scale)
+    se = np.sqrt(p1 * (1 - p1) / n) + 1e-9
+    assert np.all(np.abs(counts[:, 1] / n - p1) <= 5 * se + 1e-4)
 
 
 def test_no_route_when_it_would_not_save_work():
