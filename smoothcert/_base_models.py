@@ -120,8 +120,8 @@ class _SklearnAdapter:
         self.float32 = False
         # A pre-fitted model trained on a DataFrame gets its noisy points with
         # the same column names (it may select columns by name).
-        self.feature_names = getattr(_unwrap_frozen(estimator), "feature_names_in_", None)
         inner = _unwrap_frozen(estimator)
+        self.feature_names = getattr(inner, "feature_names_in_", None)
         self.linear = _linear_decision(inner) or _pipeline_linear_decision(inner)
 
     def input_map(self, vote):
