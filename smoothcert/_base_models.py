@@ -37,6 +37,15 @@ def _unwrap_frozen(estimator):
     return estimator
 
 
+def _expand_columns(proba, base_to_index, n_classes):
+    """Scores of the base model's classes placed in the columns of ``classes_``."""
+    if proba.shape[1] == n_classes and np.array_equal(base_to_index, np.arange(n_classes)):
+        return proba
+    out = np.zeros((proba.shape[0], n_classes))
+    out[:, base_to_index] = proba
+    return out
+
+
 def _linear_decision(estimator):
     """``(coef, intercept)`` when ``estimator.predict`` is scikit-learn's linear rule.
 
@@ -165,13 +174,7 @@ class _SklearnAdapter:
             out[np.arange(len(points)), idx] = 1.0
             return out
         proba = np.asarray(self.estimator.predict_proba(self._frame(points)), dtype=np.float64)
-        if proba.shape[1] == self.n_classes and np.array_equal(
-            self.base_to_index, np.arange(self.n_classes)
-        ):
-            return proba
-        out = np.zeros((len(points), self.n_classes))
-        out[:, self.base_to_index] = proba
-        return out
+        return _expand_columns(proba, self.base_to_index, self.n_classes)
 
 
 #: Rows per forward pass of a torch module on the CPU: activations of a few
@@ -257,13 +260,7 @@ class _TorchAdapter:
         return self.nonlinearity(self._output(tensor, module))
 
     def _expand(self, proba):
-        if proba.shape[1] == self.n_classes and np.array_equal(
-            self.base_to_index, np.arange(self.n_classes)
-        ):
-            return proba
-        out = np.zeros((proba.shape[0], self.n_classes))
-        out[:, self.base_to_index] = proba
-        return out
+        return _expand_columns(proba, self.base_to_index, self.n_classes)
 
     def _evaluate(self, points, func):
         """``func`` applied (under inference mode, module in eval mode) chunk by chunk."""

@@ -246,13 +246,13 @@ def _noisy_points(gens, x, factor, z):
 
     The standard normals are drawn in ``z``'s dtype: float32 for base models
     that compute in float32 (half the memory traffic, and numpy's float32
-    sampler is faster), float64 otherwise.
+    sampler is faster), float64 otherwise. ``x`` and ``factor`` are expected
+    in that dtype already (cast once per group, not per block).
     """
     for i, gen in enumerate(gens):
         gen.standard_normal(out=z[i], dtype=z.dtype)
-    kind, root = factor
-    RowCovariances.apply_factor((kind, root.astype(z.dtype, copy=False)), z, out=z)
-    z += x.astype(z.dtype, copy=False)[:, None, :]
+    RowCovariances.apply_factor(factor, z, out=z)
+    z += x[:, None, :]
     return z.reshape(-1, z.shape[2])
 
 
@@ -314,10 +314,11 @@ def count_votes(
     n_classes = adapter.n_classes
     keys = row_keys(X)
     draws_per_block = max(1, min(n_draws, batch_size))
-    if vote == "soft" and n_draws > _SUM_BLOCK:
-        # whole summation blocks (at least one, even past batch_size), so that
-        # float sums do not depend on batch_size
-        draws_per_block = max(_SUM_BLOCK, draws_per_block - draws_per_block % _SUM_BLOCK)
+    # soft votes: blocks of whole summation blocks (at least one, even past
+    # batch_size), so that float sums do not depend on batch_size
+    granularity = _SUM_BLOCK if vote == "soft" and n_draws > _SUM_BLOCK else 1
+    if granularity > 1:
+        draws_per_block = max(granularity, draws_per_block - draws_per_block % granularity)
     rows_per_group = _split_for_jobs(n, max(1, batch_size // draws_per_block), n_jobs)
 
     # Exact shortcut: when the base model sees its input only through an affine
@@ -331,16 +332,17 @@ def count_votes(
         projection, offset, predict = mapped
         centers = X @ projection.T + offset
     d_eff = centers.shape[1]
-    granularity = _SUM_BLOCK if vote == "soft" and n_draws > _SUM_BLOCK else 1
+    dtype = _noise_dtype(adapter)
     tuner = _BlockTuner(_block_sizes(draws_per_block, n_draws, batch_size, granularity))
 
     def run(rows):
         gens = _generators(seed, keys[rows], stage)
         if mapped is None:
-            factor = covariances.factor(rows)
+            kind, root = covariances.factor(rows)
         else:
-            factor = covariances.projected_factor(rows, projection)
-        x = centers[rows]
+            kind, root = covariances.projected_factor(rows, projection)
+        factor = (kind, root.astype(dtype, copy=False))
+        x = centers[rows].astype(dtype, copy=False)
         r = len(rows)
         if vote == "hard":
             acc = np.zeros(r * n_classes, dtype=np.int64)
@@ -349,7 +351,7 @@ def count_votes(
             acc_sq = np.zeros((r, n_classes))
         offsets = np.arange(r) * n_classes
         # one noise buffer reused by every block
-        block = np.empty(r * draws_per_block * d_eff, dtype=_noise_dtype(adapter))
+        block = np.empty(r * draws_per_block * d_eff, dtype=dtype)
         done = 0
         while done < n_draws:
             size = tuner.next_size()
