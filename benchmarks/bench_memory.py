@@ -117,7 +117,7 @@ def main(argv=None):
             for n in ns:
                 res = measure(model_name, args.d, n, batch)
                 if batch == "auto":
-                    from smoothcert._sampling import resolve_batch_size
+                    from smoothcert._engine._loop import resolve_batch_size
 
                     points = resolve_batch_size("auto", args.d)
                     label = f"auto ({points})"

@@ -170,8 +170,8 @@ def skorch_paths(clf, x, n_points, repeat):
     blocks of the engine's ``batch_size``; the engine path is the vote count
     of one input with ``n_points`` draws, noise included.
     """
-    from smoothcert._covariance import RowCovariances
-    from smoothcert._sampling import STAGE_ESTIMATION, count_votes
+    from smoothcert._geometry._forms import RowCovariances
+    from smoothcert._engine._loop import STAGE_ESTIMATION, count_votes
 
     net = clf.estimator_
     adapter = clf._adapter()

@@ -41,7 +41,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Ellipse
 
-from smoothcert._demo import (
+from smoothcert.demo import (
     compare_methods,
     make_base_model,
     make_demo_data,

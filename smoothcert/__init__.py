@@ -5,11 +5,11 @@ data-dependent smoothing with a per-input noise covariance optimized up to the
 full SPD manifold with the Fisher-Rao metric (:class:`CertifiedRegion`).
 """
 
-from ._certificate import Certificate
-from ._memory import CertificateMemory
-from ._pipeline import certify
-from ._region import CertifiedRegion
-from ._smoothed import SmoothedClassifier
+from ._certify._certificate import Certificate
+from ._certify._memory import CertificateMemory
+from ._certify._pullback import certify
+from ._estimators._region import CertifiedRegion
+from ._estimators._smoothed import SmoothedClassifier
 from .metrics import (
     certificate_summary,
     certified_accuracy,

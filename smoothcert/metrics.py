@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
-from ._certificate import Certificate
+from ._certify._certificate import Certificate
 
 __all__ = [
     "certified_accuracy",
@@ -101,7 +101,7 @@ def certified_accuracy(y_true, certificate, radius, *, sample_weight=None):
     --------
     >>> import numpy as np
     >>> from smoothcert import Certificate, certified_accuracy
-    >>> from smoothcert._covariance import RowCovariances
+    >>> from smoothcert._geometry._forms import RowCovariances
     >>> cert = Certificate(
     ...     center=np.zeros((3, 2)), prediction=np.array([0, 1, 1]),
     ...     abstained=np.array([False, False, True]),
@@ -155,7 +155,7 @@ def certified_accuracy_curve(y_true, certificate, radii=None, *, sample_weight=N
     --------
     >>> import numpy as np
     >>> from smoothcert import Certificate, certified_accuracy_curve
-    >>> from smoothcert._covariance import RowCovariances
+    >>> from smoothcert._geometry._forms import RowCovariances
     >>> cert = Certificate(
     ...     center=np.zeros((2, 2)), prediction=np.array([0, 1]),
     ...     abstained=np.array([False, False]),
@@ -223,7 +223,7 @@ def certificate_summary(certificate, y_true=None):
     --------
     >>> import numpy as np
     >>> from smoothcert import Certificate, certificate_summary
-    >>> from smoothcert._covariance import RowCovariances
+    >>> from smoothcert._geometry._forms import RowCovariances
     >>> cert = Certificate(
     ...     center=np.zeros((2, 2)), prediction=np.array([0, 1]),
     ...     abstained=np.array([False, True]),
@@ -269,7 +269,7 @@ class _CertifiedScorer:
         self.radius = radius
 
     def __call__(self, estimator, X, y, sample_weight=None):
-        from ._pipeline import certify
+        from ._certify._pullback import certify
 
         cert = certify(estimator, X)
         return certified_accuracy(y, cert, self.radius, sample_weight=sample_weight)

@@ -26,8 +26,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.neighbors import KNeighborsClassifier
 
 from smoothcert import CertifiedRegion, SmoothedClassifier
-from smoothcert._procedures import smoothed_frequencies
-from smoothcert._sampling import resolve_batch_size, resolve_seed
+from smoothcert._certify._procedures import smoothed_frequencies
+from smoothcert._engine._loop import resolve_batch_size, resolve_seed
 
 torch = pytest.importorskip("torch")
 skorch = pytest.importorskip("skorch")
@@ -213,7 +213,7 @@ def test_no_class_change_inside_certified_region(moons, base, method):
 def test_memory_answers_the_stored_class_inside_its_regions(moons, base, method):
     """The stateful classifier: queries inside stored regions get the stored class,
     although their own per-covariance certificates may disagree (Sukenik et al.)."""
-    memory_mod = pytest.importorskip("smoothcert._memory")
+    memory_mod = pytest.importorskip("smoothcert._certify._memory")
     X, y, X_test = moons
     est = _estimator(base, method).set_params(n_samples=1000).fit(X, y)
     memory = memory_mod.CertificateMemory()

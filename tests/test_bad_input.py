@@ -33,7 +33,7 @@ from smoothcert import (
     certified_accuracy_curve,
     make_certified_scorer,
 )
-from smoothcert._covariance import RowCovariances
+from smoothcert._geometry._forms import RowCovariances
 
 pd = pytest.importorskip("pandas")
 

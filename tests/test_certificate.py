@@ -6,7 +6,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import gammaln
 
 from smoothcert import Certificate
-from smoothcert._covariance import RowCovariances
+from smoothcert._geometry._forms import RowCovariances
 
 N, D = 6, 3
 ABSTAINED = np.array([False, False, True, False, True, False])

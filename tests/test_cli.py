@@ -364,10 +364,10 @@ def test_debug_shows_the_traceback(tmp_path, data):
 @pytest.mark.parametrize(
     "name, trusted",
     [
-        ("smoothcert._smoothed.SmoothedClassifier", True),
-        ("smoothcert._region.CertifiedRegion", True),
-        ("smoothcert._base.LogisticRegression", False),  # imported there, defined elsewhere
-        ("smoothcert._sampling.Parallel", False),
+        ("smoothcert._estimators._smoothed.SmoothedClassifier", True),
+        ("smoothcert._estimators._region.CertifiedRegion", True),
+        ("smoothcert._estimators._base.LogisticRegression", False),  # imported there, defined elsewhere
+        ("smoothcert._engine._loop.Parallel", False),
         ("smoothcert.cli.os", False),
         ("smoothcert.does_not_exist.Thing", False),
         ("os.system", False),

@@ -23,10 +23,10 @@ from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from smoothcert._base_models import make_adapter
-from smoothcert._covariance import RowCovariances
-from smoothcert._procedures import certify_rows, predict_rows
-from smoothcert._sampling import STAGE_ESTIMATION, count_votes, resolve_seed
+from smoothcert._estimators._adapters import make_adapter
+from smoothcert._geometry._forms import RowCovariances
+from smoothcert._certify._procedures import certify_rows, predict_rows
+from smoothcert._engine._loop import STAGE_ESTIMATION, count_votes, resolve_seed
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import minimize
 
-from smoothcert._ellipsoids import (
+from smoothcert._geometry._ellipsoids import (
     ellipsoid_separation,
     ellipsoids_disjoint,
     largest_disjoint_scale,

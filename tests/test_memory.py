@@ -9,8 +9,8 @@ from sklearn.datasets import make_moons
 from sklearn.ensemble import RandomForestClassifier
 
 from smoothcert import Certificate, CertificateMemory, CertifiedRegion
-from smoothcert._covariance import RowCovariances
-from smoothcert._ellipsoids import ellipsoids_disjoint, point_in_ellipsoids, touching_scales
+from smoothcert._geometry._forms import RowCovariances
+from smoothcert._geometry._ellipsoids import ellipsoids_disjoint, point_in_ellipsoids, touching_scales
 
 
 def random_spd(rng, n, d, low=-2.0, high=0.0):

@@ -17,8 +17,8 @@ from smoothcert import (
     certified_accuracy_curve,
     make_certified_scorer,
 )
-from smoothcert._covariance import RowCovariances
-from smoothcert._stats import radius_ceiling
+from smoothcert._geometry._forms import RowCovariances
+from smoothcert._certify._stats import radius_ceiling
 
 
 def _hand_built():

@@ -12,17 +12,17 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from smoothcert import Certificate, CertifiedRegion, SmoothedClassifier
-from smoothcert._base_models import make_adapter
-from smoothcert._covariance import RowCovariances
-from smoothcert._procedures import certify_rows
-from smoothcert._sampling import resolve_seed
-from smoothcert._stats import clopper_pearson_lower, mahalanobis_radius, radius_ceiling
+from smoothcert._estimators._adapters import make_adapter
+from smoothcert._geometry._forms import RowCovariances
+from smoothcert._certify._procedures import certify_rows
+from smoothcert._engine._loop import resolve_seed
+from smoothcert._certify._stats import clopper_pearson_lower, mahalanobis_radius, radius_ceiling
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _geomstats_imported():
     """Import geomstats once outside the warning checks (its import emits an ImportWarning)."""
-    from smoothcert._geometry import fisher_rao_metric
+    from smoothcert._geometry._fisher_rao import fisher_rao_metric
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ImportWarning)
@@ -158,7 +158,7 @@ def test_singular_and_indefinite_covariances_are_refused():
 
 
 def test_memory_with_near_singular_regions():
-    memory_mod = pytest.importorskip("smoothcert._memory")
+    memory_mod = pytest.importorskip("smoothcert._certify._memory")
     rng = np.random.default_rng(8)
     covs = _conditioned(1e12, 2, 2, rng)
     memory = memory_mod.CertificateMemory()

@@ -14,9 +14,9 @@ from numpy.testing import assert_allclose
 from scipy import stats
 from scipy.linalg import expm
 
-from smoothcert._covariance import RowCovariances
-from smoothcert._geometry import clamp_eigenvalues, sym_sqrt
-from smoothcert._optimize import (
+from smoothcert._geometry._forms import RowCovariances
+from smoothcert._geometry._fisher_rao import clamp_eigenvalues, sym_sqrt
+from smoothcert._search._ascent import (
     VALIDATION_Z,
     _shape_factor,
     _shape_gradient,
@@ -27,7 +27,7 @@ from smoothcert._optimize import (
     gap_and_weights,
     objective_value,
 )
-from smoothcert._sampling import optimization_stage, score_moments
+from smoothcert._engine._loop import optimization_stage, score_moments
 
 
 # --------------------------------------------------------------------- helpers
@@ -333,7 +333,7 @@ def test_score_moments_gradient_through_a_skorch_net():
     from skorch import NeuralNetClassifier
     from torch import nn
 
-    from smoothcert._base_models import make_adapter
+    from smoothcert._estimators._adapters import make_adapter
 
     class Probit(nn.Module):
         def __init__(self, tau):

@@ -163,7 +163,7 @@ def test_random_state_instance_round_trip(moons):
 
 
 # ------------------------------------------------------------------ memory
-memory_mod = pytest.importorskip("smoothcert._memory")
+memory_mod = pytest.importorskip("smoothcert._certify._memory")
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,8 @@ from smoothcert import (
     certify,
     make_certified_scorer,
 )
-from smoothcert._covariance import RowCovariances
-from smoothcert._pipeline import _Affine, affine_map, pull_back
+from smoothcert._geometry._forms import RowCovariances
+from smoothcert._certify._pullback import _Affine, affine_map, pull_back
 
 
 def _data(n=60, d=3, seed=0):

@@ -20,7 +20,7 @@ from smoothcert import (  # noqa: E402
     SmoothedClassifier,
     certified_accuracy_curve,
 )
-from smoothcert._covariance import RowCovariances  # noqa: E402
+from smoothcert._geometry._forms import RowCovariances  # noqa: E402
 from smoothcert.plotting import plot_certified_accuracy, plot_certified_regions  # noqa: E402
 
 

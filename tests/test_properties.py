@@ -14,8 +14,8 @@ from scipy import stats
 from scipy.linalg import expm
 
 from smoothcert import Certificate
-from smoothcert._covariance import RowCovariances
-from smoothcert._stats import (
+from smoothcert._geometry._forms import RowCovariances
+from smoothcert._certify._stats import (
     binomial_test_pvalue,
     clopper_pearson_lower,
     clopper_pearson_upper,
@@ -192,7 +192,7 @@ def test_ball_inside_ellipsoid_iff_radius_small_enough(seed, d, r, ratio):
 @SETTINGS
 @given(seed=st.integers(0, 2**32 - 1), d=st.integers(1, 4), scale=st.floats(0.01, 1.5))
 def test_fisher_rao_exp_matches_closed_form_and_geomstats_log(seed, d, scale):
-    from smoothcert._geometry import (
+    from smoothcert._geometry._fisher_rao import (
         exp_whitened,
         fisher_rao_exp,
         fisher_rao_metric,
@@ -228,7 +228,7 @@ def test_fisher_rao_exp_matches_closed_form_and_geomstats_log(seed, d, scale):
 @given(seed=st.integers(0, 2**32 - 1), d=st.integers(1, 5),
        lo=st.floats(1e-3, 1.0), span=st.floats(1.0, 100.0))
 def test_clamp_eigenvalues(seed, d, lo, span):
-    from smoothcert._geometry import clamp_eigenvalues
+    from smoothcert._geometry._fisher_rao import clamp_eigenvalues
 
     sigma = _spd(seed, d, log_cond=6.0)
     out = clamp_eigenvalues(sigma[None], lo, lo * span)[0]
@@ -240,7 +240,7 @@ def test_clamp_eigenvalues(seed, d, lo, span):
 
 
 # --------------------------------------------------- memory: disjointness test
-ellipsoids = pytest.importorskip("smoothcert._ellipsoids")
+ellipsoids = pytest.importorskip("smoothcert._geometry._ellipsoids")
 
 
 def _brute_separation(c1, s1, r1, c2, s2, r2):
@@ -307,7 +307,7 @@ def test_touching_scale_is_the_disjointness_threshold(seed, d, r2):
     assert not ellipsoids.ellipsoids_disjoint(c1, s1, scale * (1 + 1e-6), c2, s2, r2)
 
 
-memory_mod = pytest.importorskip("smoothcert._memory")
+memory_mod = pytest.importorskip("smoothcert._certify._memory")
 
 
 @settings(max_examples=max(25, N_EXAMPLES // 2), deadline=None,

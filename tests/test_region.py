@@ -15,10 +15,10 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import smoothcert._optimize
-import smoothcert._procedures
+import smoothcert._search._ascent
+import smoothcert._certify._procedures
 from smoothcert import CertifiedRegion, SmoothedClassifier
-from smoothcert._region import MAX_RIEMANNIAN_FEATURES, MAX_RIEMANNIAN_SCALE_RATIO
+from smoothcert._estimators._region import MAX_RIEMANNIAN_FEATURES, MAX_RIEMANNIAN_SCALE_RATIO
 
 METHODS = ["fixed", "isotropic", "diagonal", "riemannian"]
 
@@ -106,9 +106,9 @@ def no_sampling(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the base model was sampled before the input was rejected")
 
-    monkeypatch.setattr(smoothcert._optimize, "score_moments", forbidden)
-    monkeypatch.setattr(smoothcert._optimize, "count_votes", forbidden)
-    monkeypatch.setattr(smoothcert._procedures, "count_votes", forbidden)
+    monkeypatch.setattr(smoothcert._search._ascent, "score_moments", forbidden)
+    monkeypatch.setattr(smoothcert._search._ascent, "count_votes", forbidden)
+    monkeypatch.setattr(smoothcert._certify._procedures, "count_votes", forbidden)
 
 
 # -------------------------------------------------- 1. scikit-learn contract

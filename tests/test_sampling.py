@@ -6,8 +6,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.linear_model import LogisticRegression
 
 from smoothcert import SmoothedClassifier
-from smoothcert._covariance import RowCovariances
-from smoothcert._sampling import (
+from smoothcert._geometry._forms import RowCovariances
+from smoothcert._engine._loop import (
     STAGE_ESTIMATION,
     AutoBatchSize,
     _block_sizes,
@@ -272,7 +272,7 @@ def test_soft_votes_invariant_to_batch_size(fitted):
 
 
 def test_negative_zero_hashes_like_zero():
-    from smoothcert._sampling import row_keys
+    from smoothcert._engine._loop import row_keys
 
     keys = row_keys(np.array([[0.0, 1.0], [-0.0, 1.0]]))
     assert_array_equal(keys[0], keys[1])

@@ -21,8 +21,8 @@ from sklearn.preprocessing import MinMaxScaler, PolynomialFeatures, StandardScal
 from sklearn.svm import SVC, LinearSVC
 
 from smoothcert import SmoothedClassifier
-from smoothcert._covariance import RowCovariances
-from smoothcert._sampling import STAGE_ESTIMATION, count_votes
+from smoothcert._geometry._forms import RowCovariances
+from smoothcert._engine._loop import STAGE_ESTIMATION, count_votes
 
 
 def _data(n_features=6, n_classes=3, seed=0):

@@ -7,7 +7,7 @@ from sklearn.datasets import make_blobs
 from sklearn.frozen import FrozenEstimator
 
 from smoothcert import Certificate, SmoothedClassifier
-from smoothcert._base_models import is_torch_net, make_adapter
+from smoothcert._estimators._adapters import is_torch_net, make_adapter
 
 torch = pytest.importorskip("torch")
 skorch = pytest.importorskip("skorch")

@@ -18,10 +18,10 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import smoothcert._procedures
-import smoothcert._sampling
+import smoothcert._certify._procedures
+import smoothcert._engine._loop
 from smoothcert import Certificate, SmoothedClassifier
-from smoothcert._stats import radius_ceiling
+from smoothcert._certify._stats import radius_ceiling
 
 FAST = dict(n_samples=100, n_samples_selection=10, random_state=0)
 
@@ -316,8 +316,8 @@ def no_sampling(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("sampling started before the input was checked")
 
-    monkeypatch.setattr(smoothcert._procedures, "count_votes", forbidden)
-    monkeypatch.setattr(smoothcert._sampling, "count_votes", forbidden)
+    monkeypatch.setattr(smoothcert._certify._procedures, "count_votes", forbidden)
+    monkeypatch.setattr(smoothcert._engine._loop, "count_votes", forbidden)
     CALLS.clear()
     yield
     assert CALLS == [], f"the base model was called: {CALLS}"

@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import stats
 
-from smoothcert._stats import (
+from smoothcert._certify._stats import (
     binomial_test_pvalue,
     clopper_pearson_lower,
     clopper_pearson_upper,

@@ -10,10 +10,10 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
-from ._base_models import _unwrap_frozen, is_torch_net, make_adapter
-from ._certificate import Certificate
-from ._procedures import certify_rows, smoothed_frequencies
-from ._sampling import resolve_batch_size, resolve_seed
+from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
+from .._certify._certificate import Certificate
+from .._certify._procedures import certify_rows, smoothed_frequencies
+from .._engine._loop import resolve_batch_size, resolve_seed
 
 __all__ = ["BaseSmoothing"]
 
@@ -52,15 +52,19 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     def _base_estimator(self):
         return LogisticRegression() if self.estimator is None else self.estimator
 
-    def fit(self, X, y, sample_weight=None, **fit_params):
+    def fit(self, X, y=None, sample_weight=None, **fit_params):
         """Fit the base classifier (on Gaussian-noised copies if asked).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Training inputs, finite.
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,), default=None
             Class labels (any hashable labels: strings, non-contiguous ints).
+            Required, except for a pre-fitted base model wrapped in
+            :class:`~sklearn.frozen.FrozenEstimator`: that model is not
+            trained again, its ``classes_`` are used, and ``X`` only sets
+            the number (and names) of the features.
         sample_weight : array-like of shape (n_samples,), default=None
             Passed to the base estimator's ``fit``; it must accept it.
         **fit_params : dict
@@ -74,9 +78,23 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         self._validate_params()
         self._validate_extra_params()
         base = self._base_estimator()
+        frozen = _is_frozen(base)
+        if frozen and y is None:
+            inner = _unwrap_frozen(base)
+            check_is_fitted(inner)
+            validate_data(self, X, dtype=np.float64, ensure_min_samples=1)
+            self.classes_ = np.asarray(inner.classes_)
+            if self.noise_augmentation:
+                raise ValueError(
+                    "noise_augmentation must be 0 with a pre-fitted (FrozenEstimator) "
+                    "estimator, which is not trained again."
+                )
+            self._check_soft_vote(base)
+            self.estimator_ = clone(base)
+            self._fitted_on_indices = False
+            return self
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=1)
         check_classification_targets(y)
-        frozen = _is_frozen(base)
         if frozen:
             inner = _unwrap_frozen(base)
             check_is_fitted(inner)
@@ -221,6 +239,42 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             alpha=self.alpha,
             guarantee=guarantee,
         )
+
+    def predict_base(self, X):
+        """Predictions of the base classifier alone, without noise.
+
+        The decision regions that the smoothed classifier averages: cheap
+        (one base-model call per input), useful to plot or to compare with
+        the smoothed prediction.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        X = self._check_X(X)
+        return self.classes_[self._adapter().labels(X)]
+
+    def _convert(self, cls, **params):
+        """A fitted ``cls`` estimator sharing this one's fitted base model (no training).
+
+        Parameters shared by both classes are copied, ``params`` set on top;
+        the fitted state (base model, classes, feature names) is shared.
+        """
+        shared = cls().get_params(deep=False)
+        mine = self.get_params(deep=False)
+        new = cls(**{k: mine[k] for k in shared if k in mine})
+        new.set_params(**params)
+        for key, value in vars(self).items():
+            if key not in mine:
+                setattr(new, key, value)
+        new._validate_params()
+        new._validate_extra_params()
+        return new
 
     def predict(self, X):
         """Predicted class of the smoothed classifier (argmax of :meth:`predict_proba`).

@@ -6,7 +6,7 @@ when a plotting function is called.
 
 import numpy as np
 
-from ._certificate import Certificate
+from .._certify._certificate import Certificate
 
 __all__ = ["plot_certified_accuracy", "plot_certified_regions"]
 
@@ -108,7 +108,7 @@ def plot_certified_accuracy(
     >>> ax.get_xlabel()
     'l2 radius R'
     """
-    from .metrics import certified_accuracy_curve
+    from ..metrics import certified_accuracy_curve
 
     entries = _as_entries(curves_or_certs, labels)
     certs = [v for _, v in entries if isinstance(v, Certificate)]
@@ -243,7 +243,7 @@ def plot_certified_regions(
         if X is None:
             raise ValueError("X is required to plot the regions of an estimator.")
         if certificate is None:
-            from ._pipeline import certify
+            from .._certify._pullback import certify
 
             certificate = certify(estimator, X)
         cert = certificate

@@ -43,9 +43,9 @@ import time
 import numpy as np
 from scipy import stats
 
-from ._covariance import RowCovariances, spectral
-from ._geometry import clamp_eigenvalues, exp_whitened, fisher_rao_norm_whitened
-from ._sampling import count_votes, optimization_stage, score_moments
+from .._geometry._forms import RowCovariances, spectral
+from .._geometry._fisher_rao import clamp_eigenvalues, exp_whitened, fisher_rao_norm_whitened
+from .._engine._loop import count_votes, optimization_stage, score_moments
 
 __all__ = ["search_covariances", "objective_value", "gap_and_weights", "STAGES"]
 

@@ -37,7 +37,7 @@ from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._certificate import Certificate
-from ._covariance import RowCovariances
+from .._geometry._forms import RowCovariances
 
 __all__ = ["certify", "affine_map", "pull_back"]
 
@@ -162,7 +162,7 @@ def affine_map(transformer, n_features):
     --------
     >>> import numpy as np
     >>> from sklearn.preprocessing import StandardScaler
-    >>> from smoothcert._pipeline import affine_map
+    >>> from smoothcert._certify._pullback import affine_map
     >>> scaler = StandardScaler().fit([[0.0, 1.0], [2.0, 5.0]])
     >>> A, a = affine_map(scaler, 2)
     >>> A
@@ -268,8 +268,8 @@ def pull_back(certificate, aff, X_raw, *, non_injective="ellipsoid", steps=()):
     --------
     >>> import numpy as np
     >>> from smoothcert import Certificate
-    >>> from smoothcert._covariance import RowCovariances
-    >>> from smoothcert._pipeline import _Affine, pull_back
+    >>> from smoothcert._geometry._forms import RowCovariances
+    >>> from smoothcert._certify._pullback import _Affine, pull_back
     >>> cert = Certificate(
     ...     center=np.zeros((1, 2)), prediction=np.array([0]), abstained=np.array([False]),
     ...     covariances=RowCovariances.isotropic([1.0], 2),

@@ -184,7 +184,7 @@ def ellipsoid_separation(center1, covariance1, radius1, center2, covariance2, ra
     Examples
     --------
     >>> import numpy as np
-    >>> from smoothcert._ellipsoids import ellipsoid_separation
+    >>> from smoothcert._geometry._ellipsoids import ellipsoid_separation
     >>> eye = np.eye(2)
     >>> value, t = ellipsoid_separation([0, 0], eye, 1.0, [3, 0], eye, 1.0)
     >>> float(np.round(value, 12)), float(np.round(t, 12))
@@ -248,7 +248,7 @@ def ellipsoids_disjoint(center1, covariance1, radius1, center2, covariance2, rad
     Examples
     --------
     >>> import numpy as np
-    >>> from smoothcert._ellipsoids import ellipsoids_disjoint
+    >>> from smoothcert._geometry._ellipsoids import ellipsoids_disjoint
     >>> eye = np.eye(2)
     >>> ellipsoids_disjoint([0, 0], eye, 1.0, [[2.5, 0], [1.5, 0]], eye, 1.0)
     array([ True, False])
@@ -313,7 +313,7 @@ def touching_scales(center, covariance, centers, covariances, radii):
     Examples
     --------
     >>> import numpy as np
-    >>> from smoothcert._ellipsoids import touching_scales
+    >>> from smoothcert._geometry._ellipsoids import touching_scales
     >>> touching_scales([0, 0], np.eye(2), [[3, 0], [0, 0.5]], np.eye(2), 1.0)
     array([2., 0.])
     """
@@ -389,7 +389,7 @@ def largest_disjoint_scale(
     Examples
     --------
     >>> import numpy as np
-    >>> from smoothcert._ellipsoids import largest_disjoint_scale
+    >>> from smoothcert._geometry._ellipsoids import largest_disjoint_scale
     >>> centers = np.array([[3.0, 0.0], [0.0, 5.0]])
     >>> covs = np.stack([np.eye(2), np.eye(2)])
     >>> float(largest_disjoint_scale([0, 0], 4 * np.eye(2), centers, covs, [1.0, 1.0]))
@@ -456,7 +456,7 @@ def point_in_ellipsoids(points, centers, covariances, radii, *, chunk_size=65536
     Examples
     --------
     >>> import numpy as np
-    >>> from smoothcert._ellipsoids import point_in_ellipsoids
+    >>> from smoothcert._geometry._ellipsoids import point_in_ellipsoids
     >>> covs = np.stack([np.diag([4.0, 1.0]), np.eye(2)])
     >>> point_in_ellipsoids([[1.9, 0.0], [0.0, 1.5]], [[0, 0], [0, 1]], covs, [1.0, 1.0])
     array([[ True, False],

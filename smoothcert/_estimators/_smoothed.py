@@ -3,8 +3,8 @@
 import numpy as np
 
 from ._base import BaseSmoothing
-from ._covariance import RowCovariances
-from ._procedures import predict_rows
+from .._geometry._forms import RowCovariances
+from .._certify._procedures import predict_rows
 
 __all__ = ["SmoothedClassifier"]
 

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from ._covariance import spectral
+from ._forms import spectral
 
 __all__ = [
     "fisher_rao_metric",

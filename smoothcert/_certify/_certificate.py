@@ -3,7 +3,7 @@
 import numpy as np
 from scipy.special import gammaln
 
-from ._covariance import RowCovariances
+from .._geometry._forms import RowCovariances
 
 __all__ = ["Certificate", "log_unit_ball_volume"]
 
@@ -79,7 +79,7 @@ class Certificate:
     --------
     >>> import numpy as np
     >>> from smoothcert import Certificate
-    >>> from smoothcert._covariance import RowCovariances
+    >>> from smoothcert._geometry._forms import RowCovariances
     >>> cert = Certificate(
     ...     center=np.zeros((2, 2)), prediction=np.array([0, 1]),
     ...     abstained=np.array([False, True]),

@@ -63,7 +63,7 @@ def clopper_pearson_lower(k, n, alpha):
 
     Examples
     --------
-    >>> from smoothcert._stats import clopper_pearson_lower
+    >>> from smoothcert._certify._stats import clopper_pearson_lower
     >>> round(float(clopper_pearson_lower(99, 100, 0.001)), 4)
     0.9114
     """
@@ -261,7 +261,7 @@ def radius_ceiling(n_samples, alpha):
 
     Examples
     --------
-    >>> from smoothcert._stats import radius_ceiling
+    >>> from smoothcert._certify._stats import radius_ceiling
     >>> round(radius_ceiling(100_000, 0.001), 3)
     3.811
     """

@@ -7,7 +7,7 @@ implemented exactly once.
 
 import numpy as np
 
-from ._sampling import (
+from .._engine._loop import (
     STAGE_ESTIMATION,
     STAGE_PREDICTION,
     STAGE_SELECTION,

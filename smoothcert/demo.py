@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.datasets import make_moons
 from sklearn.neural_network import MLPClassifier
 
-from ._region import CertifiedRegion
+from ._estimators._region import CertifiedRegion
 
 __all__ = [
     "METHODS",
@@ -67,7 +67,7 @@ def make_demo_data(n_train=500, n_test=200, noise=0.15, seed=0):
 
     Examples
     --------
-    >>> from smoothcert._demo import make_demo_data
+    >>> from smoothcert.demo import make_demo_data
     >>> X_train, y_train, X_test, y_test = make_demo_data(n_train=10, n_test=5)
     >>> X_train.shape, X_test.shape
     ((10, 2), (5, 2))
@@ -94,7 +94,7 @@ def make_base_model(seed=0):
 
     Examples
     --------
-    >>> from smoothcert._demo import make_base_model
+    >>> from smoothcert.demo import make_base_model
     >>> make_base_model().hidden_layer_sizes
     (32, 32)
     """
@@ -178,7 +178,7 @@ def compare_methods(
 
     Examples
     --------
-    >>> from smoothcert._demo import compare_methods, make_base_model, make_demo_data
+    >>> from smoothcert.demo import compare_methods, make_base_model, make_demo_data
     >>> X_train, y_train, X_test, y_test = make_demo_data(n_train=100, n_test=10)
     >>> base = make_base_model().fit(X_train, y_train)
     >>> table, certs = compare_methods(base, X_test, y_test, methods=["fixed", "isotropic"],
@@ -281,8 +281,8 @@ def plot_comparison(certificates, y, *, estimator=None, fig=None, max_regions=20
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> from smoothcert._demo import compare_methods, make_base_model, make_demo_data
-    >>> from smoothcert._demo import plot_comparison
+    >>> from smoothcert.demo import compare_methods, make_base_model, make_demo_data
+    >>> from smoothcert.demo import plot_comparison
     >>> X_train, y_train, X_test, y_test = make_demo_data(n_train=100, n_test=10)
     >>> base = make_base_model().fit(X_train, y_train)
     >>> _, certs = compare_methods(base, X_test, y_test, methods=["fixed"],
@@ -358,7 +358,7 @@ def run_demo(
 
     Examples
     --------
-    >>> from smoothcert._demo import run_demo
+    >>> from smoothcert.demo import run_demo
     >>> result = run_demo(n_samples=100, n_iter=1, n_points=4, as_frame=False)
     >>> sorted(result["certificates"])
     ['ANCER (diagonal)', 'DDRS (isotropic)', 'RS (fixed)', 'Riemannian (SPD)']

@@ -19,8 +19,8 @@ import numpy as np
 from numpy.lib.npyio import NpzFile
 
 from ._certificate import Certificate
-from ._covariance import RowCovariances
-from ._ellipsoids import _PREFILTER_SLACK, ellipsoid_separation, touching_scales
+from .._geometry._forms import RowCovariances
+from .._geometry._ellipsoids import _PREFILTER_SLACK, ellipsoid_separation, touching_scales
 
 __all__ = ["CertificateMemory"]
 
@@ -119,7 +119,7 @@ class CertificateMemory:
 
     After every step, stored regions of different classes are pairwise
     disjoint (checked with the exact separating-ellipsoid criterion, see
-    :mod:`smoothcert._ellipsoids`), so every point of a stored region is
+    :mod:`smoothcert._geometry._ellipsoids`), so every point of a stored region is
     answered with that region's class by the memory, now and for every later
     query.
 
@@ -193,7 +193,7 @@ class CertificateMemory:
     --------
     >>> import numpy as np
     >>> from smoothcert import Certificate, CertificateMemory
-    >>> from smoothcert._covariance import RowCovariances
+    >>> from smoothcert._geometry._forms import RowCovariances
     >>> cert = Certificate(
     ...     center=np.array([[0.0, 0.0], [1.5, 0.0], [0.2, 0.0]]),
     ...     prediction=np.array([0, 1, 1]), abstained=np.array([False, False, False]),

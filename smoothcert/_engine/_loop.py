@@ -35,7 +35,7 @@ import time
 import numpy as np
 from joblib import Parallel, delayed
 
-from ._covariance import RowCovariances
+from .._geometry._forms import RowCovariances
 
 __all__ = [
     "STAGE_SELECTION",

@@ -367,8 +367,8 @@ def _copy_fitted_state(source, target):
 
 def _configure_smoother(smoother, method, params):
     """Apply --method and the numeric options to a fitted smoothing estimator."""
-    from ._region import CertifiedRegion
-    from ._smoothed import SmoothedClassifier
+    from .._estimators._region import CertifiedRegion
+    from .._estimators._smoothed import SmoothedClassifier
 
     if method is not None:
         if isinstance(smoother, CertifiedRegion):
@@ -409,8 +409,8 @@ def _build_certifier(model, X, method, params):
     from sklearn.pipeline import Pipeline
     from sklearn.utils.validation import check_is_fitted
 
-    from ._region import CertifiedRegion
-    from ._smoothed import SmoothedClassifier
+    from .._estimators._region import CertifiedRegion
+    from .._estimators._smoothed import SmoothedClassifier
 
     expected = _n_features(model)
     if expected is not None and expected != X.shape[1]:
@@ -463,7 +463,7 @@ def _cmd_demo(args):
         from matplotlib.figure import Figure
     except ImportError:
         raise CLIError("smoothcert demo needs matplotlib: pip install matplotlib") from None
-    from ._demo import plot_comparison, run_demo
+    from ..demo import plot_comparison, run_demo
 
     out = Path(args.out)
     fmt = out.suffix.lower().lstrip(".") or "png"
@@ -540,8 +540,8 @@ def _cell(value):
 
 
 def _cmd_certify(args):
-    from ._pipeline import certify
-    from .metrics import certificate_summary, certified_accuracy
+    from .._certify._pullback import certify
+    from ..metrics import certificate_summary, certified_accuracy
 
     out = Path(args.out)
     if not (out.parent if str(out.parent) else Path(".")).is_dir():
@@ -729,7 +729,7 @@ def build_parser():
 
 
 def _version():
-    from . import __version__
+    from .. import __version__
 
     return __version__
 

@@ -7,10 +7,10 @@ from scipy import stats
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseSmoothing
-from ._base_models import _unwrap_frozen, is_torch_net
-from ._optimize import search_covariances
-from .metrics import certified_accuracy
-from ._stats import radius_ceiling
+from ._adapters import _unwrap_frozen, is_torch_net
+from .._search._ascent import search_covariances
+from ..metrics import certified_accuracy
+from .._certify._stats import radius_ceiling
 
 __all__ = ["CertifiedRegion", "MAX_RIEMANNIAN_FEATURES", "MAX_RIEMANNIAN_SCALE_RATIO"]
 
@@ -411,7 +411,7 @@ class CertifiedRegion(BaseSmoothing):
             acceptance rates and seconds per iteration.
         """
         if memory is not None:
-            from ._memory import CertificateMemory
+            from .._certify._memory import CertificateMemory
 
             if not isinstance(memory, CertificateMemory):
                 raise TypeError(

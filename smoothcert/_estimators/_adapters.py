@@ -91,7 +91,7 @@ def _pipeline_linear_decision(estimator):
     n_features = getattr(estimator, "n_features_in_", None)
     if linear is None or n_features is None:
         return None
-    from ._pipeline import affine_map
+    from .._certify._pullback import affine_map
 
     try:
         A, a = affine_map(estimator[:-1], n_features)

@@ -1,0 +1,1 @@
+"""Statistics, CERTIFY / PREDICT, the Certificate, pull-back through pipelines, memory."""

@@ -1,0 +1,1 @@
+"""The estimators: BaseSmoothing, SmoothedClassifier, CertifiedRegion and base-model adapters."""

@@ -1,0 +1,1 @@
+"""The per-input covariance search: objectives, gradient estimators, the ascent."""
