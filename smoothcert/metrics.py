@@ -101,11 +101,10 @@ def certified_accuracy(y_true, certificate, radius, *, sample_weight=None):
     --------
     >>> import numpy as np
     >>> from smoothcert import Certificate, certified_accuracy
-    >>> from smoothcert._geometry._forms import RowCovariances
     >>> cert = Certificate(
     ...     center=np.zeros((3, 2)), prediction=np.array([0, 1, 1]),
     ...     abstained=np.array([False, False, True]),
-    ...     covariances=RowCovariances.isotropic([1.0, 1.0, 1.0], 2),
+    ...     covariance=[1.0, 1.0, 1.0],
     ...     mahalanobis_radius=np.array([0.5, 1.0, 0.0]),
     ...     p_lower=np.array([0.7, 0.85, 0.3]), alpha=0.001)
     >>> round(certified_accuracy([0, 1, 1], cert, 0.5), 4)
@@ -155,11 +154,10 @@ def certified_accuracy_curve(y_true, certificate, radii=None, *, sample_weight=N
     --------
     >>> import numpy as np
     >>> from smoothcert import Certificate, certified_accuracy_curve
-    >>> from smoothcert._geometry._forms import RowCovariances
     >>> cert = Certificate(
     ...     center=np.zeros((2, 2)), prediction=np.array([0, 1]),
     ...     abstained=np.array([False, False]),
-    ...     covariances=RowCovariances.isotropic([1.0, 1.0], 2),
+    ...     covariance=[1.0, 1.0],
     ...     mahalanobis_radius=np.array([0.5, 1.0]),
     ...     p_lower=np.array([0.7, 0.85]), alpha=0.001)
     >>> radii, acc = certified_accuracy_curve([0, 1], cert, radii=[0.0, 0.5, 0.8, 1.2])
@@ -223,11 +221,10 @@ def certificate_summary(certificate, y_true=None):
     --------
     >>> import numpy as np
     >>> from smoothcert import Certificate, certificate_summary
-    >>> from smoothcert._geometry._forms import RowCovariances
     >>> cert = Certificate(
     ...     center=np.zeros((2, 2)), prediction=np.array([0, 1]),
     ...     abstained=np.array([False, True]),
-    ...     covariances=RowCovariances.isotropic([1.0, 1.0], 2),
+    ...     covariance=[1.0, 1.0],
     ...     mahalanobis_radius=np.array([0.5, 0.0]),
     ...     p_lower=np.array([0.7, 0.4]), alpha=0.001)
     >>> summary = certificate_summary(cert, y_true=[0, 1])

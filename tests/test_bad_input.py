@@ -156,7 +156,7 @@ def _bad_file(ctx, name, data):
 def _cert(ctx, **changes):
     kwargs = dict(
         center=np.zeros((2, 2)), prediction=np.array([0, 1]), abstained=np.array([False, False]),
-        covariances=RowCovariances.isotropic([1.0, 1.0], 2),
+        covariance=RowCovariances.isotropic([1.0, 1.0], 2),
         mahalanobis_radius=np.array([1.0, 1.0]), p_lower=np.array([0.9, 0.9]), alpha=0.01,
     )
     kwargs.update(changes)
@@ -321,8 +321,8 @@ case("rowcov-zero-variance", ValueError, "strictly positive")(
     lambda c: RowCovariances.isotropic([1.0, 0.0], 2))
 case("rowcov-unknown-kind", ValueError, "kind")(
     lambda c: RowCovariances("spherical", np.ones(2), 2))
-case("certificate-covariance-rows", ValueError, "covariances")(
-    lambda c: _cert(c, covariances=RowCovariances.isotropic([1.0, 1.0, 1.0], 2)))
+case("certificate-covariance-rows", ValueError, "covariance")(
+    lambda c: _cert(c, covariance=RowCovariances.isotropic([1.0, 1.0, 1.0], 2)))
 case("certificate-negative-radius", ValueError, "mahalanobis_radius")(
     lambda c: _cert(c, mahalanobis_radius=np.array([1.0, -1.0])))
 case("certificate-prediction-shape", ValueError, "prediction")(
@@ -334,9 +334,9 @@ case("certificate-contains-ball-negative", ValueError, "radius")(
 CERT_BUG = ("bug: Certificate.__init__ does not check {}; proposed: validate it and raise a "
             "ValueError/TypeError naming the parameter")
 case("certificate-covariances-wrong-features", ValueError, "covariances|features")(
-    lambda c: _cert(c, covariances=RowCovariances.isotropic([1.0, 1.0], 3)))
-case("certificate-covariances-as-array", (TypeError, ValueError), "covariances")(
-    lambda c: _cert(c, covariances=np.stack([np.eye(2), -np.eye(2)])))
+    lambda c: _cert(c, covariance=RowCovariances.isotropic([1.0, 1.0], 3)))
+case("certificate-covariances-as-array", (TypeError, ValueError), "covariance")(
+    lambda c: _cert(c, covariance=np.stack([np.eye(2), -np.eye(2)])))
 case("certificate-alpha-out-of-range", ValueError, "alpha")(
     lambda c: _cert(c, alpha=2.0))
 case("certificate-p-lower-out-of-range", ValueError, "p_lower")(
@@ -416,7 +416,7 @@ case("memory-process-not-a-certificate", TypeError, "Certificate")(
     lambda c: CertificateMemory().process(c.X))
 case("memory-process-wrong-dimension", ValueError, "dimensions|features")(
     lambda c: _fresh_memory(c).process(_cert(c, center=np.zeros((2, 3)),
-                                             covariances=RowCovariances.isotropic([1.0, 1.0], 3))))
+                                             covariance=RowCovariances.isotropic([1.0, 1.0], 3))))
 case("memory-add-not-spd", ValueError, "positive definite")(
     lambda c: CertificateMemory().add([0.0, 0.0], np.diag([1.0, -1.0]), 1.0, 0))
 case("memory-add-zero-radius", ValueError, "radi")(

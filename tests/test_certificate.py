@@ -33,7 +33,7 @@ def cert(request):
         center=rng.standard_normal((N, D)),
         prediction=np.array(["a", "b", "a", "c", "b", "a"]),
         abstained=ABSTAINED,
-        covariances=_covariances(request.param, rng),
+        covariance=_covariances(request.param, rng),
         mahalanobis_radius=r,
         p_lower=np.where(ABSTAINED, 0.4, 0.9),
         alpha=0.001,
@@ -155,7 +155,7 @@ def test_certificate_validation():
     cov = RowCovariances.isotropic(np.ones(2), 2)
     good = dict(
         center=np.zeros((2, 2)), prediction=np.array([0, 1]), abstained=np.array([False, False]),
-        covariances=cov, mahalanobis_radius=np.array([1.0, 2.0]), p_lower=np.array([0.9, 0.99]),
+        covariance=cov, mahalanobis_radius=np.array([1.0, 2.0]), p_lower=np.array([0.9, 0.99]),
         alpha=0.01,
     )
     Certificate(**good)
@@ -163,8 +163,8 @@ def test_certificate_validation():
         Certificate(**{**good, "prediction": np.array([0, 1, 2])})
     with pytest.raises(ValueError, match="mahalanobis_radius"):
         Certificate(**{**good, "mahalanobis_radius": np.array([1.0, -1.0])})
-    with pytest.raises(ValueError, match="covariances has 3 rows"):
-        Certificate(**{**good, "covariances": RowCovariances.isotropic(np.ones(3), 2)})
+    with pytest.raises(ValueError, match="covariance has 3 rows"):
+        Certificate(**{**good, "covariance": RowCovariances.isotropic(np.ones(3), 2)})
     with pytest.raises(ValueError, match="guarantee"):
         Certificate(**good, guarantee="sound")
 

@@ -35,7 +35,7 @@ def synthetic_certificate(rng, n, d, *, labels=(0, 1), kind="full", abstain=0.1,
         center=center,
         prediction=np.asarray(labels)[rng.integers(len(labels), size=n)],
         abstained=abstained,
-        covariances=cov,
+        covariance=cov,
         mahalanobis_radius=radius,
         p_lower=np.where(abstained, 0.4, 0.99),
         alpha=0.001,
@@ -122,7 +122,7 @@ def test_sequential_certification_is_consistent(moons_certificate):
         assert np.all(idx >= 0)
         assert np.all(memory.labels[idx] == sound.prediction[i])
     # the input certificate is untouched
-    assert cert.guarantee == "per-covariance" and not hasattr(cert, "from_memory")
+    assert cert.guarantee == "per-covariance" and cert.from_memory is None
 
 
 def test_queries_inside_stored_regions_get_the_stored_class(moons_certificate):
@@ -177,7 +177,7 @@ def _two_overlapping(first_label, second_label):
         center=np.array([[0.0, 0.0], [1.5, 0.0]]),
         prediction=np.array([first_label, second_label]),
         abstained=np.array([False, False]),
-        covariances=RowCovariances.isotropic([1.0, 1.0], 2),
+        covariance=RowCovariances.isotropic([1.0, 1.0], 2),
         mahalanobis_radius=np.array([1.0, 1.0]),
         p_lower=np.array([0.9, 0.95]),
         alpha=0.001,
@@ -216,7 +216,7 @@ def test_same_class_regions_may_overlap():
 def test_abstentions_are_not_stored():
     cert = Certificate(
         center=np.array([[0.0, 0.0], [0.5, 0.0]]), prediction=np.array([0, 1]),
-        abstained=np.array([True, False]), covariances=RowCovariances.isotropic([1.0, 1.0], 2),
+        abstained=np.array([True, False]), covariance=RowCovariances.isotropic([1.0, 1.0], 2),
         mahalanobis_radius=np.array([0.0, 1.0]), p_lower=np.array([0.4, 0.9]), alpha=0.001,
     )
     memory = CertificateMemory()
@@ -239,7 +239,7 @@ def test_point_on_boundary_of_other_class_gets_memory_answer():
     memory.add([0.0, 0.0], np.eye(2), 1.0, "a", p_lower=0.9)
     cert = Certificate(
         center=np.array([[1.0, 0.0], [1.0 + 1e-9, 0.0]]), prediction=np.array(["b", "b"]),
-        abstained=np.array([False, False]), covariances=RowCovariances.isotropic([1.0, 1.0], 2),
+        abstained=np.array([False, False]), covariance=RowCovariances.isotropic([1.0, 1.0], 2),
         mahalanobis_radius=np.array([2.0, 2.0]), p_lower=np.array([0.99, 0.99]), alpha=0.01,
     )
     sound = memory.process(cert)
@@ -300,7 +300,7 @@ def test_process_labels_and_dimension_checks():
     assert sound.prediction.dtype.kind == "U"
     sound = memory.process(
         Certificate(center=np.array([[10.0, 10.0]]), prediction=np.array(["b"]),
-                    abstained=np.array([False]), covariances=RowCovariances.isotropic([1.0], 2),
+                    abstained=np.array([False]), covariance=RowCovariances.isotropic([1.0], 2),
                     mahalanobis_radius=np.array([1.0]), p_lower=np.array([0.9]), alpha=0.001)
     )
     assert sound.prediction[0] == "a-much-longer-label"
@@ -361,7 +361,7 @@ def test_one_query_against_5000_regions_is_fast():
     x = np.zeros((1, d))
     cert = Certificate(
         center=x, prediction=np.array([1]), abstained=np.array([False]),
-        covariances=RowCovariances.isotropic([1.0], d), mahalanobis_radius=np.array([40.0]),
+        covariance=RowCovariances.isotropic([1.0], d), mahalanobis_radius=np.array([40.0]),
         p_lower=np.array([0.99]), alpha=0.001,
     )
     start = time.perf_counter()

@@ -35,7 +35,7 @@ def _hand_built():
         center=np.zeros((6, 2)),
         prediction=prediction,
         abstained=abstained,
-        covariances=RowCovariances("diagonal", variances, 2),
+        covariance=RowCovariances("diagonal", variances, 2),
         mahalanobis_radius=r,
         p_lower=np.where(abstained, 0.4, 0.9),
         alpha=0.001,
@@ -103,7 +103,7 @@ def test_curve_on_random_certificates_is_non_increasing():
         center=rng.standard_normal((n, 3)),
         prediction=rng.integers(0, 3, n),
         abstained=rng.random(n) < 0.2,
-        covariances=RowCovariances.isotropic(rng.uniform(0.1, 1.0, n), 3),
+        covariance=RowCovariances.isotropic(rng.uniform(0.1, 1.0, n), 3),
         mahalanobis_radius=rng.uniform(0, 3, n),
         p_lower=np.full(n, 0.9),
         alpha=0.001,
@@ -121,7 +121,7 @@ def test_string_labels():
         center=cert.center,
         prediction=names[cert.prediction],
         abstained=cert.abstained,
-        covariances=cert.covariances,
+        covariance=cert.covariances,
         mahalanobis_radius=cert.mahalanobis_radius,
         p_lower=cert.p_lower,
         alpha=cert.alpha,
@@ -285,7 +285,7 @@ def test_label_types_must_match():
     names = np.array(["a", "b", "c"])
     cert_s = Certificate(
         center=cert.center, prediction=names[cert.prediction], abstained=cert.abstained,
-        covariances=cert.covariances, mahalanobis_radius=cert.mahalanobis_radius,
+        covariance=cert.covariances, mahalanobis_radius=cert.mahalanobis_radius,
         p_lower=cert.p_lower, alpha=cert.alpha,
     )
     with pytest.raises(ValueError, match="same type"):

@@ -129,7 +129,7 @@ def test_near_singular_covariances_are_handled(cond):
             _linear_adapter(d), X, covs, n_samples=2000, n_samples_selection=20, alpha=0.001,
             vote="hard", seed=resolve_seed(0), batch_size=10_000,
         )
-        cert = Certificate(center=X, prediction=top, abstained=abstained, covariances=covs,
+        cert = Certificate(center=X, prediction=top, abstained=abstained, covariance=covs,
                            mahalanobis_radius=r, p_lower=p_lower, alpha=0.001)
         radius, log_volume = cert.radius, cert.log_volume
         inside = cert.contains_points(X)

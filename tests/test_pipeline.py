@@ -143,7 +143,7 @@ def test_pull_back_of_hand_built_certificates(kind, diagonal_map):
     r = rng.uniform(0.5, 2.0, n)
     cert_t = Certificate(
         center=aff.apply(X_raw), prediction=np.zeros(n, int), abstained=np.zeros(n, bool),
-        covariances=cov, mahalanobis_radius=r, p_lower=np.full(n, 0.9), alpha=0.001,
+        covariance=cov, mahalanobis_radius=r, p_lower=np.full(n, 0.9), alpha=0.001,
     )
     cert = pull_back(cert_t, aff, X_raw)
     B = np.linalg.inv(A)

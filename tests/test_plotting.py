@@ -39,7 +39,7 @@ def _cert(n=8, seed=0, d=2):
         center=rng.standard_normal((n, d)),
         prediction=rng.integers(0, 2, n),
         abstained=abstained,
-        covariances=RowCovariances.from_matrices(0.05 * (m @ m.transpose(0, 2, 1)) + 0.01 * np.eye(d)),
+        covariance=RowCovariances.from_matrices(0.05 * (m @ m.transpose(0, 2, 1)) + 0.01 * np.eye(d)),
         mahalanobis_radius=np.where(abstained, 0.0, rng.uniform(0.5, 2.0, n)),
         p_lower=np.where(abstained, 0.4, 0.9),
         alpha=0.001,

@@ -157,7 +157,7 @@ def _spd(seed, d, log_cond=3.0):
 def _certificate(center, cov, r):
     return Certificate(
         center=center[None], prediction=np.array([1]), abstained=np.array([False]),
-        covariances=RowCovariances.from_matrices(cov[None]),
+        covariance=RowCovariances.from_matrices(cov[None]),
         mahalanobis_radius=np.array([r]), p_lower=np.array([0.9]), alpha=0.01,
     )
 
@@ -322,7 +322,7 @@ def test_memory_keeps_classes_apart(seed, d, n):
         center=rng.uniform(-2, 2, size=(n, d)),
         prediction=rng.integers(0, 3, size=n),
         abstained=rng.uniform(size=n) < 0.2,
-        covariances=RowCovariances.from_matrices(covs),
+        covariance=RowCovariances.from_matrices(covs),
         mahalanobis_radius=rng.uniform(0.1, 2.0, size=n),
         p_lower=np.full(n, 0.9), alpha=0.01,
     )

@@ -5,7 +5,7 @@ from scipy.special import gammaln
 
 from .._geometry._forms import RowCovariances
 
-__all__ = ["Certificate", "log_unit_ball_volume"]
+__all__ = ["Certificate", "as_covariances", "log_unit_ball_volume"]
 
 GUARANTEES = ("per-covariance", "memory", "fixed-noise")
 
@@ -16,6 +16,52 @@ def log_unit_ball_volume(n_features):
     return 0.5 * d * np.log(np.pi) - gammaln(0.5 * d + 1.0)
 
 
+#: Optional per-row fields: name -> dtype. Each is None or an array of shape (n,).
+_ROW_FIELDS = {
+    "n_draws": np.int64,
+    "from_memory": bool,
+    "memory_index": np.int64,
+    "shrunk": bool,
+}
+#: Optional fields shared by all rows (kept as they are by slicing).
+_SHARED_FIELDS = ("search_info", "pullback_info")
+
+
+def as_covariances(covariance, n_features=None):
+    """Per-row covariances from a form object or a public array.
+
+    Parameters
+    ----------
+    covariance : RowCovariances or array-like
+        ``(n,)`` variances (``sigma_i^2 I``), ``(n, d)`` variances of a diagonal
+        covariance, or ``(n, d, d)`` SPD matrices.
+    n_features : int, default=None
+        Dimension ``d``, needed for ``(n,)`` variances.
+
+    Returns
+    -------
+    covariances : RowCovariances
+    """
+    if isinstance(covariance, RowCovariances):
+        return covariance
+    values = np.asarray(covariance, dtype=np.float64)
+    try:
+        if values.ndim == 1:
+            if n_features is None:
+                raise ValueError("the dimension is unknown for (n,) variances")
+            return RowCovariances.isotropic(values, n_features)
+        if values.ndim == 2:
+            return RowCovariances("diagonal", values, values.shape[1])
+        if values.ndim == 3:
+            return RowCovariances.from_matrices(values)
+    except ValueError as exc:
+        raise ValueError(f"Invalid covariance: {exc}") from None
+    raise ValueError(
+        "covariance must have shape (n,) (isotropic variances), (n, d) (diagonal "
+        f"variances) or (n, d, d) (SPD matrices), got shape {values.shape}."
+    )
+
+
 class Certificate:
     """Per-input certified regions of a smoothed classifier.
 
@@ -24,40 +70,75 @@ class Certificate:
     the ellipsoid ``{x + d : d^T Sigma^-1 d <= r^2}``, with probability at
     least ``1 - alpha`` over the Monte-Carlo draws.
 
+    Every field is declared here; the optional ones are ``None`` unless the
+    procedure that made the certificate fills them, and all of them survive
+    slicing (``cert[rows]``) and the pull-back through a pipeline.
+
     Parameters
     ----------
-    center : ndarray of shape (n, d)
+    center : array-like of shape (n, d)
         The certified inputs.
-    prediction : ndarray of shape (n,)
+    prediction : array-like of shape (n,)
         Predicted labels (from the estimator's ``classes_``).
-    abstained : ndarray of shape (n,), bool
+    abstained : array-like of shape (n,), bool
         True where the smoothed classifier abstains (``p_lower <= 1/2``).
-    covariances : RowCovariances
-        Noise covariance of each row.
-    mahalanobis_radius : ndarray of shape (n,)
+    covariance : array-like of shape (n,), (n, d) or (n, d, d)
+        Noise covariance of each row: variances ``sigma_i^2`` of an isotropic
+        covariance ``sigma_i^2 I`` (n,), variances of a diagonal covariance
+        (n, d), or SPD matrices (n, d, d). The compact form is kept (see
+        ``covariances``).
+    mahalanobis_radius : array-like of shape (n,)
         Radius ``r = Phi^-1(p_lower)`` in the metric of ``Sigma^-1``, 0 when
         abstaining.
-    p_lower : ndarray of shape (n,)
-        Lower confidence bound of the top-class probability.
+    p_lower : array-like of shape (n,)
+        Lower confidence bound of the top-class probability (NaN where
+        unknown).
     alpha : float
-        Failure probability of each certificate.
-    guarantee : {"per-covariance", "fixed-noise", "memory"}
+        Failure probability of each certificate, in (0, 1).
+    guarantee : {"per-covariance", "fixed-noise", "memory"}, default="per-covariance"
         What the certificate covers: ``"fixed-noise"`` for a covariance that
         does not depend on the input (Cohen et al.), ``"per-covariance"`` for the
         classifier smoothed with this input's own covariance (data-dependent
         smoothing without memory), ``"memory"`` for the stateful classifier
         of memory-based certification.
+    n_draws : array-like of shape (n,), default=None
+        Estimation draws behind each row's ``p_lower`` (``n_samples`` for
+        Cohen's CERTIFY).
+    search_info : dict, default=None
+        Set by :meth:`CertifiedRegion.certify`: per-stage acceptance rates,
+        seconds per iteration and base-model predictions of the covariance
+        search.
+    from_memory : array-like of shape (n,), bool, default=None
+        Memory-based certificates: the row was answered from a stored region.
+    memory_index : array-like of shape (n,), int, default=None
+        Memory-based certificates: the stored region that answered the row,
+        or the index under which the row was stored; -1 for abstentions.
+    shrunk : array-like of shape (n,), bool, default=None
+        Memory-based certificates: the fresh radius was reduced to keep the
+        stored regions of different classes disjoint.
+    pullback_info : dict, default=None
+        Set by :func:`smoothcert.certify` for certificates pulled back through
+        preprocessing: the steps, whether the map was injective and the
+        transformed dimension.
+    index : array-like of shape (n,), default=None
+        Labels of the rows (the index of a :class:`pandas.DataFrame` input),
+        used by :meth:`to_frame`.
 
     Attributes
     ----------
-    center, prediction, abstained, covariances, mahalanobis_radius, p_lower, alpha, guarantee
+    center, prediction, abstained, mahalanobis_radius, p_lower, alpha, guarantee
         The parameters, as arrays.
+    n_draws, search_info, from_memory, memory_index, shrunk, pullback_info, index
+        The optional parameters (``None`` when not set).
+    covariances : RowCovariances
+        The compact per-row form of the covariances (isotropic, diagonal or
+        full).
+    covariance : ndarray of shape (n, d, d)
+        Dense covariance matrices (built on access from the compact form).
     radius : ndarray of shape (n,)
         Radius of the largest l2 ball inside the ellipsoid,
         ``r * sqrt(lambda_min(Sigma))`` (comparable across methods and with
         Cohen et al.'s radius ``sigma * Phi^-1(p_lower)``).
-    covariance : ndarray of shape (n, d, d)
-        Dense covariance matrices (built on access from the compact form).
     certified : ndarray of shape (n,), bool
         ``~abstained``.
     log_volume : ndarray of shape (n,)
@@ -66,30 +147,23 @@ class Certificate:
         ANCER's proxy radius ``r * det(Sigma)^(1/(2d))``.
     n_features : int
         Input dimension.
-    search_info : dict
-        Set by :meth:`CertifiedRegion.certify`: acceptance rates and seconds
-        per iteration of the covariance search.
-    from_memory, memory_index, shrunk : ndarray of shape (n,)
-        Set by :meth:`CertificateMemory.process` (memory-based certificates).
-    pullback_info : dict
-        Set by :func:`smoothcert.certify` for certificates pulled back through
-        preprocessing.
 
     Examples
     --------
     >>> import numpy as np
     >>> from smoothcert import Certificate
-    >>> from smoothcert._geometry._forms import RowCovariances
     >>> cert = Certificate(
     ...     center=np.zeros((2, 2)), prediction=np.array([0, 1]),
-    ...     abstained=np.array([False, True]),
-    ...     covariances=RowCovariances.isotropic([0.25, 0.25], 2),
+    ...     abstained=np.array([False, True]), covariance=np.array([0.25, 0.25]),
     ...     mahalanobis_radius=np.array([2.0, 0.0]), p_lower=np.array([0.98, 0.4]),
     ...     alpha=0.001)
     >>> cert.radius
     array([1., 0.])
     >>> cert.contains_ball(0.5)
     array([ True, False])
+    >>> cert[:1].covariance
+    array([[[0.25, 0.  ],
+            [0.  , 0.25]]])
     """
 
     def __init__(
@@ -98,30 +172,29 @@ class Certificate:
         center,
         prediction,
         abstained,
-        covariances,
+        covariance,
         mahalanobis_radius,
         p_lower,
         alpha,
         guarantee="per-covariance",
+        n_draws=None,
+        search_info=None,
+        from_memory=None,
+        memory_index=None,
+        shrunk=None,
+        pullback_info=None,
+        index=None,
     ):
         if guarantee not in GUARANTEES:
             raise ValueError(f"guarantee must be one of {GUARANTEES}, got {guarantee!r}.")
-        if isinstance(covariances, np.ndarray):
-            try:
-                covariances = RowCovariances.from_matrices(covariances)
-            except ValueError as exc:
-                raise ValueError(f"Invalid covariances: {exc}") from exc
-        if not isinstance(covariances, RowCovariances):
-            raise TypeError(
-                "covariances must be a RowCovariances or an (n, d, d) array of SPD "
-                f"matrices, got {type(covariances).__name__}."
-            )
         alpha = float(alpha)
         if not 0.0 < alpha < 1.0:
             raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}.")
         self.center = np.asarray(center, dtype=np.float64)
         if self.center.ndim != 2:
             raise ValueError(f"center must be a 2-D array (n, d), got shape {self.center.shape}.")
+        n, d = self.center.shape
+        covariances = as_covariances(covariance, d)
         self.prediction = np.asarray(prediction)
         self.abstained = np.asarray(abstained, dtype=bool)
         self.covariances = covariances
@@ -129,22 +202,54 @@ class Certificate:
         self.p_lower = np.asarray(p_lower, dtype=np.float64)
         self.alpha = alpha
         self.guarantee = guarantee
-        n = self.center.shape[0]
         for name in ("prediction", "abstained", "mahalanobis_radius", "p_lower"):
             if getattr(self, name).shape != (n,):
                 raise ValueError(f"{name} must have shape ({n},), got {getattr(self, name).shape}.")
         if len(covariances) != n:
-            raise ValueError(f"covariances has {len(covariances)} rows, expected {n}.")
-        if covariances.n_features != self.center.shape[1]:
+            raise ValueError(f"covariance has {len(covariances)} rows, expected {n}.")
+        if covariances.n_features != d:
             raise ValueError(
-                f"covariances are {covariances.n_features}-dimensional but the centers "
-                f"have {self.center.shape[1]} features."
+                f"covariance is {covariances.n_features}-dimensional but the centers "
+                f"have {d} features."
             )
         if np.any((self.p_lower < 0) | (self.p_lower > 1)):
             raise ValueError("p_lower must lie in [0, 1] (NaN allowed where unknown).")
         if np.any(self.mahalanobis_radius < 0):
             raise ValueError("mahalanobis_radius must be non-negative.")
+        row_values = dict(
+            n_draws=n_draws, from_memory=from_memory, memory_index=memory_index, shrunk=shrunk
+        )
+        for name, value in row_values.items():
+            if value is not None:
+                value = np.asarray(value, dtype=_ROW_FIELDS[name])
+                if value.shape != (n,):
+                    raise ValueError(f"{name} must have shape ({n},), got {value.shape}.")
+            setattr(self, name, value)
+        for name, value in (("search_info", search_info), ("pullback_info", pullback_info)):
+            if value is not None and not isinstance(value, dict):
+                raise TypeError(f"{name} must be a dict or None, got {type(value).__name__}.")
+            setattr(self, name, value)
+        if index is not None:
+            index = np.asarray(index)
+            if index.shape != (n,):
+                raise ValueError(f"index must have shape ({n},), got {index.shape}.")
+        self.index = index
         self.radius = self.mahalanobis_radius * np.sqrt(covariances.min_eigenvalue())
+
+    def _fields(self):
+        """Every constructor argument of this certificate, as a dict."""
+        out = {
+            name: getattr(self, name)
+            for name in ("center", "prediction", "abstained", "mahalanobis_radius", "p_lower")
+        }
+        out.update(covariance=self.covariances, alpha=self.alpha, guarantee=self.guarantee)
+        for name in (*_ROW_FIELDS, *_SHARED_FIELDS, "index"):
+            out[name] = getattr(self, name)
+        return out
+
+    def _replace(self, **changes):
+        """A new certificate with some fields changed and every other one kept."""
+        return Certificate(**{**self._fields(), **changes})
 
     # ------------------------------------------------------------------ shape
     def __len__(self):
@@ -158,16 +263,13 @@ class Certificate:
     def __getitem__(self, rows):
         if isinstance(rows, (int, np.integer)):
             rows = [rows]
-        return Certificate(
-            center=self.center[rows],
-            prediction=self.prediction[rows],
-            abstained=self.abstained[rows],
-            covariances=self.covariances.take(rows),
-            mahalanobis_radius=self.mahalanobis_radius[rows],
-            p_lower=self.p_lower[rows],
-            alpha=self.alpha,
-            guarantee=self.guarantee,
-        )
+        fields = self._fields()
+        for name in ("center", "prediction", "abstained", "mahalanobis_radius", "p_lower",
+                     *_ROW_FIELDS, "index"):
+            if fields[name] is not None:
+                fields[name] = fields[name][rows]
+        fields["covariance"] = self.covariances.take(rows)
+        return Certificate(**fields)
 
     def __repr__(self):
         n = len(self)
@@ -257,7 +359,7 @@ class Certificate:
 
     def _columns(self):
         """The per-input columns of :meth:`to_frame`, as a dict of arrays."""
-        return {
+        columns = {
             "prediction": self.prediction,
             "abstained": self.abstained,
             "radius": self.radius,
@@ -268,21 +370,29 @@ class Certificate:
             "min_sigma": np.sqrt(self.covariances.min_eigenvalue()),
             "max_sigma": np.sqrt(self.covariances.max_eigenvalue()),
         }
+        for name in _ROW_FIELDS:
+            if getattr(self, name) is not None:
+                columns[name] = getattr(self, name)
+        return columns
 
     def to_frame(self):
         """A :class:`pandas.DataFrame` with one row per input.
 
         Columns: ``prediction``, ``abstained``, ``radius``,
         ``mahalanobis_radius``, ``p_lower``, ``log_volume``, ``proxy_radius``,
-        ``min_sigma``, ``max_sigma`` (square roots of the extreme eigenvalues).
+        ``min_sigma``, ``max_sigma`` (square roots of the extreme eigenvalues),
+        then the optional per-row fields that are set (``n_draws``,
+        ``from_memory``, ``memory_index``, ``shrunk``).
 
         Returns
         -------
         frame : pandas.DataFrame
-            One row per input.
+            One row per input, indexed like the certified input when it was a
+            DataFrame (``index``), else by position, so that the results can be
+            joined back to the data.
         """
         try:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - pandas is optional
             raise ImportError("Certificate.to_frame requires pandas.") from exc
-        return pd.DataFrame(self._columns())
+        return pd.DataFrame(self._columns(), index=self.index)

@@ -193,11 +193,10 @@ class CertificateMemory:
     --------
     >>> import numpy as np
     >>> from smoothcert import Certificate, CertificateMemory
-    >>> from smoothcert._geometry._forms import RowCovariances
     >>> cert = Certificate(
     ...     center=np.array([[0.0, 0.0], [1.5, 0.0], [0.2, 0.0]]),
     ...     prediction=np.array([0, 1, 1]), abstained=np.array([False, False, False]),
-    ...     covariances=RowCovariances.isotropic([1.0, 1.0, 1.0], 2),
+    ...     covariance=[1.0, 1.0, 1.0],
     ...     mahalanobis_radius=np.array([1.0, 1.0, 1.0]),
     ...     p_lower=np.array([0.9, 0.9, 0.9]), alpha=0.001)
     >>> memory = CertificateMemory()
@@ -555,13 +554,13 @@ class CertificateMemory:
         Returns
         -------
         certificate : Certificate
-            A new certificate with ``guarantee="memory"``. Its covariances
-            are full matrices when some row was answered from the memory
-            (else those of the input). Extra attributes, arrays of shape
-            ``(n,)``: ``from_memory`` (answered from a stored region),
+            A new certificate with ``guarantee="memory"``; every other field
+            of the input is kept. Its covariances are full matrices when some
+            row was answered from the memory (else those of the input). Its
+            fields ``from_memory`` (answered from a stored region),
             ``memory_index`` (the stored region that answered the row, or the
             index under which the row was stored; -1 for abstentions) and
-            ``shrunk`` (the fresh radius was reduced).
+            ``shrunk`` (the fresh radius was reduced) are set.
 
         Raises
         ------
@@ -639,20 +638,18 @@ class CertificateMemory:
         else:
             covariances = covs_in
             prediction = pred.copy()
-        result = Certificate(
+        return certificate._replace(
             center=X.copy(),
             prediction=prediction,
             abstained=out_abst,
-            covariances=covariances,
+            covariance=covariances,
             mahalanobis_radius=out_r,
             p_lower=out_p,
-            alpha=certificate.alpha,
             guarantee="memory",
+            from_memory=from_memory,
+            memory_index=index,
+            shrunk=shrunk,
         )
-        result.from_memory = from_memory
-        result.memory_index = index
-        result.shrunk = shrunk
-        return result
 
     def _touching(self, x, cov, lam_max, code, sq, cap):
         """Smallest touching radius of ``E(x, cov, .)`` over stored regions of other classes.

@@ -268,36 +268,25 @@ def pull_back(certificate, aff, X_raw, *, non_injective="ellipsoid", steps=()):
     --------
     >>> import numpy as np
     >>> from smoothcert import Certificate
-    >>> from smoothcert._geometry._forms import RowCovariances
     >>> from smoothcert._certify._pullback import _Affine, pull_back
     >>> cert = Certificate(
     ...     center=np.zeros((1, 2)), prediction=np.array([0]), abstained=np.array([False]),
-    ...     covariances=RowCovariances.isotropic([1.0], 2),
+    ...     covariance=[1.0],
     ...     mahalanobis_radius=np.array([1.0]), p_lower=np.array([0.9]), alpha=0.001)
     >>> raw = pull_back(cert, _Affine(np.array([2.0, 0.5]), np.zeros(2), True), np.zeros((1, 2)))
     >>> raw.radius  # the scaler halves the first feature's noise in raw units
     array([0.5])
     """
     covariances, injective = _pull_back_covariances(certificate.covariances, aff, non_injective)
-    raw = Certificate(
+    return certificate._replace(
         center=X_raw,
-        prediction=certificate.prediction,
-        abstained=certificate.abstained,
-        covariances=covariances,
-        mahalanobis_radius=certificate.mahalanobis_radius,
-        p_lower=certificate.p_lower,
-        alpha=certificate.alpha,
-        guarantee=certificate.guarantee,
+        covariance=covariances,
+        pullback_info={
+            "steps": list(steps),
+            "injective": bool(injective),
+            "n_features_transformed": aff.n_features_out,
+        },
     )
-    for attr in ("search_info",):
-        if hasattr(certificate, attr):
-            setattr(raw, attr, getattr(certificate, attr))
-    raw.pullback_info = {
-        "steps": list(steps),
-        "injective": bool(injective),
-        "n_features_transformed": aff.n_features_out,
-    }
-    return raw
 
 
 def certify(estimator, X, *, non_injective="ellipsoid"):

@@ -233,11 +233,12 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             center=X,
             prediction=self.classes_[top],
             abstained=abstained,
-            covariances=covariances,
+            covariance=covariances,
             mahalanobis_radius=radius,
             p_lower=p_lower,
             alpha=self.alpha,
             guarantee=guarantee,
+            n_draws=np.full(X.shape[0], self.n_samples, dtype=np.int64),
         )
 
     def predict_base(self, X):

@@ -421,10 +421,11 @@ class CertifiedRegion(BaseSmoothing):
         adapter, seed = self._adapter(), self._seed()
         covariances, info = self._search(X, adapter, seed)
         guarantee = "fixed-noise" if self.method == "fixed" else "per-covariance"
-        cert = self._certificate(X, adapter, covariances, seed, guarantee)
+        cert = self._certificate(X, adapter, covariances, seed, guarantee)._replace(
+            search_info=info
+        )
         if memory is not None:
             cert = memory.process(cert)
-        cert.search_info = info
         return cert
 
     def score(self, X, y, sample_weight=None):
