@@ -27,7 +27,8 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from smoothcert import CertifiedRegion, SmoothedClassifier
 from smoothcert._certify._procedures import smoothed_frequencies
-from smoothcert._engine._loop import resolve_batch_size, resolve_seed
+from smoothcert._engine._loop import resolve_batch_size
+from smoothcert._engine._streams import resolve_seed
 
 torch = pytest.importorskip("torch")
 skorch = pytest.importorskip("skorch")

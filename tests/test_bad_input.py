@@ -312,15 +312,15 @@ case("rowcov-singular", ValueError, "positive definite")(
 case("rowcov-not-square", ValueError, "shape|square")(
     lambda c: RowCovariances.from_matrices(np.ones((2, 2, 3))))
 case("rowcov-wrong-ndim", ValueError, "covariance")(
-    lambda c: RowCovariances("full", np.ones((2, 2)), 2))
+    lambda c: RowCovariances.create("full", np.ones((2, 2)), 2))
 case("rowcov-wrong-features", ValueError, "features")(
-    lambda c: RowCovariances("diagonal", np.ones((2, 3)), 2))
+    lambda c: RowCovariances.create("diagonal", np.ones((2, 3)), 2))
 case("rowcov-nan", ValueError, "NaN")(
     lambda c: RowCovariances.isotropic([1.0, np.nan], 2))
 case("rowcov-zero-variance", ValueError, "strictly positive")(
     lambda c: RowCovariances.isotropic([1.0, 0.0], 2))
 case("rowcov-unknown-kind", ValueError, "kind")(
-    lambda c: RowCovariances("spherical", np.ones(2), 2))
+    lambda c: RowCovariances.create("spherical", np.ones(2), 2))
 case("certificate-covariance-rows", ValueError, "covariance")(
     lambda c: _cert(c, covariance=RowCovariances.isotropic([1.0, 1.0, 1.0], 2)))
 case("certificate-negative-radius", ValueError, "mahalanobis_radius")(

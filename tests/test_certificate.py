@@ -21,7 +21,7 @@ def _covariances(kind, rng):
     if kind == "isotropic":
         return RowCovariances.isotropic(rng.uniform(0.1, 2.0, size=N), D)
     if kind == "diagonal":
-        return RowCovariances("diagonal", rng.uniform(0.1, 2.0, size=(N, D)), D)
+        return RowCovariances.create("diagonal", rng.uniform(0.1, 2.0, size=(N, D)), D)
     return RowCovariances.from_matrices(_spd(rng, N, D))
 
 
@@ -189,7 +189,7 @@ def test_row_covariances_rejects_bad_matrices():
     with pytest.raises(ValueError, match="shape"):
         RowCovariances.from_matrices(np.ones((2, 3, 2)))
     with pytest.raises(ValueError, match="features"):
-        RowCovariances("full", spd, 2)
+        RowCovariances.create("full", spd, 2)
     for bad in (np.nan, np.inf):
         broken = spd.copy()
         broken[0, 1, 1] = bad
@@ -198,13 +198,13 @@ def test_row_covariances_rejects_bad_matrices():
     with pytest.raises(ValueError, match="strictly positive"):
         RowCovariances.isotropic([1.0, 0.0], 3)
     with pytest.raises(ValueError, match="strictly positive"):
-        RowCovariances("diagonal", [[1.0, -1.0]], 2)
+        RowCovariances.create("diagonal", [[1.0, -1.0]], 2)
     with pytest.raises(ValueError, match="1-D array"):
-        RowCovariances("isotropic", np.ones((2, 2)), 2)
+        RowCovariances.create("isotropic", np.ones((2, 2)), 2)
     with pytest.raises(ValueError, match="features"):
-        RowCovariances("diagonal", np.ones((2, 3)), 2)
+        RowCovariances.create("diagonal", np.ones((2, 3)), 2)
     with pytest.raises(ValueError, match="kind"):
-        RowCovariances("spherical", np.ones(2), 2)
+        RowCovariances.create("spherical", np.ones(2), 2)
 
 
 @pytest.mark.parametrize("kind", ["isotropic", "diagonal", "full"])
@@ -222,7 +222,7 @@ def test_row_covariances_quantities(kind):
     delta = rng.standard_normal((N, 4, D))
     white = cov.whiten(np.arange(N), delta)
     assert_allclose(np.einsum("nij,nmj->nmi", root, white), delta, atol=1e-12)
-    assert_allclose(RowCovariances.apply_factor(cov.factor(np.arange(N)), white), delta, atol=1e-12)
+    assert_allclose(cov.factor(np.arange(N)).apply(white), delta, atol=1e-12)
     assert_allclose(cov.take([3, 1]).matrices(), mats[[3, 1]])
     assert_allclose(cov.as_full().matrices(), mats)
     both = RowCovariances.concatenate([cov, RowCovariances.isotropic(np.ones(2), D)])

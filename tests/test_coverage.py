@@ -26,7 +26,8 @@ from sklearn.linear_model import LogisticRegression
 from smoothcert._estimators._adapters import make_adapter
 from smoothcert._geometry._forms import RowCovariances
 from smoothcert._certify._procedures import certify_rows, predict_rows
-from smoothcert._engine._loop import STAGE_ESTIMATION, count_votes, resolve_seed
+from smoothcert._certify._procedures import count_votes
+from smoothcert._engine._streams import STAGE_ESTIMATION, resolve_seed
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +94,7 @@ def _random_covariances(kind, n, rng):
     if kind == "isotropic":
         return RowCovariances.isotropic(rng.uniform(0.05, 1.0, size=n), D)
     if kind == "diagonal":
-        return RowCovariances("diagonal", rng.uniform(0.02, 1.5, size=(n, D)), D)
+        return RowCovariances.create("diagonal", rng.uniform(0.02, 1.5, size=(n, D)), D)
     # random rotations and spectra, condition numbers up to ~100
     q, _ = np.linalg.qr(rng.standard_normal((n, D, D)))
     eig = np.exp(rng.uniform(np.log(0.02), np.log(2.0), size=(n, D)))

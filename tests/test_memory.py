@@ -26,7 +26,7 @@ def synthetic_certificate(rng, n, d, *, labels=(0, 1), kind="full", abstain=0.1,
     if kind == "full":
         cov = RowCovariances.from_matrices(random_spd(rng, n, d))
     elif kind == "diagonal":
-        cov = RowCovariances("diagonal", np.exp(rng.uniform(-2, 0, (n, d))), d)
+        cov = RowCovariances.create("diagonal", np.exp(rng.uniform(-2, 0, (n, d))), d)
     else:
         cov = RowCovariances.isotropic(np.exp(rng.uniform(-2, 0, n)), d)
     abstained = rng.uniform(size=n) < abstain

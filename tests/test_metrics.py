@@ -35,7 +35,7 @@ def _hand_built():
         center=np.zeros((6, 2)),
         prediction=prediction,
         abstained=abstained,
-        covariance=RowCovariances("diagonal", variances, 2),
+        covariance=RowCovariances.create("diagonal", variances, 2),
         mahalanobis_radius=r,
         p_lower=np.where(abstained, 0.4, 0.9),
         alpha=0.001,

@@ -15,7 +15,7 @@ from smoothcert import Certificate, CertifiedRegion, SmoothedClassifier
 from smoothcert._estimators._adapters import make_adapter
 from smoothcert._geometry._forms import RowCovariances
 from smoothcert._certify._procedures import certify_rows
-from smoothcert._engine._loop import resolve_seed
+from smoothcert._engine._streams import resolve_seed
 from smoothcert._certify._stats import clopper_pearson_lower, mahalanobis_radius, radius_ceiling
 
 
@@ -154,7 +154,7 @@ def test_singular_and_indefinite_covariances_are_refused():
     with pytest.raises(ValueError, match="positive definite"):
         RowCovariances.from_matrices(indefinite)
     with pytest.raises(ValueError, match="strictly positive"):
-        RowCovariances("diagonal", np.array([[1.0, 0.0, 1.0]]), 3)
+        RowCovariances.create("diagonal", np.array([[1.0, 0.0, 1.0]]), 3)
 
 
 def test_memory_with_near_singular_regions():

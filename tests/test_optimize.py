@@ -16,18 +16,23 @@ from scipy.linalg import expm
 
 from smoothcert._geometry._forms import RowCovariances
 from smoothcert._geometry._fisher_rao import clamp_eigenvalues, sym_sqrt
-from smoothcert._search._ascent import (
-    VALIDATION_Z,
+from smoothcert._engine._streams import optimization_stage
+from smoothcert._geometry._forms import FORMS
+from smoothcert._search._ascent import VALIDATION_Z, _run_stage, _Stage, _validated
+from smoothcert._search._gradients import smoothed_scores
+from smoothcert._search._objectives import (
     _shape_factor,
     _shape_gradient,
     _smooth_shape_factor,
-    _State,
-    _run_stage,
-    _validated,
     gap_and_weights,
     objective_value,
+    shape_tangent,
 )
-from smoothcert._engine._loop import optimization_stage, score_moments
+
+
+def _State(kind, theta, low, high, d):
+    """One search stage of the named covariance form."""
+    return _Stage(FORMS[kind], theta, low, high, d)
 
 
 # --------------------------------------------------------------------- helpers
@@ -217,13 +222,13 @@ def test_stage_projections_of_the_shape_gradient(objective):
     n, d, kappa, eps = 6, 3, 2.0, 1e-6
     v_iso = rng.uniform(-2, 1, size=n)
     state = _State("isotropic", v_iso, np.full(n, -9.0), np.full(n, 9.0), d)
-    g = state.project_shape(state.covariances(), objective, kappa)
+    g = shape_tangent(state.covariances(), objective, kappa)
     f_iso = lambda v: _shape_factor(np.repeat(np.exp(v)[:, None], d, axis=1), objective, kappa)  # noqa: E731
     assert_allclose((d / 2) * g, (f_iso(v_iso + eps) - f_iso(v_iso - eps)) / (2 * eps), rtol=1e-6)
 
     v_diag = rng.uniform(-2, 1, size=(n, d))
     state = _State("diagonal", v_diag, np.full(n, -9.0), np.full(n, 9.0), d)
-    g = state.project_shape(state.covariances(), objective, kappa)
+    g = shape_tangent(state.covariances(), objective, kappa)
     for i in range(d):
         step = np.zeros((n, d))
         step[:, i] = eps
@@ -235,7 +240,7 @@ def test_stage_projections_of_the_shape_gradient(objective):
 
     sigma = random_spd(rng, n, d)
     state = _State("full", sigma, np.full(n, 1e-3), np.full(n, 1e3), d)
-    g = state.project_shape(state.covariances(), objective, kappa)
+    g = shape_tangent(state.covariances(), objective, kappa)
     assert_allclose(g, whitened_shape_gradient(sigma, objective, kappa), atol=1e-12)
 
 
@@ -250,16 +255,17 @@ def _covariances(kind, rng, n, d):
     if kind == "full":
         return RowCovariances.from_matrices(random_spd(rng, n, d, low=-1.2, high=0.5))
     if kind == "diagonal":
-        return RowCovariances("diagonal", np.exp(rng.uniform(-1.2, 0.5, size=(n, d))), d)
+        return RowCovariances.create("diagonal", np.exp(rng.uniform(-1.2, 0.5, size=(n, d))), d)
     return RowCovariances.isotropic(np.exp(rng.uniform(-1.2, 0.5, size=n)), d)
 
 
 def _repeated_estimates(adapter, X, covs, weights, gradient, moment, n_draws, repeats):
     out = []
     for k in range(repeats):
-        psi, g = score_moments(
+        assert type(covs).kind == moment
+        psi, g = smoothed_scores(
             adapter, X, covs, n_draws, seed=(7,), stage=optimization_stage(9, k),
-            weights=weights, gradient=gradient, moment=moment, batch_size=10**6,
+            weights=weights, gradient=gradient, batch_size=10**6,
         )
         out.append(g)
     out = np.array(out)
@@ -436,7 +442,7 @@ def test_riemannian_ascent_aligns_the_ellipse_with_a_linear_boundary(monkeypatch
     start = random_spd(rng, n, d, low=np.log(0.3), high=np.log(1.0))
     state = _State("full", start, np.full(n, low), np.full(n, high), d)
     values = []
-    original_accept = _State.accept
+    original_accept = _Stage.accept
 
     def accept(self, candidate, mask):
         original_accept(self, candidate, mask)
@@ -444,7 +450,7 @@ def test_riemannian_ascent_aligns_the_ellipse_with_a_linear_boundary(monkeypatch
         p = adapter.exact_proba(X, covs.matrices())
         values.append(objective_value(np.stack([1 - p, p], 1), covs.eigenvalues(), "volume", 0.0, 0.9999))
 
-    monkeypatch.setattr(_State, "accept", accept)
+    monkeypatch.setattr(_Stage, "accept", accept)
     evaluate = ExactProbitEvaluate(adapter, X, "full")
     p0 = adapter.exact_proba(X, start)
     j0 = objective_value(np.stack([1 - p0, p0], 1), np.linalg.eigvalsh(start), "volume", 0.0, 0.9999)
@@ -454,7 +460,7 @@ def test_riemannian_ascent_aligns_the_ellipse_with_a_linear_boundary(monkeypatch
     values = np.array([j0] + values)
     assert np.all(np.diff(values, axis=0) >= -1e-12), "keep-best must never decrease the objective"
     assert np.all(values[-1] > 1.5 * j0)
-    eig, vec = np.linalg.eigh(state.value)
+    eig, vec = np.linalg.eigh(state.theta)
     unit = adapter.w / np.linalg.norm(adapter.w)
     assert np.all(np.abs(vec[:, :, 0] @ unit) > 0.99)
     assert np.all(eig >= low * (1 - 1e-9)) and np.all(eig <= high * (1 + 1e-9))
@@ -516,7 +522,7 @@ def test_every_riemannian_step_of_a_search_is_spd_within_bounds(monkeypatch, gra
     Xq = X[:20]
     floor = region.optimize_covariance(Xq)[:, 0, 0]
     steps = []
-    original = _State.step
+    original = _Stage.step
 
     def step(self, direction):
         out = original(self, direction)
@@ -524,7 +530,7 @@ def test_every_riemannian_step_of_a_search_is_spd_within_bounds(monkeypatch, gra
             steps.append((out, np.array(self.low, copy=True), np.array(self.high, copy=True)))
         return out
 
-    monkeypatch.setattr(_State, "step", step)
+    monkeypatch.setattr(_Stage, "step", step)
     cov = region.set_params(method="riemannian").optimize_covariance(Xq)
     assert len(steps) == 6
     cap = (bounds[1] * sigma) ** 2
@@ -585,7 +591,7 @@ def test_stage_keeps_its_end_only_if_it_validates(kind, truth, kept):
     if kept:
         assert np.all(state.covariances().min_eigenvalue() > 0.2)
     else:
-        assert_allclose(state.value, start)
+        assert_allclose(state.theta, start)
 
 
 def test_validation_rejects_insignificant_improvements():

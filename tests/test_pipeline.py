@@ -25,7 +25,8 @@ from smoothcert import (
     make_certified_scorer,
 )
 from smoothcert._geometry._forms import RowCovariances
-from smoothcert._certify._pullback import _Affine, affine_map, pull_back
+from smoothcert._certify._affine import Affine, affine_map
+from smoothcert._certify._pullback import pull_back
 
 
 def _data(n=60, d=3, seed=0):
@@ -130,14 +131,14 @@ def test_pull_back_of_hand_built_certificates(kind, diagonal_map):
     if kind == "isotropic":
         cov = RowCovariances.isotropic(rng.uniform(0.1, 2.0, n), d)
     elif kind == "diagonal":
-        cov = RowCovariances("diagonal", rng.uniform(0.1, 2.0, (n, d)), d)
+        cov = RowCovariances.create("diagonal", rng.uniform(0.1, 2.0, (n, d)), d)
     else:
         m = rng.standard_normal((n, d, d))
         cov = RowCovariances.from_matrices(m @ m.transpose(0, 2, 1) + 0.2 * np.eye(d))
     if diagonal_map:
-        aff = _Affine(rng.uniform(0.2, 3.0, d) * rng.choice([-1, 1], d), rng.standard_normal(d), True)
+        aff = Affine(rng.uniform(0.2, 3.0, d) * rng.choice([-1, 1], d), rng.standard_normal(d), True)
     else:
-        aff = _Affine(rng.standard_normal((d, d)) + 2 * np.eye(d), rng.standard_normal(d), False)
+        aff = Affine(rng.standard_normal((d, d)) + 2 * np.eye(d), rng.standard_normal(d), False)
     A = aff.matrix()
     X_raw = rng.standard_normal((n, d))
     r = rng.uniform(0.5, 2.0, n)

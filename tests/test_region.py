@@ -15,8 +15,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import smoothcert._search._ascent
-import smoothcert._certify._procedures
+import smoothcert._engine._streams
 from smoothcert import CertifiedRegion, SmoothedClassifier
 from smoothcert._estimators._region import MAX_RIEMANNIAN_FEATURES, MAX_RIEMANNIAN_SCALE_RATIO
 
@@ -106,9 +105,7 @@ def no_sampling(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the base model was sampled before the input was rejected")
 
-    monkeypatch.setattr(smoothcert._search._ascent, "score_moments", forbidden)
-    monkeypatch.setattr(smoothcert._search._ascent, "count_votes", forbidden)
-    monkeypatch.setattr(smoothcert._certify._procedures, "count_votes", forbidden)
+    monkeypatch.setattr(smoothcert._engine._streams, "generators", forbidden)
 
 
 # -------------------------------------------------- 1. scikit-learn contract

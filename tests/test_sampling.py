@@ -7,17 +7,9 @@ from sklearn.linear_model import LogisticRegression
 
 from smoothcert import SmoothedClassifier
 from smoothcert._geometry._forms import RowCovariances
-from smoothcert._engine._loop import (
-    STAGE_ESTIMATION,
-    AutoBatchSize,
-    _block_sizes,
-    _BlockTuner,
-    STAGE_SELECTION,
-    count_votes,
-    resolve_batch_size,
-    resolve_seed,
-    row_keys,
-)
+from smoothcert._certify._procedures import count_votes
+from smoothcert._engine._loop import AutoBatchSize, _block_sizes, _BlockTuner, resolve_batch_size
+from smoothcert._engine._streams import STAGE_ESTIMATION, STAGE_SELECTION, resolve_seed, row_keys
 
 
 class RecordingAdapter:
@@ -118,7 +110,7 @@ def test_float32_models_get_float32_noise(rows, kind):
     if kind == "isotropic":
         cov = RowCovariances.isotropic(np.full(len(rows), 0.3), 3)
     elif kind == "diagonal":
-        cov = RowCovariances("diagonal", rng.uniform(0.1, 1.0, (len(rows), 3)), 3)
+        cov = RowCovariances.create("diagonal", rng.uniform(0.1, 1.0, (len(rows), 3)), 3)
     else:
         a = rng.standard_normal((len(rows), 3, 3))
         cov = RowCovariances.from_matrices(a @ a.transpose(0, 2, 1) + 0.5 * np.eye(3))
@@ -272,7 +264,7 @@ def test_soft_votes_invariant_to_batch_size(fitted):
 
 
 def test_negative_zero_hashes_like_zero():
-    from smoothcert._engine._loop import row_keys
+    from smoothcert._engine._streams import row_keys
 
     keys = row_keys(np.array([[0.0, 1.0], [-0.0, 1.0]]))
     assert_array_equal(keys[0], keys[1])

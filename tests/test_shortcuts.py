@@ -22,7 +22,8 @@ from sklearn.svm import SVC, LinearSVC
 
 from smoothcert import SmoothedClassifier
 from smoothcert._geometry._forms import RowCovariances
-from smoothcert._engine._loop import STAGE_ESTIMATION, count_votes
+from smoothcert._certify._procedures import count_votes
+from smoothcert._engine._streams import STAGE_ESTIMATION
 
 
 def _data(n_features=6, n_classes=3, seed=0):
@@ -38,7 +39,7 @@ def _covariances(kind, n, d, seed=0):
     if kind == "isotropic":
         return RowCovariances.isotropic(np.full(n, 0.8), d)
     if kind == "diagonal":
-        return RowCovariances("diagonal", rng.uniform(0.2, 1.5, (n, d)), d)
+        return RowCovariances.create("diagonal", rng.uniform(0.2, 1.5, (n, d)), d)
     a = rng.standard_normal((n, d, d)) / np.sqrt(d)
     return RowCovariances.from_matrices(a @ a.transpose(0, 2, 1) + 0.2 * np.eye(d))
 

@@ -18,8 +18,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import smoothcert._certify._procedures
-import smoothcert._engine._loop
+import smoothcert._engine._streams
 from smoothcert import Certificate, SmoothedClassifier
 from smoothcert._certify._stats import radius_ceiling
 
@@ -316,8 +315,7 @@ def no_sampling(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("sampling started before the input was checked")
 
-    monkeypatch.setattr(smoothcert._certify._procedures, "count_votes", forbidden)
-    monkeypatch.setattr(smoothcert._engine._loop, "count_votes", forbidden)
+    monkeypatch.setattr(smoothcert._engine._streams, "generators", forbidden)
     CALLS.clear()
     yield
     assert CALLS == [], f"the base model was called: {CALLS}"

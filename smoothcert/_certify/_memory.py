@@ -20,6 +20,7 @@ from numpy.lib.npyio import NpzFile
 
 from ._certificate import Certificate
 from .._geometry._forms import RowCovariances
+from .._geometry._linalg import check_spd, spd_power
 from .._geometry._ellipsoids import _PREFILTER_SLACK, ellipsoid_separation, touching_scales
 
 __all__ = ["CertificateMemory"]
@@ -39,7 +40,6 @@ _KEYS = (
     "classes",
     "label_type",
 )
-_SYM_TOL = 1e-8
 
 
 def _label_key(label):
@@ -71,21 +71,8 @@ def _labels_array(labels, label_type):
 
 def _spd_parts(covariances):
     """Validate a stack of SPD matrices; return (symmetrized, eigenvalues, precisions)."""
-    scale = np.abs(covariances).max(axis=(1, 2), initial=0.0) if covariances.size else 0.0
-    asym = np.abs(covariances - np.swapaxes(covariances, 1, 2)).max(axis=(1, 2), initial=0.0)
-    if np.any(asym > _SYM_TOL * np.maximum(scale, 1.0)):
-        bad = int(np.argmax(asym > _SYM_TOL * np.maximum(scale, 1.0)))
-        raise ValueError(f"covariance {bad} is not symmetric.")
-    covariances = 0.5 * (covariances + np.swapaxes(covariances, 1, 2))
-    w, v = np.linalg.eigh(covariances)
-    if np.any(w <= 0):
-        bad = int(np.argmax((w <= 0).any(axis=1)))
-        raise ValueError(
-            f"covariance {bad} is not positive definite "
-            f"(smallest eigenvalue {w[bad, 0]:.3g})."
-        )
-    precisions = np.einsum("mij,mj,mkj->mik", v, 1.0 / w, v)
-    return covariances, w, precisions
+    covariances, w, v = check_spd(covariances)
+    return covariances, w, spd_power(None, -1, eig=(w, v))
 
 
 class CertificateMemory:

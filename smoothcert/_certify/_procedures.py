@@ -7,12 +7,9 @@ implemented exactly once.
 
 import numpy as np
 
-from .._engine._loop import (
-    STAGE_ESTIMATION,
-    STAGE_PREDICTION,
-    STAGE_SELECTION,
-    count_votes,
-)
+from .._engine._loop import sample
+from .._engine._reducers import ScoreSums, VoteCounts
+from .._engine._streams import STAGE_ESTIMATION, STAGE_PREDICTION, STAGE_SELECTION
 from ._stats import (
     binomial_test_pvalue,
     clopper_pearson_lower,
@@ -26,6 +23,20 @@ __all__ = ["certify_rows", "predict_rows", "smoothed_frequencies"]
 
 def _top(counts):
     return np.argmax(counts, axis=1)
+
+
+def count_votes(adapter, X, covariances, n_draws, *, seed, stage, vote="hard",
+                batch_size=10_000, n_jobs=None, verbose=False):
+    """Hard vote counts (int64) or soft score sums and squared sums, ``(n, n_classes)``.
+
+    Returns ``(counts, None)`` for hard votes and ``(sums, sq_sums)`` for soft ones.
+    """
+    reducer = (VoteCounts if vote == "hard" else ScoreSums)(adapter.n_classes)
+    out = sample(
+        adapter, X, covariances, n_draws, reducer, seed=seed, stage=stage,
+        batch_size=batch_size, n_jobs=n_jobs, verbose=verbose,
+    )
+    return (out[0], None) if vote == "hard" else out
 
 
 def certify_rows(

@@ -79,7 +79,7 @@ def _pipeline_linear_decision(estimator):
     """``(coef, intercept)`` of a Pipeline of affine transformers ending in a linear classifier.
 
     The composition of the affine steps (``StandardScaler``, ``MinMaxScaler``,
-    ``MaxAbsScaler``, ``PCA``, ``"passthrough"``; see ``_pipeline.affine_map``)
+    ``MaxAbsScaler``, ``PCA``, ``"passthrough"``; see ``_certify._affine.affine_map``)
     and the classifier's linear rule, in raw input coordinates. ``None`` when
     any step is not exactly affine.
     """
@@ -91,7 +91,7 @@ def _pipeline_linear_decision(estimator):
     n_features = getattr(estimator, "n_features_in_", None)
     if linear is None or n_features is None:
         return None
-    from .._certify._pullback import affine_map
+    from .._certify._affine import affine_map
 
     try:
         A, a = affine_map(estimator[:-1], n_features)

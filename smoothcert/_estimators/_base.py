@@ -13,7 +13,8 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validat
 from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
 from .._certify._certificate import Certificate
 from .._certify._procedures import certify_rows, smoothed_frequencies
-from .._engine._loop import resolve_batch_size, resolve_seed
+from .._engine._loop import resolve_batch_size
+from .._engine._streams import resolve_seed
 
 __all__ = ["BaseSmoothing"]
 

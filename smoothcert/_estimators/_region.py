@@ -274,7 +274,7 @@ class CertifiedRegion(BaseSmoothing):
                 "Use method='diagonal' for high-dimensional inputs."
             )
 
-    def fit(self, X, y, sample_weight=None, **fit_params):
+    def fit(self, X, y=None, sample_weight=None, **fit_params):
         """Fit the base classifier.
 
         Parameters

@@ -53,6 +53,8 @@ candidate radius) keeps the exact computation to the regions that can matter.
 
 import numpy as np
 
+from ._linalg import spd_power, symmetrize
+
 __all__ = [
     "ellipsoid_separation",
     "ellipsoids_disjoint",
@@ -96,7 +98,7 @@ def _inv_sqrt(covariance):
     w, v = np.linalg.eigh(covariance)
     if np.any(w <= 0):
         raise ValueError("covariance matrices must be symmetric positive definite.")
-    return np.einsum("...ij,...j,...kj->...ik", v, 1.0 / np.sqrt(w), v)
+    return spd_power(None, -0.5, eig=(w, v))
 
 
 def _whitened_spectrum(center, covariance, centers, covariances):
@@ -106,8 +108,7 @@ def _whitened_spectrum(center, covariance, centers, covariances):
     returns ``mu`` and ``w = V^T W (centers - center)`` (both ``(..., d)``).
     """
     white = _inv_sqrt(covariance)
-    b_mat = white @ covariances @ white
-    b_mat = 0.5 * (b_mat + np.swapaxes(b_mat, -1, -2))
+    b_mat = symmetrize(white @ covariances @ white)
     mu, vecs = np.linalg.eigh(b_mat)
     mu = np.maximum(mu, np.finfo(np.float64).tiny)
     delta = np.asarray(centers - center)
@@ -471,7 +472,7 @@ def point_in_ellipsoids(points, centers, covariances, radii, *, chunk_size=65536
     w, v = np.linalg.eigh(covariances)
     if np.any(w <= 0):
         raise ValueError("covariance matrices must be symmetric positive definite.")
-    precisions = np.einsum("mij,mj,mkj->mik", v, 1.0 / w, v)
+    precisions = spd_power(None, -1, eig=(w, v))
     outer2 = np.square(radii) * w[:, -1]
     return _points_inside(points, centers, precisions, np.square(radii), outer2, chunk_size)
 

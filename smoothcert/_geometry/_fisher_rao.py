@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from ._forms import spectral
+from ._linalg import spd_power, spectral, symmetrize
 
 __all__ = [
     "fisher_rao_metric",
@@ -61,8 +61,7 @@ def fisher_rao_metric(n_features):
 
 def sym_sqrt(matrices, power=0.5):
     """``matrices ** power`` for a batch of SPD matrices (symmetric root)."""
-    w, v = np.linalg.eigh(matrices)
-    return spectral(v, w**power)
+    return spd_power(matrices, power)
 
 
 def fisher_rao_exp(sigma, tangent):
@@ -81,7 +80,7 @@ def fisher_rao_exp(sigma, tangent):
     """
     metric = fisher_rao_metric(sigma.shape[-1])
     out = np.asarray(metric.exp(tangent, sigma), dtype=np.float64)
-    return 0.5 * (out + np.swapaxes(out, -1, -2))
+    return symmetrize(out)
 
 
 def exp_whitened(sigma, whitened):
@@ -93,8 +92,7 @@ def exp_whitened(sigma, whitened):
     silently rotate the ellipsoids).
     """
     root = sym_sqrt(sigma)
-    tangent = root @ whitened @ root
-    tangent = 0.5 * (tangent + np.swapaxes(tangent, -1, -2))
+    tangent = symmetrize(root @ whitened @ root)
     return fisher_rao_exp(sigma, tangent)
 
 
@@ -119,5 +117,4 @@ def clamp_eigenvalues(matrices, low, high):
     low = np.broadcast_to(np.asarray(low, dtype=np.float64), w.shape[:-1])[..., None]
     high = np.broadcast_to(np.asarray(high, dtype=np.float64), w.shape[:-1])[..., None]
     w = np.clip(w, low, high)
-    out = spectral(v, w)
-    return 0.5 * (out + np.swapaxes(out, -1, -2))
+    return symmetrize(spectral(v, w))

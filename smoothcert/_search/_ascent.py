@@ -1,6 +1,6 @@
-"""Per-input search of the noise covariance (data-dependent smoothing).
+"""Per-input search of the noise covariance (data-dependent smoothing): the ascent.
 
-Objective (DESIGN.md section 3), with ``psi_c(Sigma) = E[F_c(x + e)]`` the
+Objective (:mod:`._objectives`), with ``psi_c(Sigma) = E[F_c(x + e)]`` the
 smoothed scores estimated on a few hundred *optimization* draws and
 ``gap = 2 Phi^-1(psi_A)`` (the top-two gap ``Phi^-1(psi_A) - Phi^-1(psi_B)`` with
 the runner-up bounded by ``1 - psi_A``, as CERTIFY bounds it; clipped away from
@@ -41,23 +41,29 @@ quantity certified. All inputs are optimized together in array code.
 import time
 
 import numpy as np
-from scipy import stats
 
-from .._geometry._forms import RowCovariances, spectral
-from .._geometry._fisher_rao import clamp_eigenvalues, exp_whitened, fisher_rao_norm_whitened
-from .._engine._loop import count_votes, optimization_stage, score_moments
+from .._engine._loop import sample
+from .._engine._reducers import VoteCounts
+from .._engine._streams import optimization_stage
+from .._geometry._forms import (
+    DiagonalCovariances,
+    FullCovariances,
+    IsotropicCovariances,
+    RowCovariances,
+)
+from ._gradients import smoothed_scores
+from ._objectives import gap_and_weights, objective_value, shape_factor, shape_tangent
 
-__all__ = ["search_covariances", "objective_value", "gap_and_weights", "STAGES"]
+__all__ = ["search_covariances", "STAGES"]
 
+#: The chain of covariance forms optimized by each method, in order.
 STAGES = {
     "fixed": (),
-    "isotropic": ("isotropic",),
-    "diagonal": ("isotropic", "diagonal"),
-    "riemannian": ("isotropic", "diagonal", "full"),
+    "isotropic": (IsotropicCovariances,),
+    "diagonal": (IsotropicCovariances, DiagonalCovariances),
+    "riemannian": (IsotropicCovariances, DiagonalCovariances, FullCovariances),
 }
 
-#: Sharpness of the smooth minimum used for the gradient of ``sqrt(lambda_min)``.
-SOFTMIN_BETA = 10.0
 #: Most validation batches (of ``n_samples_optim`` draws) at the end of a stage.
 VALIDATION_FACTOR = 4
 #: Standard errors by which a stage's end must beat its start on validation draws.
@@ -66,178 +72,34 @@ VALIDATION_Z = 2.0
 _STATE_BUDGET = 2**24
 
 
-def gap_and_weights(psi, p_max):
-    """Certifiable gap ``2 Phi^-1(psi_A)`` of the top class and its gradient weights.
+class _Stage:
+    """One stage of the search for a block of rows: a covariance form, its
+    parameters ``theta`` and their per-row bounds."""
 
-    CERTIFY reports the Mahalanobis radius ``Phi^-1(p_A)`` of the top class
-    alone (the runner-up is bounded by ``1 - p_A``), so the search maximizes the
-    same quantity, written as the top-two gap ``Phi^-1(psi_A) - Phi^-1(1 - psi_A)``.
-    With two classes this is exactly ``Phi^-1(psi_A) - Phi^-1(psi_B)``; with more
-    classes the gap to the actual runner-up would reward noise that spreads
-    probability over many classes and lowers ``psi_A``, hence the radius.
-
-    Parameters
-    ----------
-    psi : ndarray of shape (n, n_classes)
-        Smoothed scores.
-    p_max : float
-        ``psi_A`` is clipped into ``[1 - p_max, p_max]`` (``p_max``: the largest
-        probability CERTIFY can certify with its number of draws).
-
-    Returns
-    -------
-    gap : ndarray of shape (n,)
-    weights : ndarray of shape (n, n_classes)
-        ``d gap / d psi``: ``2 / phi(Phi^-1(psi_A))`` on the top class ``A``,
-        0 elsewhere and where ``psi_A`` is clipped.
-    """
-    n = psi.shape[0]
-    rows = np.arange(n)
-    a = np.argmax(psi, axis=1)
-    pa = psi[rows, a]
-    lo, hi = 1.0 - p_max, p_max
-    za = stats.norm.ppf(np.clip(pa, lo, hi))
-    gap = 2.0 * za
-    weights = np.zeros_like(psi)
-    inside = (pa > lo) & (pa < hi)
-    weights[rows, a] = np.where(inside, 2.0 / stats.norm.pdf(za), 0.0)
-    return gap, weights
-
-
-def _shape_factor(eigvals, objective, kappa):
-    """``M(Sigma)`` with the exact minimum (the value used to accept steps)."""
-    s_min = np.sqrt(eigvals.min(axis=1))
-    if objective == "ball":
-        return s_min
-    geo = np.exp(0.5 * np.log(eigvals).mean(axis=1))
-    return geo + kappa * s_min
-
-
-def _soft_min_scale(eigvals):
-    """Smooth minimum of the noise scales ``s_i = sqrt(lambda_i)``, and its weights.
-
-    ``m = (sum_i s_i^-beta)^(-1/beta)`` (``beta = SOFTMIN_BETA``): a smooth lower
-    bound of ``min_i s_i`` that tends to it when the smallest scale is isolated
-    (``d^(-1/beta) min_i s_i <= m <= min_i s_i``). ``omega_i = d log m / d log s_i``
-    (a softmax of ``-beta log s``).
-    """
-    log_s = 0.5 * np.log(eigvals)
-    logits = -SOFTMIN_BETA * log_s
-    top = logits.max(axis=1, keepdims=True)
-    weights = np.exp(logits - top)
-    total = weights.sum(axis=1, keepdims=True)
-    log_m = -(top[:, 0] + np.log(total[:, 0])) / SOFTMIN_BETA
-    return np.exp(log_m), weights / total
-
-
-def _smooth_shape_factor(eigvals, objective, kappa):
-    """The smooth surrogate of ``M(Sigma)`` whose gradient the search follows.
-
-    ``M(Sigma)`` with ``sqrt(lambda_min)`` replaced by the smooth minimum of
-    :func:`_soft_min_scale`; :func:`_shape_gradient` is its exact gradient.
-    """
-    m, _ = _soft_min_scale(eigvals)
-    if objective == "ball":
-        return m
-    geo = np.exp(0.5 * np.log(eigvals).mean(axis=1))
-    return geo + kappa * m
-
-
-def _shape_gradient(eigvals, objective, kappa):
-    """Whitened natural gradient of the smooth shape factor, in the eigenbasis.
-
-    For a spectral function ``F(lambda)`` of ``Sigma = U diag(lambda) U^T`` the
-    Fisher-Rao gradient, whitened (``Sigma^(-1/2) grad Sigma^(-1/2)``), is
-    ``U diag(2 lambda_i dF / d lambda_i) U^T = U diag(dF / d log s_i) U^T``.
-    For :func:`_smooth_shape_factor` this is ``a I + U diag(c) U^T`` with
-
-    * ``a = det(Sigma)^(1/(2d)) / d`` (volume term, 0 for ``"ball"``);
-    * ``c_i = kappa * m * omega_i`` (``kappa = 1`` for ``"ball"``), ``m`` and
-      ``omega`` from :func:`_soft_min_scale`. With an isolated smallest
-      eigenvalue, ``c`` tends to ``sqrt(lambda_min) e_min``: the whitened form
-      of the exact gradient ``lambda_min^(3/2) u u^T`` (DESIGN.md section 7).
-
-    Returns
-    -------
-    a : ndarray of shape (n,)
-    c : ndarray of shape (n, d)
-    """
-    d = eigvals.shape[1]
-    m, omega = _soft_min_scale(eigvals)
-    if objective == "ball":
-        return np.zeros(len(eigvals)), m[:, None] * omega
-    geo = np.exp(0.5 * np.log(eigvals).mean(axis=1))
-    return geo / d, kappa * m[:, None] * omega
-
-
-def objective_value(psi, eigvals, objective, kappa, p_max):
-    """Objective ``J = gap * M(Sigma)`` for smoothed scores and eigenvalues."""
-    gap, _ = gap_and_weights(psi, p_max)
-    return gap * _shape_factor(eigvals, objective, kappa)
-
-
-class _State:
-    """Parameters of one search stage for a block of rows."""
-
-    def __init__(self, kind, value, low, high, n_features):
-        self.kind = kind
-        self.value = value
-        self.low = low  # per-row floor on log-variance (or variance for full)
+    def __init__(self, form, theta, low, high, n_features):
+        self.form = form
+        self.theta = theta
+        self.low = low
         self.high = high
         self.d = n_features
 
-    def covariances(self, value=None):
-        value = self.value if value is None else value
-        if self.kind == "isotropic":
-            return RowCovariances("isotropic", np.exp(value), self.d)
-        if self.kind == "diagonal":
-            return RowCovariances("diagonal", np.exp(value), self.d)
-        return RowCovariances.from_matrices(value)
+    @property
+    def kind(self):
+        return self.form.kind
 
-    def norm(self, w):
-        if self.kind == "isotropic":
-            return np.sqrt(0.5 * self.d) * np.abs(w)
-        if self.kind == "diagonal":
-            return np.sqrt(0.5 * np.square(w).sum(axis=1))
-        return fisher_rao_norm_whitened(w)
+    def covariances(self, theta=None):
+        return self.form.from_parameters(self.theta if theta is None else theta, self.d)
 
-    def project_shape(self, covs, objective, kappa):
-        """Whitened natural gradient of ``M``, projected on this stage.
-
-        Isotropic: the exact natural gradient along ``log sigma^2`` of
-        ``M(sigma^2 I) = C sigma`` (``C = 1 + kappa`` or 1), namely
-        ``M / d`` (the metric is ``d / 2`` there and ``dM / d log sigma^2 = M / 2``).
-        Diagonal and full: the (projected) gradient of the smooth surrogate.
-        """
-        eigvals = covs.eigenvalues()
-        if self.kind == "isotropic":
-            return _shape_factor(eigvals, objective, kappa) / self.d
-        a, c = _shape_gradient(eigvals, objective, kappa)
-        if self.kind == "diagonal":
-            return a[:, None] + c
-        _, vecs = covs._eig
-        return a[:, None, None] * np.eye(self.d) + spectral(vecs, c)
+    def norm(self, tangent):
+        return self.form.norm(tangent, self.d)
 
     def step(self, direction):
-        if self.kind == "full":
-            # No useful step changes a variance by more than the whole allowed
-            # range (the clamp undoes the excess): cap the spectral norm of the
-            # whitened step there, so that expm cannot overflow whatever the
-            # learning rate. Ordinary steps are far below the cap.
-            limit = np.log(np.asarray(self.high) / np.asarray(self.low)) + 1.0
-            spectral = np.abs(np.linalg.eigvalsh(direction)).max(axis=-1)
-            shrink = np.where(spectral > limit, limit / np.where(spectral > limit, spectral, 1.0), 1.0)
-            moved = exp_whitened(self.value, direction * shrink[:, None, None])
-            return clamp_eigenvalues(moved, self.low, self.high)
-        moved = self.value + direction
-        if self.kind == "isotropic":
-            return np.clip(moved, self.low, self.high)
-        return np.clip(moved, self.low[:, None], self.high[:, None])
+        return self.form.step(self.theta, direction, self.low, self.high)
 
     def accept(self, candidate, mask):
-        value = self.value.copy()
-        value[mask] = candidate[mask]
-        self.value = value
+        theta = self.theta.copy()
+        theta[mask] = candidate[mask]
+        self.theta = theta
 
 
 def _run_stage(
@@ -261,7 +123,7 @@ def _run_stage(
         def validate(covs, tag, rows):
             return evaluate(covs, tag, None, rows=rows)[0]
 
-    start = state.value.copy()
+    start = state.theta.copy()
     covs = state.covariances()
     psi, _ = evaluate(covs, optimization_stage(phase, n_iter), None)
     accepted = 0
@@ -272,9 +134,9 @@ def _run_stage(
         psi_cur, w_gap = evaluate(covs, tag, weights)
         eig_cur = covs.eigenvalues()
         gap_cur, _ = gap_and_weights(psi_cur, p_max)
-        shape_cur = _shape_factor(eig_cur, objective, kappa)
+        shape_cur = shape_factor(eig_cur, objective, kappa)
         j_cur = gap_cur * shape_cur
-        w_shape = state.project_shape(covs, objective, kappa)
+        w_shape = shape_tangent(covs, objective, kappa)
         expand = (slice(None),) + (None,) * (np.ndim(w_gap) - 1)
         grad = shape_cur[expand] * w_gap + gap_cur[expand] * w_shape
         norm = state.norm(grad)
@@ -290,7 +152,7 @@ def _run_stage(
         psi = np.where(improved[:, None], psi_new, psi_cur)
         covs = state.covariances()
     if n_iter > 0:
-        moved = np.any((state.value != start).reshape(n_rows, -1), axis=1)
+        moved = np.any((state.theta != start).reshape(n_rows, -1), axis=1)
         if np.any(moved):
             rows = np.flatnonzero(moved)
             keep = _validated(
@@ -403,11 +265,15 @@ def search_covariances(
     lo = 2.0 * np.log(sigma_bounds[0] * sigma)
     hi = 2.0 * np.log(sigma_bounds[1] * sigma)
     stages = STAGES[method]
-    info = {"stages": list(stages), "acceptance_rate": {}, "seconds_per_iteration": {}}
+    info = {
+        "stages": [form.kind for form in stages],
+        "acceptance_rate": {},
+        "seconds_per_iteration": {},
+    }
     if not stages:
         info["n_base_predictions"] = 0
         return RowCovariances.isotropic(np.full(n, var0), d), info
-    per_row = 2 * (d * d if "full" in stages else d)
+    per_row = 2 * max(d, *(int(np.prod(form.tangent_shape(d))) for form in stages))
     block = max(1, min(n, _STATE_BUDGET // per_row))
     results = []
     for start in range(0, n, block):
@@ -465,55 +331,41 @@ def _search_block(
 
     def validate(covs, tag, rows):
         if validation_vote == "hard":
-            counts, _ = count_votes(
-                adapter, X[rows], covs, n_samples_optim, seed=seed, stage=tag,
-                vote="hard", batch_size=batch_size, n_jobs=n_jobs,
+            (counts,) = sample(
+                adapter, X[rows], covs, n_samples_optim, VoteCounts(adapter.n_classes),
+                seed=seed, stage=tag, batch_size=batch_size, n_jobs=n_jobs,
             )
             return counts / float(n_samples_optim)
-        return score_moments(
-            adapter, X[rows], covs, n_samples_optim, seed=seed, stage=tag,
-            antithetic=True, batch_size=batch_size, n_jobs=n_jobs,
-        )[0]
+        return evaluate(covs, tag, None, rows=rows)[0]
 
-    def evaluator(moment):
-        def evaluate(covs, tag, weights, rows=None):
-            return score_moments(
-                adapter,
-                X if rows is None else X[rows],
-                covs,
-                n_samples_optim,
-                seed=seed,
-                stage=tag,
-                weights=weights,
-                gradient=None if weights is None else gradient,
-                moment=moment,
-                antithetic=True,
-                batch_size=batch_size,
-                n_jobs=n_jobs,
-            )
-
-        return evaluate
+    def evaluate(covs, tag, weights, rows=None):
+        return smoothed_scores(
+            adapter,
+            X if rows is None else X[rows],
+            covs,
+            n_samples_optim,
+            seed=seed,
+            stage=tag,
+            weights=weights,
+            gradient=None if weights is None else gradient,
+            batch_size=batch_size,
+            n_jobs=n_jobs,
+        )
 
     common = dict(n_iter=n_iter, learning_rate=learning_rate, objective=objective, kappa=kappa, p_max=p_max)
-    floor = np.full(n, lo)
-    value = np.full(n, np.log(var0))
-    covs = None
-    for phase, kind in enumerate(stages):
+    floor, cap = np.full(n, lo), np.full(n, hi)
+    theta, previous, covs = np.full(n, np.log(var0)), None, None
+    for phase, form in enumerate(stages):
         start = time.perf_counter()
-        if kind == "isotropic":
-            state = _State("isotropic", value, floor, np.full(n, hi), d)
-        elif kind == "diagonal":
-            iso = state.value
-            floor = iso.copy()
-            state = _State("diagonal", np.repeat(iso[:, None], d, axis=1), floor, np.full(n, hi), d)
-        else:
-            diag = np.exp(state.value)
-            mats = np.zeros((n, d, d))
-            mats[:, np.arange(d), np.arange(d)] = diag
-            state = _State("full", mats, np.exp(floor), np.full(n, np.exp(hi)), d)
-        state, rate = _run_stage(phase, state, evaluator(kind), validate=validate, **common)
+        theta = form.parameters_from(previous, theta, d)
+        stage = _Stage(form, theta, *form.bounds(floor, cap), d)
+        stage, rate = _run_stage(phase, stage, evaluate, validate=validate, **common)
         elapsed = time.perf_counter() - start
-        info["acceptance_rate"].setdefault(kind, []).append(rate)
-        info["seconds_per_iteration"].setdefault(kind, []).append(elapsed / max(1, n_iter))
-        covs = state.covariances()
+        info["acceptance_rate"].setdefault(form.kind, []).append(rate)
+        info["seconds_per_iteration"].setdefault(form.kind, []).append(elapsed / max(1, n_iter))
+        theta, previous, covs = stage.theta, form, stage.covariances()
+        if phase == 0:
+            # later stages keep every variance above the first (isotropic)
+            # stage's optimum: the "superset" floor
+            floor = theta.copy()
     return covs
