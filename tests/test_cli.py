@@ -14,8 +14,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from smoothcert import CertifiedRegion, SmoothedClassifier
-from smoothcert import cli
-from smoothcert.cli import main
+from smoothcert.cli import _io, _models, main
+from smoothcert.cli._errors import CLIError
 
 sio = pytest.importorskip("skops.io")
 
@@ -337,7 +337,7 @@ def test_interrupted_write_leaves_no_file_and_keeps_the_old_one(tmp_path, capsys
     out = tmp_path / "certs.csv"
     out.write_text("previous results\n")
     calls = {"n": 0}
-    real_cell = cli._cell
+    real_cell = _io._cell
 
     def flaky(value):
         calls["n"] += 1
@@ -345,7 +345,7 @@ def test_interrupted_write_leaves_no_file_and_keeps_the_old_one(tmp_path, capsys
             raise KeyboardInterrupt
         return real_cell(value)
 
-    monkeypatch.setattr(cli, "_cell", flaky)
+    monkeypatch.setattr(_io, "_cell", flaky)
     code, _, err = _run(capsys, "certify", "--model", tmp_path / "model.skops", "--data",
                         paths["npy"], "--out", out, "-q")
     assert code == 130 and "interrupted" in err
@@ -356,7 +356,7 @@ def test_interrupted_write_leaves_no_file_and_keeps_the_old_one(tmp_path, capsys
 
 def test_debug_shows_the_traceback(tmp_path, data):
     X, y, paths = data
-    with pytest.raises(cli.CLIError):
+    with pytest.raises(CLIError):
         main(["--debug", "certify", "--model", str(tmp_path / "nope.skops"), "--data",
               str(paths["npy"]), "--out", str(tmp_path / "o.csv")])
 
@@ -368,11 +368,11 @@ def test_debug_shows_the_traceback(tmp_path, data):
         ("smoothcert._estimators._region.CertifiedRegion", True),
         ("smoothcert._estimators._base.LogisticRegression", False),  # imported there, defined elsewhere
         ("smoothcert._engine._loop.Parallel", False),
-        ("smoothcert.cli.os", False),
+        ("smoothcert.cli._io.os", False),
         ("smoothcert.does_not_exist.Thing", False),
         ("os.system", False),
         ("builtins.eval", False),
     ],
 )
 def test_only_estimators_defined_in_smoothcert_are_trusted(name, trusted):
-    assert cli._is_smoothcert_estimator(name) is trusted
+    assert _models.is_smoothcert_estimator(name) is trusted
