@@ -7,7 +7,9 @@ Build with::
 
 The build needs no network access: intersphinx is not used, and the example
 gallery is executed locally (small settings, a few minutes on 2 cores).
-Generated files (all git-ignored): ``docs/_build/``, ``docs/auto_examples/``,
+The command-line page is generated from the argument parser
+(``smoothcert.cli._parser.build_parser``) by sphinx-argparse. Generated files
+(all git-ignored): ``docs/_build/``, ``docs/auto_examples/``,
 ``docs/gen_modules/`` and ``docs/sg_execution_times.rst``.
 """
 
@@ -47,6 +49,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "sphinxarg.ext",
 ]
 
 templates_path = ["_templates"]
@@ -55,6 +58,9 @@ source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
 default_role = "literal"
 pygments_style = "sphinx"
+# Quotes and ellipses only: "--" stays two hyphens, so that the option names in
+# the help texts of the command line (sphinx-argparse) read as typed.
+smartquotes_action = "qe"
 nitpicky = False
 
 # -- autodoc / autosummary / numpydoc ------------------------------------------
@@ -88,44 +94,8 @@ def _unlink_sklearn_references(app, what, name, obj, options, lines):
         lines[i] = _SKLEARN_XREF.sub(lambda m: f"``{m.group(1)}``", line)
 
 
-def _write_cli_help(app):
-    """Write the ``--help`` of the command line into ``gen_modules/cli/``.
-
-    ``cli.rst`` includes these files, so the documented options are always those
-    of the installed parser.
-    """
-    import contextlib
-    import io
-
-    from smoothcert.cli import build_parser
-
-    out_dir = HERE / "gen_modules" / "cli"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    previous = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "88"
-    try:
-        for name, argv in [
-            ("smoothcert", ["--help"]),
-            ("demo", ["demo", "--help"]),
-            ("certify", ["certify", "--help"]),
-        ]:
-            buffer = io.StringIO()
-            with contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):
-                build_parser().parse_args(argv)
-            text = buffer.getvalue()
-            path = out_dir / f"{name}.txt"
-            if not path.exists() or path.read_text() != text:
-                path.write_text(text)
-    finally:
-        if previous is None:
-            os.environ.pop("COLUMNS", None)
-        else:
-            os.environ["COLUMNS"] = previous
-
-
 def setup(app):
     app.connect("autodoc-process-docstring", _unlink_sklearn_references)
-    app.connect("builder-inited", _write_cli_help)
 
 
 # -- sphinx-gallery ------------------------------------------------------------

@@ -515,6 +515,22 @@ def _nan_csv(c):
     return _bad_file(c, "nan.csv", "a,b\n0.1,0.2\nnan,0.3\n")
 
 
+def _named_model(c):
+    """The model fitted on the DataFrame with columns ``u``, ``v``, saved once."""
+    import skops.io as sio
+
+    path = c.dir / "named.skops"
+    if not path.exists():
+        sio.dump(c.named, path)
+    return path
+
+
+def _frame_csv(c, name, **to_csv):
+    path = c.dir / name
+    c.frame.iloc[:5].to_csv(path, **to_csv)
+    return path
+
+
 CLI_CASES = [
     ("cli-model-missing", lambda c: ("--model", c.dir / "none.skops", "--data", c.data_file),
      "model file not found"),
@@ -534,6 +550,17 @@ CLI_CASES = [
                                         _bad_file(c, "text.csv", "1,2\n3,x\n")), "non-numeric"),
     ("cli-data-empty", lambda c: ("--model", c.model_file, "--data",
                                   _bad_file(c, "empty.csv", "")), "no data rows"),
+    ("cli-data-empty-cell", lambda c: ("--model", c.model_file, "--data",
+                                       _bad_file(c, "gap.csv", "a,b\n1,2\n3,\n")),
+     "line 3, column 'b': empty value"),
+    ("cli-data-column-names", lambda c: ("--model", _named_model(c), "--data",
+                                         _bad_file(c, "uw.csv", "u,w\n1,2\n3,4\n")),
+     "missing: 'v'; extra: 'w'"),
+    ("cli-data-pandas-index", lambda c: ("--model", _named_model(c), "--data",
+                                         _frame_csv(c, "indexed.csv")), "index=False"),
+    ("cli-data-pandas-index-unnamed-model", lambda c: ("--model", c.model_file, "--data",
+                                                       _frame_csv(c, "indexed2.csv")),
+     "index=False"),
     ("cli-data-ragged", lambda c: ("--model", c.model_file, "--data",
                                    _bad_file(c, "ragged.csv", "1,2\n3\n")), "columns"),
     ("cli-data-unknown-format", lambda c: ("--model", c.model_file, "--data",

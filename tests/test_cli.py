@@ -14,8 +14,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from smoothcert import CertifiedRegion, SmoothedClassifier
-from smoothcert import cli
-from smoothcert.cli import main
+from smoothcert.cli import _io, _models, main
+from smoothcert.cli._errors import CLIError
 
 sio = pytest.importorskip("skops.io")
 
@@ -337,7 +337,7 @@ def test_interrupted_write_leaves_no_file_and_keeps_the_old_one(tmp_path, capsys
     out = tmp_path / "certs.csv"
     out.write_text("previous results\n")
     calls = {"n": 0}
-    real_cell = cli._cell
+    real_cell = _io._cell
 
     def flaky(value):
         calls["n"] += 1
@@ -345,7 +345,7 @@ def test_interrupted_write_leaves_no_file_and_keeps_the_old_one(tmp_path, capsys
             raise KeyboardInterrupt
         return real_cell(value)
 
-    monkeypatch.setattr(cli, "_cell", flaky)
+    monkeypatch.setattr(_io, "_cell", flaky)
     code, _, err = _run(capsys, "certify", "--model", tmp_path / "model.skops", "--data",
                         paths["npy"], "--out", out, "-q")
     assert code == 130 and "interrupted" in err
@@ -356,7 +356,7 @@ def test_interrupted_write_leaves_no_file_and_keeps_the_old_one(tmp_path, capsys
 
 def test_debug_shows_the_traceback(tmp_path, data):
     X, y, paths = data
-    with pytest.raises(cli.CLIError):
+    with pytest.raises(CLIError):
         main(["--debug", "certify", "--model", str(tmp_path / "nope.skops"), "--data",
               str(paths["npy"]), "--out", str(tmp_path / "o.csv")])
 
@@ -368,11 +368,201 @@ def test_debug_shows_the_traceback(tmp_path, data):
         ("smoothcert._estimators._region.CertifiedRegion", True),
         ("smoothcert._estimators._base.LogisticRegression", False),  # imported there, defined elsewhere
         ("smoothcert._engine._loop.Parallel", False),
-        ("smoothcert.cli.os", False),
+        ("smoothcert.cli._io.os", False),
         ("smoothcert.does_not_exist.Thing", False),
         ("os.system", False),
         ("builtins.eval", False),
     ],
 )
 def test_only_estimators_defined_in_smoothcert_are_trusted(name, trusted):
-    assert cli._is_smoothcert_estimator(name) is trusted
+    assert _models.is_smoothcert_estimator(name) is trusted
+
+
+# ----------------------------------------------------------- columns and files
+def _named_problem(n=24, seed=0):
+    """Three named features; only ``a`` decides the class, ``b`` and ``c`` sit far off 0.
+
+    Certifying with the columns in another order gives other predictions.
+    """
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "a": rng.standard_normal(n) * 2.0,
+        "b": 5.0 + rng.standard_normal(n),
+        "c": -5.0 + rng.standard_normal(n),
+    })
+    y = (frame["a"] > 0).astype(int).to_numpy()
+    return frame, y
+
+
+def _dump_named_model(tmp_path, frame, y, kind):
+    if kind == "smoothed":
+        model = SmoothedClassifier(LogisticRegression(), sigma=0.5, n_samples=300,
+                                   random_state=0).fit(frame, y)
+    else:
+        model = LogisticRegression().fit(frame, y)
+    path = tmp_path / f"{kind}.skops"
+    sio.dump(model, path)
+    return model, path
+
+
+def _certify_args(model_path, data_path, out, *extra):
+    return ["certify", "--model", model_path, "--data", data_path, "--out", out,
+            "--n-samples", 300, "--seed", 0, "-q", *extra]
+
+
+@pytest.mark.parametrize("kind", ["smoothed", "plain"])
+def test_header_columns_are_matched_by_name(tmp_path, capsys, kind):
+    frame, y = _named_problem()
+    model, model_path = _dump_named_model(tmp_path, frame, y, kind)
+    frame.to_csv(tmp_path / "ordered.csv", index=False)
+    frame[["c", "a", "b"]].to_csv(tmp_path / "shuffled.csv", index=False)
+    frame[["c", "a", "b"]].to_csv(tmp_path / "shuffled.tsv", index=False, sep="\t")
+    outputs = {}
+    for name in ("ordered.csv", "shuffled.csv", "shuffled.tsv"):
+        out = tmp_path / f"out-{name}.csv"
+        code, _, err = _run(capsys, *_certify_args(model_path, tmp_path / name, out))
+        assert code == 0, err
+        assert err == ""  # names matched: nothing to warn about
+        outputs[name] = out.read_text()
+    assert outputs["shuffled.csv"] == outputs["ordered.csv"]
+    assert outputs["shuffled.tsv"] == outputs["ordered.csv"]
+    rows = _read_csv(tmp_path / "out-ordered.csv.csv")
+    if kind == "smoothed":
+        assert_array_equal([int(r["prediction"]) for r in rows], model.certify(frame).prediction)
+    else:
+        assert_array_equal([int(r["prediction"]) for r in rows], model.predict(frame))
+
+
+@pytest.mark.parametrize(
+    "columns, expected, unexpected",
+    [
+        (["a", "b", "d"], ["missing: 'c'", "extra: 'd'"], []),
+        (["a", "b", "c", "d"], ["extra: 'd'"], ["missing"]),
+        (["b", "a"], ["missing: 'c'"], ["extra"]),
+        (["a", "b", "b"], ["repeats", "'b'"], []),
+    ],
+)
+def test_header_names_that_do_not_match_are_refused(tmp_path, capsys, columns, expected,
+                                                    unexpected):
+    frame, y = _named_problem()
+    _, model_path = _dump_named_model(tmp_path, frame, y, "smoothed")
+    data = tmp_path / "X.csv"
+    with open(data, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows(np.ones((4, len(columns))).tolist())
+    out = tmp_path / "out.csv"
+    code, _, err = _run(capsys, *_certify_args(model_path, data, out))
+    assert code == 1 and err.startswith("smoothcert: error:")
+    assert len(err.strip().splitlines()) == 1
+    for text in expected:
+        assert text in err, err
+    for text in unexpected:
+        assert text not in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npy"])
+def test_data_without_names_for_a_named_model_gets_the_order_note(tmp_path, capsys, suffix):
+    frame, y = _named_problem()
+    _, model_path = _dump_named_model(tmp_path, frame, y, "smoothed")
+    frame.to_csv(tmp_path / "ordered.csv", index=False)
+    data = tmp_path / f"nameless{suffix}"
+    if suffix == ".npy":
+        np.save(data, frame.to_numpy())
+    else:
+        frame.to_csv(data, index=False, header=False)
+    out, reference = tmp_path / "out.csv", tmp_path / "ref.csv"
+    code, _, err = _run(capsys, *_certify_args(model_path, data, out))
+    assert code == 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("note:"), err
+    assert "no column names" in err and "order" in err and "'a', 'b', 'c'" in err
+    assert _run(capsys, *_certify_args(model_path, tmp_path / "ordered.csv", reference))[0] == 0
+    assert out.read_text() == reference.read_text()
+    # a model fitted on arrays has no names to compare with: no note
+    sio.dump(_smoothed(frame.to_numpy(), y), tmp_path / "arrays.skops")
+    code, _, err = _run(capsys, *_certify_args(tmp_path / "arrays.skops", data, out))
+    assert code == 0 and err == ""
+    # a wrong count is still an error, not a note
+    np.save(tmp_path / "two.npy", frame.to_numpy()[:, :2])
+    code, _, err = _run(capsys, *_certify_args(model_path, tmp_path / "two.npy", out))
+    assert code == 1 and "2 features but the model expects 3" in err and "note" not in err
+
+
+@pytest.mark.parametrize(
+    "named, writer",
+    [(True, "index"), (True, "index-no-header"), (False, "index"), (False, "index-no-header"),
+     (False, "int-columns")],  # int columns cannot match a named model's names
+)
+def test_pandas_index_column_gets_a_hint(tmp_path, capsys, named, writer):
+    frame, y = _named_problem()
+    if named:
+        _, model_path = _dump_named_model(tmp_path, frame, y, "smoothed")
+    else:
+        model_path = tmp_path / "arrays.skops"
+        sio.dump(_smoothed(frame.to_numpy(), y), model_path)
+    data = tmp_path / "X.csv"
+    if writer == "index":
+        frame.to_csv(data)  # pandas' default: index=True, empty first header
+    elif writer == "index-no-header":
+        frame.to_csv(data, header=False)
+    else:  # unnamed columns: the header is ",0,1,2"
+        type(frame)(frame.to_numpy()).to_csv(data)
+    out = tmp_path / "out.csv"
+    code, _, err = _run(capsys, *_certify_args(model_path, data, out))
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "4 columns but the model expects 3" in err
+    assert "index" in err and "index=False" in err and "drop that column" in err
+    assert not out.exists()
+
+
+def test_an_extra_column_that_is_no_index_gets_no_index_hint(tmp_path, capsys):
+    frame, y = _named_problem()
+    model_path = tmp_path / "arrays.skops"
+    sio.dump(_smoothed(frame.to_numpy(), y), model_path)
+    data = tmp_path / "X.csv"
+    frame.assign(d=0.5).to_csv(data, index=False)
+    code, _, err = _run(capsys, *_certify_args(model_path, data, tmp_path / "out.csv"))
+    assert code == 1 and "4 features but the model expects 3" in err
+    assert "index" not in err
+
+
+def test_radius_without_labels_reports_the_certified_fraction(tmp_path, capsys):
+    frame, y = _named_problem()
+    X = frame.to_numpy()
+    model = _smoothed(X, y)
+    sio.dump(model, tmp_path / "model.skops")
+    np.save(tmp_path / "X.npy", X)
+    expected = model.certify(X)
+    radius = float(np.median(expected.radius))
+    inside = expected.contains_ball(radius)
+    assert 0 < inside.sum() < len(X)  # a radius that separates the inputs
+    code, out, err = _run(capsys, "certify", "--model", tmp_path / "model.skops", "--data",
+                          tmp_path / "X.npy", "--out", tmp_path / "out.csv", "--radius", radius,
+                          "-q")
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if line.startswith(f"certified at R={radius:g}"))
+    assert f"{inside.sum()}/{len(X)} inputs ({inside.mean():.4f})" in line
+    assert "accuracy" not in out  # that needs --labels
+
+
+@pytest.mark.parametrize(
+    "text, line, column",
+    [
+        ("a,b\n1,2\n3,\n", "line 3", "column 'b'"),
+        ("a,b\n\n1,2\n\n,4\n", "line 5", "column 'a'"),  # file lines, blank ones counted
+        ("1,2\n,4\n", "line 2", "column 1"),
+        ("1,,3\n4,5,6\n", "line 1", "column 2"),  # a first row with a gap is no header
+    ],
+)
+def test_empty_cell_names_the_line_and_the_column(tmp_path, capsys, data, text, line, column):
+    X, y, paths = data
+    sio.dump(_smoothed(X, y), tmp_path / "model.skops")
+    bad = tmp_path / "gap.csv"
+    bad.write_text(text)
+    code, _, err = _run(capsys, "certify", "--model", tmp_path / "model.skops", "--data", bad,
+                        "--out", tmp_path / "out.csv", "-q")
+    assert code == 1 and "empty value" in err
+    assert f"{line}, {column}:" in err, err

@@ -13,7 +13,8 @@ from sklearn.base import clone
 from sklearn.datasets import make_moons
 from sklearn.ensemble import RandomForestClassifier
 
-from smoothcert import CertifiedRegion, SmoothedClassifier
+from smoothcert import CertifiedRegion, SmoothedClassifier, cli
+from smoothcert.cli import _io as cli_io
 
 torch = pytest.importorskip("torch")
 skorch = pytest.importorskip("skorch")
@@ -212,8 +213,6 @@ def test_memory_save_to_file_object_round_trip(memory_and_next):
 
 
 # --------------------------------------------------------------------- CLI
-cli = pytest.importorskip("smoothcert.cli")
-
 
 @pytest.fixture(scope="module")
 def cli_files(tmp_path_factory, moons):
@@ -242,7 +241,7 @@ def test_cli_failure_while_writing_leaves_no_partial_output(cli_files, monkeypat
         out.write_text("row,prediction\n0,left\n")
     before = out.read_bytes() if previous else None
     calls = {"n": 0}
-    real_cell = cli._cell
+    real_cell = cli_io._cell
 
     def failing_cell(value):
         calls["n"] += 1
@@ -250,7 +249,7 @@ def test_cli_failure_while_writing_leaves_no_partial_output(cli_files, monkeypat
             raise error("disk on fire")
         return real_cell(value)
 
-    monkeypatch.setattr(cli, "_cell", failing_cell)
+    monkeypatch.setattr(cli_io, "_cell", failing_cell)
     status = cli.main(["certify", "--model", str(model_path), "--data", str(data_path),
                        "--out", str(out), "-q", "--trust"])
     err = capsys.readouterr().err
@@ -262,7 +261,7 @@ def test_cli_failure_while_writing_leaves_no_partial_output(cli_files, monkeypat
         assert not out.exists()
     assert _leftovers(d) == []
     # and the same command without the failure writes a complete file
-    monkeypatch.setattr(cli, "_cell", real_cell)
+    monkeypatch.setattr(cli_io, "_cell", real_cell)
     assert cli.main(["certify", "--model", str(model_path), "--data", str(data_path),
                      "--out", str(out), "-q", "--trust"]) == 0
     lines = out.read_text().splitlines()

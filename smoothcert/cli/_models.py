@@ -1,0 +1,228 @@
+"""Models of ``smoothcert certify``: safe loading, and the estimator that certifies.
+
+Models are read with skops, which builds only trusted types: skops' defaults,
+the estimators defined in smoothcert and a few plain scikit-learn data holders
+(:data:`EXTRA_TRUSTED_TYPES`); any other type is refused unless the user
+passes ``--trust``. Pickle/joblib files, which execute arbitrary code when
+loaded, need ``--unsafe-pickle``.
+"""
+
+import importlib
+import zipfile
+from pathlib import Path
+
+from ._errors import CLIError
+
+#: Classes of scikit-learn that skops does not trust by default but that are
+#: plain data holders built without running code (the optimizers an
+#: MLPClassifier keeps after fit).
+EXTRA_TRUSTED_TYPES = frozenset(
+    {
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    }
+)
+
+
+def is_smoothcert_estimator(type_name):
+    """Whether ``type_name`` names an estimator class defined in smoothcert.
+
+    Parameters
+    ----------
+    type_name : str
+        A dotted ``module.Class`` name, as listed by skops.
+
+    Returns
+    -------
+    trusted : bool
+        ``True`` only for a scikit-learn estimator class *defined* in a
+        ``smoothcert`` module (not a name such a module imports).
+
+    Examples
+    --------
+    >>> is_smoothcert_estimator("smoothcert._estimators._smoothed.SmoothedClassifier")
+    True
+    >>> is_smoothcert_estimator("smoothcert._estimators._base.LogisticRegression")
+    False
+    """
+    if not type_name.startswith("smoothcert."):
+        return False
+    module_name, _, class_name = type_name.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return False
+    from sklearn.base import BaseEstimator
+
+    obj = getattr(module, class_name, None)
+    return (
+        isinstance(obj, type)
+        and obj.__module__ == module_name
+        and obj.__qualname__ == class_name
+        and issubclass(obj, BaseEstimator)
+    )
+
+
+def load_model(path, *, trust=False, unsafe_pickle=False):
+    """Load a fitted model from a skops file (or, explicitly, a pickle/joblib file).
+
+    Parameters
+    ----------
+    path : str or Path
+        The model file.
+    trust : bool, default=False
+        Also build the types of the skops file that are not trusted by
+        default (skops' defaults, smoothcert's estimators and
+        :data:`EXTRA_TRUSTED_TYPES` are).
+    unsafe_pickle : bool, default=False
+        Load with joblib (pickle), which executes arbitrary code.
+
+    Returns
+    -------
+    model : object
+
+    Raises
+    ------
+    CLIError
+        Missing or invalid file, a pickle without ``unsafe_pickle``, or
+        untrusted types without ``trust`` (listing them).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CLIError(f"model file not found: {path}")
+    if unsafe_pickle:
+        import joblib
+
+        try:
+            return joblib.load(path)
+        except Exception as exc:  # any unpickling failure
+            raise CLIError(f"cannot load {path} with joblib/pickle: {exc}") from None
+    if not zipfile.is_zipfile(path):
+        raise CLIError(
+            f"{path} is not a skops file. Save models with skops.io.dump; to load a "
+            "pickle/joblib file you fully trust, pass --unsafe-pickle (unpickling "
+            "executes arbitrary code)."
+        )
+    try:
+        import skops.io as sio
+    except ImportError:
+        raise CLIError("reading skops files requires skops: pip install skops") from None
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # a corrupt or foreign zip archive
+        raise CLIError(f"{path} is not a valid skops file: {exc}") from None
+    unknown = [
+        t for t in untrusted if t not in EXTRA_TRUSTED_TYPES and not is_smoothcert_estimator(t)
+    ]
+    if unknown and not trust:
+        raise CLIError(
+            f"{path} contains types that are not trusted by default: {', '.join(unknown)}. "
+            "Inspect them (skops.io.get_untrusted_types) and pass --trust to load them."
+        )
+    try:
+        return sio.load(path, trusted=list(untrusted))
+    except Exception as exc:
+        raise CLIError(f"cannot load {path}: {exc}") from None
+
+
+def feature_info(model):
+    """The number and names of the features ``model`` was fitted on.
+
+    Parameters
+    ----------
+    model : object
+        A fitted estimator or Pipeline.
+
+    Returns
+    -------
+    n_features : int or None
+        ``n_features_in_``, ``None`` when the model does not record it.
+    feature_names : ndarray of str or None
+        ``feature_names_in_``, set when it was fitted on a DataFrame.
+    """
+    return getattr(model, "n_features_in_", None), getattr(model, "feature_names_in_", None)
+
+
+def _configure(smoother, method, params):
+    """Apply ``--method`` and the numeric options to a fitted smoothing estimator."""
+    from .._estimators._region import CertifiedRegion
+    from .._estimators._smoothed import SmoothedClassifier
+
+    if method is not None:
+        if isinstance(smoother, SmoothedClassifier):
+            if method != "fixed":
+                # Same base model, settings and fitted state; nothing is trained.
+                smoother = smoother._convert(CertifiedRegion, method=method)
+        elif isinstance(smoother, CertifiedRegion) or "method" in smoother.get_params(deep=False):
+            smoother.set_params(method=method)
+        else:
+            raise CLIError(f"--method cannot be set on a {type(smoother).__name__}.")
+    available = smoother.get_params(deep=False)
+    for key, value in params.items():
+        if value is None:
+            continue
+        if key not in available:
+            raise CLIError(
+                f"--{key.replace('_', '-')} does not apply to a {type(smoother).__name__}"
+                + (" (use --method isotropic, diagonal or riemannian)" if key == "n_iter" else "")
+                + "."
+            )
+        smoother.set_params(**{key: value})
+    return smoother
+
+
+def build_certifier(model, X, method=None, params=None):
+    """A fitted estimator that :func:`smoothcert.certify` accepts, for ``model``.
+
+    Parameters
+    ----------
+    model : object
+        A fitted smoothing estimator, a Pipeline ending in one, or a plain
+        fitted classifier (smoothed as is, wrapped in ``FrozenEstimator``).
+    X : ndarray of shape (n_rows, n_features)
+        The data to certify (sets the input shape of a wrapped classifier).
+    method : {"fixed", "isotropic", "diagonal", "riemannian"}, default=None
+        Noise; ``None`` keeps the model's own (fixed for a plain classifier).
+    params : dict, default=None
+        Settings to override (``None`` values are skipped), for example
+        ``{"sigma": 0.5, "n_samples": 1000}``.
+
+    Returns
+    -------
+    estimator : estimator
+        The smoothing estimator (or the Pipeline ending in it).
+
+    Raises
+    ------
+    CLIError
+        A model that is not a fitted classifier, or options that do not
+        apply to it.
+    """
+    from sklearn.base import is_classifier
+    from sklearn.exceptions import NotFittedError
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import check_is_fitted
+
+    from .._estimators._smoothed import SmoothedClassifier
+
+    params = params or {}
+    if isinstance(model, Pipeline) and hasattr(model.steps[-1][1], "certify"):
+        name, last = model.steps[-1]
+        model.steps[-1] = (name, _configure(last, method, params))
+        return model
+    if hasattr(model, "certify"):
+        return _configure(model, method, params)
+    if not (is_classifier(model) or (hasattr(model, "predict") and hasattr(model, "classes_"))):
+        raise CLIError(
+            f"the model ({type(model).__name__}) is neither a smoothing estimator nor a "
+            "classifier."
+        )
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise CLIError(f"the model ({type(model).__name__}) is not fitted.") from None
+    # A frozen base is not trained again: fit(X) takes the classes from it and
+    # records the input shape.
+    smoother = SmoothedClassifier(FrozenEstimator(model)).fit(X)
+    return _configure(smoother, method or "fixed", params)
