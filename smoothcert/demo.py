@@ -29,6 +29,7 @@ __all__ = [
     "make_base_model",
     "compare_methods",
     "plot_comparison",
+    "OVERLAP_CAPTION",
     "run_demo",
 ]
 

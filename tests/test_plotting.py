@@ -264,7 +264,8 @@ def test_regions_smoothed_background_uses_predict(smoothed, blobs):
         smoothed, X[:5], background="smoothed", grid_resolution=6
     )
     grid = np.c_[display.xx0.ravel(), display.xx1.ravel()]
-    assert_array_equal(display.response.ravel(), np.searchsorted(smoothed.classes_, smoothed.predict(grid)))
+    expected = np.searchsorted(smoothed.classes_, smoothed.predict(grid))
+    assert_array_equal(display.response.ravel(), expected)
     no_background = CertifiedRegionsDisplay.from_estimator(smoothed, X[:5], background="none")
     assert no_background.surface_ is None and no_background.response is None
 

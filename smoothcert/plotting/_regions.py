@@ -305,7 +305,9 @@ class CertifiedRegionsDisplay:
             not isinstance(max_regions, Integral) or isinstance(max_regions, bool)
             or max_regions < 0
         ):
-            raise ValueError(f"max_regions must be a non-negative int or None, got {max_regions!r}.")
+            raise ValueError(
+                f"max_regions must be a non-negative int or None, got {max_regions!r}."
+            )
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {type(name).__name__}.")
         cert = self.certificate
