@@ -27,6 +27,7 @@ import os
 import time
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from sklearn.datasets import make_moons
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -40,7 +41,7 @@ from smoothcert import (
     certificate_summary,
     certified_accuracy,
 )
-from smoothcert.plotting import plot_certified_accuracy, plot_certified_regions
+from smoothcert.plotting import CertifiedAccuracyDisplay, CertifiedRegionsDisplay
 
 FULL = os.environ.get("SMOOTHCERT_EXAMPLES_FULL", "0") == "1"
 N_SAMPLES = 100_000 if FULL else 1_000
@@ -101,21 +102,20 @@ table.round(3)
 #
 # Decision regions of each base model, with the certified balls of the
 # smoothed classifier:
-fig, axes = plt.subplots(2, 2, figsize=(10, 8.5))
-for ax, (name, (clf, cert)) in zip(axes.ravel(), certificates.items()):
-    plot_certified_regions(
-        clf, X_test, y_test, ax=ax, certificate=cert, grid_resolution=100
+fig, axes = plt.subplots(2, 2, figsize=(10, 7), layout="constrained")
+for k, (ax, (name, (clf, cert))) in enumerate(zip(axes.ravel(), certificates.items())):
+    CertifiedRegionsDisplay.from_certificate(
+        cert, y_test, estimator=clf, ax=ax, grid_resolution=100, name=name, legend=k == 0
     )
-    ax.set_title(name)
-fig.tight_layout()
 
 # %%
-fig, ax = plt.subplots(figsize=(6, 4))
-plot_certified_accuracy(
-    {name: cert for name, (_, cert) in certificates.items()}, y_true=y_test, ax=ax
-)
+# The certified accuracy curves, one display per model on a shared axis and a
+# shared grid of radii:
+fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+radii = np.linspace(0.0, max(c.radius.max() for _, c in certificates.values()), 100)
+for name, (_, cert) in certificates.items():
+    CertifiedAccuracyDisplay.from_certificate(cert, y_test, radii=radii, name=name, ax=ax)
 ax.set_title(f"fixed noise, sigma = {SIGMA}")
-fig.tight_layout()
 
 # %%
 # Per-input noise for black-box models
@@ -157,8 +157,9 @@ pd.DataFrame(rows).set_index("model").round(3)
 # the classifier smoothed with that input's own noise level. See the user
 # guide's page on guarantees, and the memory-based remedy in
 # :ref:`sphx_glr_auto_examples_plot_memory.py`.
-fig, ax = plt.subplots(figsize=(6, 4))
-plot_certified_accuracy(region_certs, y_true=y_test, ax=ax)
+fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+radii = np.linspace(0.0, max(c.radius.max() for c in region_certs.values()), 100)
+for name, cert in region_certs.items():
+    CertifiedAccuracyDisplay.from_certificate(cert, y_test, radii=radii, name=name, ax=ax)
 ax.set_title("per-input isotropic noise")
-fig.tight_layout()
 plt.show()

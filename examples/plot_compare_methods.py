@@ -39,6 +39,7 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
 from matplotlib.patches import Ellipse
 
 from smoothcert.demo import (
@@ -83,7 +84,16 @@ table.round(2)
 # ----------------------------------------
 # Decision regions of the base model, the certified ellipses of 20 inputs per
 # method (dashed: their largest inscribed balls), and the certified accuracy
-# against the radius.
+# against the radius. Each panel is a
+# :class:`~smoothcert.plotting.CertifiedRegionsDisplay` and each curve a
+# :class:`~smoothcert.plotting.CertifiedAccuracyDisplay`; the same figure is
+# written by ``smoothcert demo``.
+#
+# Ellipses of opposite classes may overlap in the data-dependent panels: each
+# certificate covers the classifier smoothed with *that* input's covariance,
+# and two inputs use two different smoothed classifiers. Memory-based
+# certification (:class:`~smoothcert.CertificateMemory`) makes the regions of
+# different classes disjoint.
 fig = plot_comparison(certificates, y_cert, estimator=base)
 
 # %%
@@ -105,7 +115,7 @@ fig, ax = plt.subplots(figsize=(6, 6))
 styles = ["--", "-", "-", "-"]
 half = 0.0
 for k, (colour, style, (label, cert)) in enumerate(
-    zip(["C0", "C1", "C2", "C3"], styles, certificates.items())
+    zip(["k", "C2", "C4", "C3"], styles, certificates.items())
 ):
     if cert.abstained[i]:
         continue
@@ -125,10 +135,15 @@ ax.scatter(*X_test[i], c="k", zorder=6)
 (x0, y0), (x1, y1) = X_test[i] - half, X_test[i] + half
 xx, yy = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))
 zz = base.predict(np.c_[xx.ravel(), yy.ravel()]).reshape(xx.shape)
-ax.contourf(xx, yy, zz, levels=[-0.5, 0.5, 1.5], cmap="coolwarm", alpha=0.15, zorder=0)
+ax.contourf(
+    xx, yy, zz, levels=[-0.5, 0.5, 1.5], cmap=ListedColormap(["C0", "C1"]), alpha=0.2,
+    zorder=0,
+)
 ax.set_xlim(x0, x1)
 ax.set_ylim(y0, y1)
 ax.set_aspect("equal")
+ax.set_xlabel("x1")
+ax.set_ylabel("x2")
 ax.legend(loc="upper left")
 ax.set_title(f"certified regions of input {i} (background: base model)")
 plt.show()

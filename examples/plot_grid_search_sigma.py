@@ -24,6 +24,7 @@ certificate), run::
 import os
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from scipy.stats import norm
 from sklearn.datasets import make_moons
@@ -31,7 +32,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
 from smoothcert import SmoothedClassifier, certified_accuracy, make_certified_scorer
-from smoothcert.plotting import plot_certified_accuracy
+from smoothcert.plotting import CertifiedAccuracyDisplay
 
 FULL = os.environ.get("SMOOTHCERT_EXAMPLES_FULL", "0") == "1"
 N_SEARCH = 10_000 if FULL else 500  # draws per input during the search
@@ -117,11 +118,15 @@ for sigma in SIGMAS:
     ).fit(X_train, y_train)
     certificates[f"sigma = {sigma}"] = model.certify(X_test)
 
-fig, ax = plt.subplots(figsize=(6, 4))
-plot_certified_accuracy(certificates, y_true=y_test, ax=ax)
+#
+# One :class:`~smoothcert.plotting.CertifiedAccuracyDisplay` per candidate,
+# all on one axis and on one grid of radii.
+fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+radii = np.linspace(0.0, max(c.radius.max() for c in certificates.values()), 200)
+for name, cert in certificates.items():
+    CertifiedAccuracyDisplay.from_certificate(cert, y_test, radii=radii, name=name, ax=ax)
 ax.axvline(0.25, color="grey", ls=":", lw=1)
 ax.set_title("test set")
-fig.tight_layout()
 plt.show()
 
 # %%

@@ -33,7 +33,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import SVC
 
 from smoothcert import CertificateMemory, CertifiedRegion, certified_accuracy
-from smoothcert.plotting import plot_certified_accuracy, plot_certified_regions
+from smoothcert.plotting import CertifiedAccuracyDisplay, CertifiedRegionsDisplay
 
 FULL = os.environ.get("SMOOTHCERT_EXAMPLES_FULL", "0") == "1"
 N_SAMPLES = 100_000 if FULL else 2_000
@@ -69,14 +69,12 @@ clash = (
 pairs = np.argwhere(clash)
 print(f"{len(pairs)} pairs (region of i, query j) with different classes")
 
-fig, ax = plt.subplots(figsize=(6, 5))
-plot_certified_regions(
-    region, X_test, y_test, ax=ax, certificate=cert, show_balls=False
+display = CertifiedRegionsDisplay.from_certificate(
+    cert, y_test, estimator=region, show_balls=False,
+    name="per-covariance regions; black: contradicted pairs",
 )
 for i, j in pairs:
-    ax.plot(*X_test[[i, j]].T, color="k", lw=1.2)
-ax.set_title("per-covariance regions; black: contradicted pairs")
-fig.tight_layout()
+    display.ax_.plot(*X_test[[i, j]].T, color="k", lw=1.2)
 
 # %%
 # The memory
@@ -100,15 +98,14 @@ print(f"intersecting regions of different classes: {len(memory.conflicts())}")
 # The stored regions never overlap across classes, and every query inside one
 # of them gets its class: the deployed (stateful) classifier is constant on
 # each certified region. The price is smaller certificates.
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-plot_certified_regions(
-    region, X_test, y_test, ax=axes[0], certificate=sound, show_balls=False
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+CertifiedRegionsDisplay.from_certificate(
+    sound, y_test, estimator=region, ax=axes[0], show_balls=False,
+    name="memory, test-set order",
 )
-axes[0].set_title("memory, test-set order")
-plot_certified_accuracy(
-    {"per-covariance": cert, "memory": sound}, y_true=y_test, ax=axes[1]
-)
-fig.tight_layout()
+radii = np.linspace(0.0, cert.radius.max(), 100)  # one grid for both curves
+for name, c in [("per-covariance", cert), ("memory", sound)]:
+    CertifiedAccuracyDisplay.from_certificate(c, y_test, radii=radii, name=name, ax=axes[1])
 
 # %%
 # Order dependence
@@ -133,17 +130,10 @@ for radius in (0.0, 0.25, 0.5):
 changed = ~np.isclose(sound.radius, sound_rev.radius[np.argsort(reverse)])
 print(f"inputs whose certified radius depends on the order: {changed.sum()} of {n}")
 
-fig, ax = plt.subplots(figsize=(6, 5))
-plot_certified_regions(
-    region,
-    X_test[reverse],
-    y_test[reverse],
-    ax=ax,
-    certificate=sound_rev,
-    show_balls=False,
+CertifiedRegionsDisplay.from_certificate(
+    sound_rev, y_test[reverse], estimator=region, show_balls=False,
+    name="memory, reversed order",
 )
-ax.set_title("memory, reversed order")
-fig.tight_layout()
 
 # %%
 # The memory is part of the model

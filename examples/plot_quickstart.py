@@ -36,7 +36,7 @@ from smoothcert import (
     certificate_summary,
     certified_accuracy,
 )
-from smoothcert.plotting import plot_certified_accuracy, plot_certified_regions
+from smoothcert.plotting import CertifiedAccuracyDisplay, CertifiedRegionsDisplay
 
 FULL = os.environ.get("SMOOTHCERT_EXAMPLES_FULL", "0") == "1"
 N_SAMPLES = 100_000 if FULL else 2_000  # certification draws per input
@@ -103,16 +103,28 @@ for radius in (0.0, 0.25, 0.5):
 # %%
 # Pictures
 # --------
-# Left: the base forest's decision regions, each test input's certified ball
-# (abstentions are crosses). Right: the certified accuracy as a function of the
-# radius.
-fig, (ax_regions, ax_curve) = plt.subplots(1, 2, figsize=(11, 4.5))
-plot_certified_regions(clf, X_test, y_test, ax=ax_regions, certificate=cert)
-ax_regions.set_title("certified l2 balls")
-plot_certified_accuracy({"sigma = 0.25": cert}, y_true=y_test, ax=ax_curve)
+# The displays of :mod:`smoothcert.plotting` follow scikit-learn's
+# ``RocCurveDisplay``: ``from_estimator`` certifies, ``from_certificate`` reuses
+# a certificate, and the matplotlib artists stay on the display (``ellipses_``,
+# ``balls_``, ``line_``, ``ax_``...). Left: the base forest's decision regions
+# (``predict_base``) and each test input's certified ball (abstentions are
+# crosses). Right: the certified accuracy as a function of the radius.
+fig, (ax_regions, ax_curve) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+regions = CertifiedRegionsDisplay.from_certificate(
+    cert, y_test, estimator=clf, ax=ax_regions, name="certified l2 balls"
+)
+curve = CertifiedAccuracyDisplay.from_certificate(
+    cert, y_test, name="sigma = 0.25", ax=ax_curve
+)
 ax_curve.set_title("certified accuracy")
-fig.tight_layout()
 plt.show()
+
+# %%
+# The numbers behind the picture are on the displays: the curve is
+# :func:`~smoothcert.certified_accuracy_curve`, and the circles are the
+# certified radii.
+print(f"certified accuracy at R = 0: {curve.accuracies[0]:.3f}")
+print(f"circles drawn: {len(regions.ellipses_.get_widths())}")
 
 # %%
 # PREDICT with abstention

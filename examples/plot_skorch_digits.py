@@ -42,7 +42,7 @@ from smoothcert import (
     certificate_summary,
     certified_accuracy,
 )
-from smoothcert.plotting import plot_certified_accuracy
+from smoothcert.plotting import CertifiedAccuracyDisplay
 
 FULL = os.environ.get("SMOOTHCERT_EXAMPLES_FULL", "0") == "1"
 N_SAMPLES = 100_000 if FULL else 1_000
@@ -135,12 +135,11 @@ for name, c in [("fixed", cert), ("diagonal", cert_diag)]:
 # dominated by its many long axes (what ``objective="volume"`` grows), while
 # the inscribed radius, which certified accuracy checks, is set by its single
 # shortest axis. ``objective="ball"`` targets the latter.
-fig, ax = plt.subplots(figsize=(6, 4))
-plot_certified_accuracy(
-    {"fixed noise": cert, "diagonal noise": cert_diag}, y_true=y_test, ax=ax
-)
+fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+radii = np.linspace(0.0, max(cert.radius.max(), cert_diag.radius.max()), 100)
+for name, c in [("fixed noise", cert), ("diagonal noise", cert_diag)]:
+    CertifiedAccuracyDisplay.from_certificate(c, y_test, radii=radii, name=name, ax=ax)
 ax.set_title("digits, skorch MLP")
-fig.tight_layout()
 
 # %%
 # Where the noise went

@@ -29,6 +29,7 @@ __all__ = [
     "make_base_model",
     "compare_methods",
     "plot_comparison",
+    "OVERLAP_CAPTION",
     "run_demo",
 ]
 
@@ -255,20 +256,38 @@ def _certify_one(
     return row
 
 
+#: Caption of the comparison figure when a certificate is data-dependent.
+OVERLAP_CAPTION = (
+    "Regions of opposite classes may overlap: each data-dependent certificate covers the "
+    "classifier smoothed with that input's own covariance (per-covariance guarantee); "
+    "a CertificateMemory makes them disjoint."
+)
+
+
 def plot_comparison(certificates, y, *, estimator=None, fig=None, max_regions=20):
     """The comparison figure: one panel of certified regions per method, and the curves.
+
+    Each panel is a :class:`~smoothcert.plotting.CertifiedRegionsDisplay`
+    (ellipses: certified regions, dashed circles: their inscribed l2 balls,
+    crosses: abstentions), the right column holds one
+    :class:`~smoothcert.plotting.CertifiedAccuracyDisplay` per method on a
+    common grid of radii. A legend above the panels explains the symbols, and
+    a caption below says why the regions of data-dependent methods may
+    overlap across classes.
 
     Parameters
     ----------
     certificates : dict
         Method label -> :class:`Certificate`, as returned by
-        :func:`compare_methods` (2-D inputs).
+        :func:`compare_methods` (2-D inputs, the same inputs for every method).
     y : array-like of shape (n_samples,)
         Labels of the certified inputs.
     estimator : fitted classifier, default=None
-        The base model, drawn as decision regions in the background.
+        The base model, drawn as decision regions in the background (its
+        ``predict`` on a grid).
     fig : matplotlib Figure, default=None
-        Figure to draw on (a new pyplot figure when ``None``).
+        Figure to draw on (a new pyplot figure of 15 x 8 inches when
+        ``None``); use constrained layout, as the new figure does.
     max_regions : int or None, default=20
         Draw the regions of at most this many inputs per panel (all inputs
         are drawn as points); ``None`` draws every region.
@@ -285,51 +304,97 @@ def plot_comparison(certificates, y, *, estimator=None, fig=None, max_regions=20
     >>> from smoothcert.demo import plot_comparison
     >>> X_train, y_train, X_test, y_test = make_demo_data(n_train=100, n_test=10)
     >>> base = make_base_model().fit(X_train, y_train)
-    >>> _, certs = compare_methods(base, X_test, y_test, methods=["fixed"],
-    ...                            n_samples=200, as_frame=False)
+    >>> _, certs = compare_methods(base, X_test, y_test, methods=["fixed", "isotropic"],
+    ...                            n_samples=200, n_iter=2, as_frame=False)
     >>> fig = plot_comparison(certs, y_test[:10], estimator=base)
+    >>> [ax.get_title() for ax in fig.axes]
+    ['RS (fixed)', 'DDRS (isotropic)', 'certified accuracy']
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
+    ('x1', 'x2')
     """
-    from .plotting import _pyplot, plot_certified_accuracy, plot_certified_regions
+    from .plotting import CertifiedAccuracyDisplay, CertifiedRegionsDisplay
+    from .plotting._base import check_matplotlib_support
 
+    check_matplotlib_support("plot_comparison")
+    if not certificates:
+        raise ValueError("certificates must hold at least one certificate.")
     if fig is None:
-        fig = _pyplot().figure(figsize=(15, 8), layout="constrained")
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(15, 8), layout="constrained")
     labels = list(certificates)
+    certs = [certificates[label] for label in labels]
+    y = np.asarray(y)
+    centers = certs[0].center
+    if any(c.center.shape != centers.shape or not np.allclose(c.center, centers) for c in certs):
+        raise ValueError("every certificate must certify the same inputs.")
+    if len(y) != len(centers):
+        raise ValueError(f"y has {len(y)} labels for {len(centers)} certified inputs.")
+    if estimator is not None and hasattr(estimator, "classes_"):
+        classes = np.asarray(estimator.classes_)
+    else:
+        classes = np.unique(np.concatenate([y, *(c.prediction for c in certs)]))
+    extent = _view_extent(centers)
+    xx0 = xx1 = response = None
+    if estimator is not None:
+        xx0, xx1, response = _base_regions(estimator, extent, classes)
+
     n = len(labels)
-    n_cols = min(n, 2) + 1
-    n_rows = max(1, -(-n // 2))
-    grid = fig.add_gridspec(n_rows, n_cols)
-    first = None
-    for i, label in enumerate(labels):
-        ax = fig.add_subplot(grid[i // 2, i % 2], sharex=first, sharey=first)
-        first = first or ax
-        cert = certificates[label]
-        plot_certified_regions(
-            cert, y=y, ax=ax, max_regions=max_regions, show_balls=True,
-        )
-        if estimator is not None:
-            _draw_base_regions(ax, estimator)
-        ax.set_title(label)
-    ax = fig.add_subplot(grid[:, n_cols - 1])
-    plot_certified_accuracy(certificates, y_true=y, ax=ax, lw=2)
+    n_cols = min(n, 2)
+    n_rows = -(-n // 2)
+    # Panels keep the data's aspect (equal axes): give their columns the width
+    # that the rows' height asks for (inches; about 1 for the legend and the
+    # caption, 0.6 per row for a title and an x label, 0.6 for a y label), so
+    # that constrained layout leaves no blank band between the rows.
+    width, height = fig.get_size_inches()
+    aspect = (extent[1] - extent[0]) / (extent[3] - extent[2])
+    panel = aspect * max((height - 1.0) / n_rows - 0.6, 0.5) + 0.6
+    panel = min(panel, 0.4 * width)
+    grid = fig.add_gridspec(
+        n_rows, n_cols + 1, width_ratios=[panel] * n_cols + [width - n_cols * panel]
+    )
+    entries = {}  # legend text -> handle, over every panel (abstentions vary)
+    for i, (label, cert) in enumerate(zip(labels, certs)):
+        ax = fig.add_subplot(grid[i // 2, i % 2])
+        display = CertifiedRegionsDisplay(
+            certificate=cert, classes=classes, y=y, xx0=xx0, xx1=xx1, response=response,
+            extent=extent, xlabel="x1", ylabel="x2",
+        ).plot(ax=ax, name=label, max_regions=max_regions, legend=True)
+        for handle, text in zip(display.legend_.legend_handles, display.legend_.get_texts()):
+            entries.setdefault(text.get_text(), handle)
+        display.legend_.remove()
+    fig.legend(
+        list(entries.values()), list(entries), loc="outside upper center", ncols=len(entries),
+        frameon=False,
+    )
+
+    ax = fig.add_subplot(grid[:, n_cols])
+    top = max(float(c.radius[c.certified].max(initial=0.0)) for c in certs)
+    radii = np.linspace(0.0, max(top, 1e-3), 200)
+    for label, cert in zip(labels, certs):
+        CertifiedAccuracyDisplay.from_certificate(cert, y, radii=radii, name=label, ax=ax, lw=2)
     ax.set_title("certified accuracy")
     ax.grid(alpha=0.3)
+    if any(c.guarantee == "per-covariance" for c in certs):
+        fig.supxlabel(OVERLAP_CAPTION, fontsize="medium")
     return fig
 
 
-def _draw_base_regions(ax, estimator, resolution=150):
-    """Base-model decision regions under what is already drawn on ``ax``."""
-    x0, x1 = ax.get_xlim()
-    y0, y1 = ax.get_ylim()
-    xx, yy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
-    pred = estimator.predict(np.c_[xx.ravel(), yy.ravel()])
-    classes = np.asarray(estimator.classes_)
-    idx = np.searchsorted(classes, pred).reshape(xx.shape)
-    ax.contourf(
-        xx, yy, idx, levels=np.arange(len(classes) + 1) - 0.5, cmap="coolwarm",
-        alpha=0.15, zorder=0,
-    )
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
+def _view_extent(points, margin=0.15):
+    """(x_min, x_max, y_min, y_max) around ``points``, ``margin`` of their range added."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    pad = np.where(hi > lo, margin * (hi - lo), 1.0)
+    return (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+
+
+def _base_regions(estimator, extent, classes, resolution=200):
+    """The base model's class index on a ``resolution`` x ``resolution`` grid of ``extent``."""
+    x0, x1, y0, y1 = extent
+    xx0, xx1 = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
+    pred = np.asarray(estimator.predict(np.c_[xx0.ravel(), xx1.ravel()]))
+    order = np.argsort(classes)
+    index = order[np.searchsorted(classes, pred, sorter=order)]
+    return xx0, xx1, index.reshape(xx0.shape)
 
 
 def run_demo(

@@ -1,15 +1,15 @@
-"""Certified-accuracy curves and 2-D certified regions (matplotlib, Agg backend)."""
+"""The displays of smoothcert.plotting (matplotlib, Agg backend)."""
 
 import sys
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.collections import EllipseCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -19,9 +19,14 @@ from smoothcert import (  # noqa: E402
     CertifiedRegion,
     SmoothedClassifier,
     certified_accuracy_curve,
+    certify,
 )
-from smoothcert._geometry._forms import RowCovariances  # noqa: E402
-from smoothcert.plotting import plot_certified_accuracy, plot_certified_regions  # noqa: E402
+from smoothcert.plotting import (  # noqa: E402
+    CertifiedAccuracyDisplay,
+    CertifiedRegionsDisplay,
+    plot_certified_accuracy,
+    plot_certified_regions,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -30,129 +35,404 @@ def _close_figures():
     plt.close("all")
 
 
-def _cert(n=8, seed=0, d=2):
+def _cert(n=8, seed=0, d=2, n_classes=2):
+    """A certificate of random SPD covariances; the last row abstains."""
     rng = np.random.default_rng(seed)
     m = rng.standard_normal((n, d, d))
     abstained = np.zeros(n, bool)
     abstained[-1] = True
     return Certificate(
         center=rng.standard_normal((n, d)),
-        prediction=rng.integers(0, 2, n),
+        prediction=np.arange(n) % n_classes,
         abstained=abstained,
-        covariance=RowCovariances.from_matrices(0.05 * (m @ m.transpose(0, 2, 1)) + 0.01 * np.eye(d)),
+        covariance=0.05 * (m @ m.transpose(0, 2, 1)) + 0.01 * np.eye(d),
         mahalanobis_radius=np.where(abstained, 0.0, rng.uniform(0.5, 2.0, n)),
         p_lower=np.where(abstained, 0.4, 0.9),
         alpha=0.001,
     )
 
 
-def test_accuracy_curves_of_several_certificates_share_one_axis():
-    a, b = _cert(seed=0), _cert(seed=1)
-    y = a.prediction
-    ax = plot_certified_accuracy({"a": a, "b": b}, y_true=y)
-    lines = ax.get_lines()
-    assert [line.get_label() for line in lines] == ["a", "b"]
-    assert_allclose(lines[0].get_xdata(), lines[1].get_xdata())  # common grid
-    r, acc = certified_accuracy_curve(y, a, radii=lines[0].get_xdata())
-    assert_allclose(lines[0].get_ydata(), acc)
-    assert ax.get_legend() is not None
-    assert ax.get_xlabel() == "l2 radius R"
+def _legend_texts(display_or_legend):
+    legend = getattr(display_or_legend, "legend_", display_or_legend)
+    return [t.get_text() for t in legend.get_texts()]
 
 
-def test_accuracy_curve_inputs():
-    a = _cert()
-    fig, ax = plt.subplots()
-    out = plot_certified_accuracy([a, ([0, 1], [1, 0.5])], y_true=a.prediction, ax=ax,
-                                  labels=["cert", "curve"], radii=[0.0, 0.1, 0.2], lw=3)
-    assert out is ax
-    assert len(ax.get_lines()) == 2 and ax.get_lines()[0].get_linewidth() == 3
-    assert_allclose(ax.get_lines()[0].get_xdata(), [0.0, 0.1, 0.2])
-    ax2 = plot_certified_accuracy(([0.0, 1.0], [1.0, 0.2]))
-    assert len(ax2.get_lines()) == 1 and ax2.get_legend() is None
-    with pytest.raises(ValueError, match="y_true"):
-        plot_certified_accuracy(a)
-    with pytest.raises(ValueError, match="labels"):
-        plot_certified_accuracy([a, a], y_true=a.prediction, labels=["one"])
-    with pytest.raises(TypeError, match="Certificate"):
-        plot_certified_accuracy(["nope"])
+@pytest.fixture
+def smoothed(blobs):
+    X, y = blobs
+    return SmoothedClassifier(LogisticRegression(), n_samples=200, random_state=0).fit(X, y)
 
 
-def _ellipse_collections(ax):
-    return [c for c in ax.collections if isinstance(c, EllipseCollection)]
-
-
-def test_regions_of_a_certificate_match_its_ellipses():
+# ------------------------------------------------------------ accuracy curves
+def test_accuracy_display_draws_the_certified_accuracy_curve():
     cert = _cert()
-    ax = plot_certified_regions(cert)
-    ellipses, balls = _ellipse_collections(ax)
+    y = cert.prediction.copy()
+    y[0] = 1 - y[0]  # one misclassified input
+    radii = np.linspace(0.0, 1.0, 11)
+    display = CertifiedAccuracyDisplay.from_certificate(cert, y, radii=radii, name="cert")
+    assert isinstance(display, CertifiedAccuracyDisplay)
+    expected_r, expected_acc = certified_accuracy_curve(y, cert, radii=radii)
+    assert_allclose(display.line_.get_xdata(), expected_r)
+    assert_allclose(display.line_.get_ydata(), expected_acc)
+    assert_allclose(display.accuracies, expected_acc)
+    assert display.ax_.get_xlabel() == "l2 radius R"
+    assert display.ax_.get_ylabel() == "certified accuracy"
+    assert display.figure_ is display.ax_.figure
+    assert _legend_texts(display.ax_.get_legend()) == ["cert"]
+    # default grid and an int: those of certified_accuracy_curve
+    for radii in (None, 7):
+        display = CertifiedAccuracyDisplay.from_certificate(cert, y, radii=radii)
+        r, acc = certified_accuracy_curve(y, cert, radii=radii)
+        assert_allclose(display.line_.get_xdata(), r)
+        assert_allclose(display.line_.get_ydata(), acc)
+        assert display.ax_.get_legend() is None  # no name, no legend
+
+
+def test_several_accuracy_curves_share_one_axis_and_grid():
+    a, b = _cert(seed=0), _cert(seed=1)
+    radii = np.linspace(0.0, 2.0, 50)
+    first = CertifiedAccuracyDisplay.from_certificate(a, a.prediction, radii=radii, name="a")
+    second = CertifiedAccuracyDisplay.from_certificate(
+        b, b.prediction, radii=radii, name="b", ax=first.ax_, color="red", lw=3
+    )
+    assert second.ax_ is first.ax_
+    lines = first.ax_.get_lines()
+    assert lines == [first.line_, second.line_]
+    assert_allclose(lines[0].get_xdata(), lines[1].get_xdata())
+    assert second.line_.get_color() == "red" and second.line_.get_linewidth() == 3
+    assert _legend_texts(first.ax_.get_legend()) == ["a", "b"]
+    assert_allclose(second.line_.get_ydata(), certified_accuracy_curve(b.prediction, b, radii)[1])
+
+
+def test_accuracy_display_constructor_and_plot_name():
+    display = CertifiedAccuracyDisplay(radii=[0.0, 1.0], accuracies=[0.8, 0.1], name="own")
+    assert display.plot(name="override") is display
+    assert display.line_.get_label() == "override"
+    ax = Figure().add_subplot()  # a figure without pyplot
+    assert display.plot(ax=ax).ax_ is ax and display.line_.get_label() == "own"
+
+
+def test_accuracy_from_estimator_equals_from_certificate(blobs, smoothed):
+    X, y = blobs
+    radii = np.linspace(0.0, 1.5, 30)
+    from_est = CertifiedAccuracyDisplay.from_estimator(smoothed, X[:30], y[:30], radii=radii)
+    from_cert = CertifiedAccuracyDisplay.from_certificate(
+        smoothed.certify(X[:30]), y[:30], radii=radii
+    )
+    assert_allclose(from_est.accuracies, from_cert.accuracies)
+    assert from_est.accuracies[0] > 0.5
+    assert from_est.line_.get_label() == "SmoothedClassifier"  # default name
+
+
+def test_accuracy_from_estimator_of_a_pipeline_uses_raw_space_radii(blobs):
+    X, y = blobs
+    X = X * np.array([4.0, 1.0])
+    pipe = make_pipeline(
+        StandardScaler(), SmoothedClassifier(LogisticRegression(), n_samples=200, random_state=0)
+    ).fit(X, y)
+    display = CertifiedAccuracyDisplay.from_estimator(pipe, X[:20], y[:20], name="pipe")
+    raw = certify(pipe, X[:20])
+    assert_allclose(display.accuracies, certified_accuracy_curve(y[:20], raw)[1])
+    assert display.line_.get_label() == "pipe"
+    unnamed = CertifiedAccuracyDisplay.from_estimator(pipe, X[:20], y[:20])
+    assert unnamed.line_.get_label() == "SmoothedClassifier"  # the last step's class
+
+
+def test_accuracy_display_errors():
+    cert = _cert()
+    with pytest.raises(ValueError, match="y .*required"):
+        CertifiedAccuracyDisplay.from_certificate(cert, None)
+    with pytest.raises(ValueError, match="y must hold one label per certified input"):
+        CertifiedAccuracyDisplay.from_certificate(cert, [0, 1])
+    with pytest.raises(TypeError, match="certificate must be a Certificate"):
+        CertifiedAccuracyDisplay.from_certificate(([0.0, 1.0], [1.0, 0.5]), [0, 1])
+    with pytest.raises(ValueError, match="accuracies must have the shape of radii"):
+        CertifiedAccuracyDisplay(radii=[0.0, 1.0], accuracies=[1.0])
+    with pytest.raises(ValueError, match="accuracies must lie in"):
+        CertifiedAccuracyDisplay(radii=[0.0, 1.0], accuracies=[1.5, 0.2])
+    with pytest.raises(ValueError, match="radii must be finite and non-negative"):
+        CertifiedAccuracyDisplay(radii=[-1.0, 1.0], accuracies=[1.0, 0.2])
+    with pytest.raises(ValueError, match="radii must be a non-empty 1-D array"):
+        CertifiedAccuracyDisplay(radii=[], accuracies=[])
+    with pytest.raises(TypeError, match="name must be a str"):
+        CertifiedAccuracyDisplay(radii=[0.0], accuracies=[1.0], name=3)
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        CertifiedAccuracyDisplay(radii=[0.0], accuracies=[1.0]).plot(ax="axes")
+
+
+# ----------------------------------------------------------- certified regions
+def test_regions_artists_hold_the_certificate_geometry():
+    cert = _cert(n=10)
+    y = cert.prediction
+    display = CertifiedRegionsDisplay.from_certificate(cert, y)
     keep = cert.certified
-    w = np.linalg.eigvalsh(cert.covariance[keep])
+    cov = cert.covariance[keep]
     r = cert.mahalanobis_radius[keep]
-    assert_allclose(ellipses.get_widths(), 2 * r * np.sqrt(w[:, 1]))
-    assert_allclose(ellipses.get_heights(), 2 * r * np.sqrt(w[:, 0]))
-    assert_allclose(balls.get_widths(), 2 * cert.radius[keep])
+    evals = np.linalg.eigvalsh(cov)
+    ellipses = display.ellipses_
+    assert_allclose(ellipses.get_widths(), 2 * r * np.sqrt(evals[:, 1]))
+    assert_allclose(ellipses.get_heights(), 2 * r * np.sqrt(evals[:, 0]))
+    # direction of the major axis of [[a, b], [b, c]]: 0.5 * atan2(2b, a - c), modulo 180
+    expected = np.degrees(0.5 * np.arctan2(2 * cov[:, 0, 1], cov[:, 0, 0] - cov[:, 1, 1]))
+    diff = (ellipses.get_angles() - expected + 90.0) % 180.0 - 90.0
+    assert_allclose(diff, 0.0, atol=1e-6)
     assert_allclose(ellipses.get_offsets(), cert.center[keep])
-    # the abstained input is drawn as a cross with a legend entry
-    assert ax.get_legend() is not None
+    assert_allclose(display.balls_.get_widths(), 2 * cert.radius[keep])
+    assert_allclose(display.balls_.get_heights(), 2 * cert.radius[keep])
+    assert display.balls_.get_linestyle()[0][1] is not None  # dashed, not solid
+    assert_allclose(display.points_.get_offsets(), cert.center[keep])
+    assert_allclose(display.abstained_.get_offsets(), cert.center[~keep])
+    assert display.surface_ is None  # no estimator: no background
+    assert _legend_texts(display) == [
+        "class 0", "class 1", "certified region", "inscribed l2 ball", "abstained"
+    ]
+    assert (display.ax_.get_xlabel(), display.ax_.get_ylabel()) == ("x1", "x2")
+    assert display.figure_ is display.ax_.figure
 
 
-def test_regions_of_an_estimator_with_background(blobs):
+def test_regions_colours_follow_the_classes():
+    cert = _cert(n=9, n_classes=3)
+    y = (cert.prediction + 1) % 3  # every point wrong: points and ellipses differ
+    display = CertifiedRegionsDisplay.from_certificate(cert, y)
+    colors = display.class_colors_
+    tab10 = matplotlib.colors.to_rgba_array(matplotlib.colormaps["tab10"].colors[:3])
+    assert_allclose(colors, tab10)
+    # a qualitative palette: no greyish (near-white) middle class
+    assert np.all(colors[:, :3].max(axis=1) - colors[:, :3].min(axis=1) > 0.3)
+    keep = cert.certified
+    assert_allclose(display.points_.get_facecolors()[:, :3], colors[y[keep], :3])
+    assert_allclose(display.ellipses_.get_edgecolors()[:, :3], colors[cert.prediction[keep], :3])
+    assert _legend_texts(display)[:3] == ["class 0", "class 1", "class 2"]
+    own = CertifiedRegionsDisplay.from_certificate(cert, y, colors=["red", "green", "blue"])
+    assert_allclose(own.class_colors_, matplotlib.colors.to_rgba_array(["red", "green", "blue"]))
+
+
+def test_regions_plot_options():
+    cert = _cert(n=10)
+    display = CertifiedRegionsDisplay.from_certificate(
+        cert, max_regions=3, show_balls=False, legend=False, name="three", linewidths=2.5
+    )
+    assert len(display.ellipses_.get_offsets()) == 3
+    assert display.balls_ is None and display.legend_ is None
+    assert display.ax_.get_legend() is None
+    assert display.ax_.get_title() == "three"
+    assert_allclose(display.ellipses_.get_linewidths(), 2.5)
+    none = CertifiedRegionsDisplay.from_certificate(cert, max_regions=0)
+    assert none.ellipses_ is None and none.balls_ is None
+    assert "inscribed l2 ball" not in _legend_texts(none)
+    # string labels, no abstention
+    all_certified = cert[:-1]
+    display = CertifiedRegionsDisplay.from_certificate(
+        Certificate(
+            center=all_certified.center, prediction=np.where(all_certified.prediction, "b", "a"),
+            abstained=all_certified.abstained, covariance=all_certified.covariance,
+            mahalanobis_radius=all_certified.mahalanobis_radius,
+            p_lower=all_certified.p_lower, alpha=0.001,
+        )
+    )
+    assert display.abstained_ is None
+    assert _legend_texts(display)[:2] == ["a", "b"] and "abstained" not in _legend_texts(display)
+
+
+def test_regions_of_an_estimator_with_base_background(blobs):
     X, y = blobs
     clf = CertifiedRegion(
         LogisticRegression(), method="riemannian", n_iter=2, n_samples_optim=16,
         n_samples=200, random_state=0,
     ).fit(X, y)
-    fig, ax = plt.subplots()
-    out = plot_certified_regions(clf, X[:10], y[:10], ax=ax, grid_resolution=30, max_regions=4)
-    assert out is ax
-    assert len(ax.collections) >= 3  # background contour, ellipses, balls, points
-    assert len(_ellipse_collections(ax)[0].get_offsets()) <= 4
-    cert = clf.certify(X[:10])
-    ax = plot_certified_regions(clf, X[:10], ax=plt.subplots()[1], certificate=cert,
-                                background="none", show_balls=False)
-    assert len(_ellipse_collections(ax)) == 1
-    # smoothed background (slow path), small grid
-    plot_certified_regions(SmoothedClassifier(n_samples=20, random_state=0).fit(X, y), X[:5],
-                           background="smoothed", grid_resolution=8)
+    display = CertifiedRegionsDisplay.from_estimator(clf, X[:12], y[:12], grid_resolution=30)
+    assert display.response.shape == display.xx0.shape == (30, 30)
+    grid = np.c_[display.xx0.ravel(), display.xx1.ravel()]
+    expected = np.searchsorted(clf.classes_, clf.predict_base(grid)).reshape(30, 30)
+    assert_array_equal(display.response, expected)
+    assert len(np.unique(display.response)) == 3
+    assert display.surface_ is not None
+    assert _legend_texts(display)[:3] == ["class 0", "class 1", "class 2"]
+    # the same certificate through from_certificate gives the same display
+    same = CertifiedRegionsDisplay.from_certificate(
+        clf.certify(X[:12]), y[:12], estimator=clf, grid_resolution=30
+    )
+    assert_array_equal(same.response, display.response)
+    for attr in ("get_widths", "get_heights", "get_angles", "get_offsets"):
+        assert_allclose(getattr(same.ellipses_, attr)(), getattr(display.ellipses_, attr)())
+    assert_allclose(same.balls_.get_widths(), display.balls_.get_widths())
+
+
+def test_regions_smoothed_background_uses_predict(smoothed, blobs):
+    X, y = blobs
+    display = CertifiedRegionsDisplay.from_estimator(
+        smoothed, X[:5], background="smoothed", grid_resolution=6
+    )
+    grid = np.c_[display.xx0.ravel(), display.xx1.ravel()]
+    expected = np.searchsorted(smoothed.classes_, smoothed.predict(grid))
+    assert_array_equal(display.response.ravel(), expected)
+    no_background = CertifiedRegionsDisplay.from_estimator(smoothed, X[:5], background="none")
+    assert no_background.surface_ is None and no_background.response is None
 
 
 def test_regions_of_a_pipeline_are_in_raw_space(blobs):
     X, y = blobs
     X = X * np.array([4.0, 1.0])
-    pipe = make_pipeline(StandardScaler(), SmoothedClassifier(n_samples=200, random_state=0))
-    pipe.fit(X, y)
-    ax = plot_certified_regions(pipe, X[:6], y[:6], grid_resolution=20)
-    ellipses = _ellipse_collections(ax)[0]
+    pipe = make_pipeline(
+        StandardScaler(), SmoothedClassifier(LogisticRegression(), n_samples=200, random_state=0)
+    ).fit(X, y)
+    display = CertifiedRegionsDisplay.from_estimator(pipe, X[:6], y[:6], grid_resolution=20)
     # noise after the scaler: ellipses elongated along the first raw feature
+    ellipses = display.ellipses_
     assert np.all(ellipses.get_widths() > 3 * ellipses.get_heights())
+    assert_allclose(np.abs(np.cos(np.radians(ellipses.get_angles()))), 1.0, atol=1e-6)
+    grid = np.c_[display.xx0.ravel(), display.xx1.ravel()]
+    base = pipe[-1].predict_base(pipe[:-1].transform(grid))
+    assert_array_equal(display.response.ravel(), np.searchsorted(pipe.classes_, base))
 
 
-def test_regions_errors(blobs):
+def test_regions_axis_labels_are_the_feature_names(blobs):
+    pd = pytest.importorskip("pandas")
     X, y = blobs
-    with pytest.raises(ValueError, match="2-D"):
-        plot_certified_regions(_cert(d=3))
-    with pytest.raises(ValueError, match="background"):
-        plot_certified_regions(_cert(), background="pretty")
-    clf = SmoothedClassifier(n_samples=50, random_state=0).fit(X, y)
-    with pytest.raises(ValueError, match="X is required"):
-        plot_certified_regions(clf)
-    with pytest.raises(ValueError, match="labels"):
-        plot_certified_regions(_cert(), y=[0, 1])
-    with pytest.raises(ValueError, match="inputs of the certificate"):
-        plot_certified_regions(_cert(), X=np.zeros((8, 2)))
+    frame = pd.DataFrame(X, columns=["height", "width"])
+    clf = SmoothedClassifier(LogisticRegression(), n_samples=100, random_state=0).fit(frame, y)
+    display = CertifiedRegionsDisplay.from_estimator(clf, frame[:5], grid_resolution=5)
+    assert (display.ax_.get_xlabel(), display.ax_.get_ylabel()) == ("height", "width")
+    display = CertifiedRegionsDisplay.from_estimator(
+        clf, frame[:5], grid_resolution=5, xlabel="h"
+    )
+    assert (display.ax_.get_xlabel(), display.ax_.get_ylabel()) == ("h", "width")
 
 
+def test_regions_errors(smoothed, blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match="2-D inputs only: the certificate has 3 features"):
+        CertifiedRegionsDisplay.from_certificate(_cert(d=3))
+    with pytest.raises(ValueError, match="2-D inputs only: the certificate has 3 features"):
+        CertifiedRegionsDisplay(certificate=_cert(d=3), classes=[0, 1])
+    X3 = np.c_[X, X[:, 0]]
+    clf3 = SmoothedClassifier(LogisticRegression(), n_samples=50, random_state=0).fit(X3, y)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        CertifiedRegionsDisplay.from_estimator(clf3, X3[:4])
+    with pytest.raises(ValueError, match=r"X must be a 2-D array"):
+        CertifiedRegionsDisplay.from_estimator(smoothed, X[0])
+    with pytest.raises(ValueError, match=r"y must hold one label per input \(8\)"):
+        CertifiedRegionsDisplay.from_certificate(_cert(), [0, 1])
+    with pytest.raises(ValueError, match=r"y must hold one label per input \(4\)"):
+        CertifiedRegionsDisplay.from_estimator(smoothed, X[:4], y[:5])
+    with pytest.raises(ValueError, match="background must be one of"):
+        CertifiedRegionsDisplay.from_estimator(smoothed, X[:4], background="pretty")
+    with pytest.raises(ValueError, match="background='base' needs the estimator"):
+        CertifiedRegionsDisplay.from_certificate(_cert(), background="base")
+    plain = LogisticRegression().fit(X, y)
+    with pytest.raises(TypeError, match="predict_base"):
+        CertifiedRegionsDisplay.from_certificate(
+            smoothed.certify(X[:4]), estimator=plain, grid_resolution=4
+        )
+    with pytest.raises(ValueError, match="y holds labels that are not classes"):
+        CertifiedRegionsDisplay.from_certificate(
+            smoothed.certify(X[:4]), np.full(4, 7), estimator=smoothed, background="none"
+        )
+    with pytest.raises(ValueError, match="grid_resolution"):
+        CertifiedRegionsDisplay.from_estimator(smoothed, X[:4], grid_resolution=1)
+    with pytest.raises(ValueError, match="margin"):
+        CertifiedRegionsDisplay.from_certificate(_cert(), margin=-1)
+    with pytest.raises(ValueError, match="max_regions"):
+        CertifiedRegionsDisplay.from_certificate(_cert(), max_regions=-2)
+    with pytest.raises(ValueError, match="colors must hold one colour per class"):
+        CertifiedRegionsDisplay.from_certificate(_cert(), colors=["red"])
+    with pytest.raises(ValueError, match="colormap name"):
+        CertifiedRegionsDisplay.from_certificate(_cert(), colors="no-such-map")
+    with pytest.raises(TypeError, match="certificate must be a Certificate"):
+        CertifiedRegionsDisplay.from_certificate(X[:4])
+    with pytest.raises(ValueError, match="response must hold class indices"):
+        CertifiedRegionsDisplay(
+            certificate=_cert(), classes=[0, 1], xx0=np.zeros((2, 2)), xx1=np.zeros((2, 2)),
+            response=np.full((2, 2), 5),
+        )
+
+
+# ------------------------------------------------------- deprecated functions
+def test_plot_certified_accuracy_is_deprecated_but_works():
+    a, b = _cert(seed=0), _cert(seed=1)
+    y = a.prediction
+    with pytest.warns(FutureWarning, match="CertifiedAccuracyDisplay"):
+        ax = plot_certified_accuracy({"a": a, "b": b}, y_true=y)
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["a", "b"]
+    assert_allclose(lines[0].get_xdata(), lines[1].get_xdata())  # common grid
+    assert_allclose(lines[0].get_ydata(), certified_accuracy_curve(y, a, lines[0].get_xdata())[1])
+    with pytest.warns(FutureWarning):
+        ax2 = plot_certified_accuracy(([0.0, 1.0], [1.0, 0.2]))
+    assert len(ax2.get_lines()) == 1 and ax2.get_legend() is None
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="y_true"):
+        plot_certified_accuracy(a)
+    with pytest.warns(FutureWarning), pytest.raises(TypeError, match="Certificate"):
+        plot_certified_accuracy(["nope"])
+
+
+def test_plot_certified_regions_is_deprecated_but_works(smoothed, blobs):
+    X, y = blobs
+    cert = _cert()
+    with pytest.warns(FutureWarning, match="CertifiedRegionsDisplay"):
+        ax = plot_certified_regions(cert)
+    widths = [c for c in ax.collections if isinstance(c, matplotlib.collections.EllipseCollection)]
+    assert_allclose(widths[1].get_widths(), 2 * cert.radius[cert.certified])
+    assert ax.get_legend() is not None
+    fig, ax = plt.subplots()
+    with pytest.warns(FutureWarning):
+        out = plot_certified_regions(smoothed, X[:6], y[:6], ax=ax, grid_resolution=10)
+    assert out is ax and len(ax.collections) >= 4  # background, ellipses, balls, points
+    with pytest.warns(FutureWarning):
+        plot_certified_regions(smoothed, X[:6], ax=plt.subplots()[1],
+                               certificate=smoothed.certify(X[:6]), background="none")
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="X is required"):
+        plot_certified_regions(smoothed)
+
+
+# ------------------------------------------------------------------ matplotlib
 def test_missing_matplotlib_gives_a_clear_import_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(ImportError, match="requires matplotlib"):
-        plot_certified_accuracy(([0.0, 1.0], [1.0, 0.0]))
+    cert = _cert()
+    display = CertifiedAccuracyDisplay(radii=[0.0, 1.0], accuracies=[1.0, 0.0])
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ImportError, match="requires matplotlib"):
-        plot_certified_regions(_cert(), ax=object())
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    message = r"requires matplotlib.*pip install 'smoothcert\[plot\]'"
+    with pytest.raises(ImportError, match="CertifiedAccuracyDisplay.plot " + message):
+        display.plot()
+    with pytest.raises(ImportError, match="CertifiedAccuracyDisplay.from_certificate " + message):
+        CertifiedAccuracyDisplay.from_certificate(cert, cert.prediction)
+    with pytest.raises(ImportError, match="CertifiedRegionsDisplay.from_certificate " + message):
+        CertifiedRegionsDisplay.from_certificate(cert)
+    with pytest.raises(ImportError, match="CertifiedRegionsDisplay.from_estimator " + message):
+        CertifiedRegionsDisplay.from_estimator(object(), np.zeros((2, 2)))
+    with pytest.warns(FutureWarning), pytest.raises(ImportError, match=message):
+        plot_certified_accuracy(([0.0, 1.0], [1.0, 0.0]))
 
 
-def test_regions_on_a_pyplot_free_figure():
-    from matplotlib.figure import Figure
+# ------------------------------------------------------------------- the demo
+def test_demo_figure_has_labels_legend_and_caption():
+    from smoothcert.demo import OVERLAP_CAPTION, plot_comparison
 
-    ax = Figure().add_subplot()
-    assert plot_certified_regions(_cert(), ax=ax, cmap="viridis") is ax
+    fixed = _cert(n=10, seed=0)
+    fixed = Certificate(**{**_public_fields(fixed), "guarantee": "fixed-noise"})
+    searched = Certificate(**{**_public_fields(_cert(n=10, seed=1)), "center": fixed.center})
+    y = fixed.prediction
+    base = LogisticRegression().fit(fixed.center, y)
+    fig = Figure(figsize=(15, 8), layout="constrained")
+    plot_comparison({"fixed": fixed, "searched": searched}, y, estimator=base, fig=fig)
+    panels, curves = fig.axes[:2], fig.axes[2]
+    for ax in panels:
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
+        assert ax.get_legend() is None  # one legend for the figure
+    assert [line.get_label() for line in curves.get_lines()] == ["fixed", "searched"]
+    (legend,) = fig.legends
+    texts = _legend_texts(legend)
+    assert {"class 0", "class 1", "inscribed l2 ball", "abstained"} <= set(texts)
+    assert fig.get_supxlabel() == OVERLAP_CAPTION and "CertificateMemory" in OVERLAP_CAPTION
+    # only fixed-noise certificates: their regions never overlap, no caption
+    fig = Figure(figsize=(15, 8), layout="constrained")
+    plot_comparison({"fixed": fixed}, y, fig=fig)
+    assert fig.get_supxlabel() != OVERLAP_CAPTION
+
+
+def _public_fields(cert):
+    return dict(
+        center=cert.center, prediction=cert.prediction, abstained=cert.abstained,
+        covariance=cert.covariance, mahalanobis_radius=cert.mahalanobis_radius,
+        p_lower=cert.p_lower, alpha=cert.alpha,
+    )

@@ -1,0 +1,260 @@
+"""Certified accuracy against the l2 radius: :class:`CertifiedAccuracyDisplay`."""
+
+import numpy as np
+
+from .._certify._certificate import Certificate
+from ._base import _get_axes, check_matplotlib_support
+
+__all__ = ["CertifiedAccuracyDisplay"]
+
+
+def _estimator_name(estimator):
+    """Class name of a smoothing estimator, or of the last step of a pipeline."""
+    steps = getattr(estimator, "steps", None)
+    if steps:
+        estimator = steps[-1][1]
+    return type(estimator).__name__
+
+
+class CertifiedAccuracyDisplay:
+    """Certified accuracy curve: the fraction of inputs certified at each l2 radius.
+
+    The curve is :func:`~smoothcert.certified_accuracy_curve`: at radius ``R``,
+    the fraction of inputs that are certified, correctly classified and whose
+    ball ``B2(x, R)`` lies inside their certified region. It is non-increasing;
+    its value at ``R = 0`` is the accuracy of the smoothed classifier with
+    abstentions counted as errors.
+
+    Create it with :meth:`from_estimator` (certifies ``X``) or
+    :meth:`from_certificate` (uses a certificate you already have); the
+    constructor takes a precomputed curve. All parameters are stored as
+    attributes. To draw several curves on one axis, pass the same ``ax`` to
+    each, and the same ``radii`` so that they share one grid.
+
+    Parameters
+    ----------
+    radii : array-like of shape (n_radii,)
+        The l2 radii, non-negative.
+    accuracies : array-like of shape (n_radii,)
+        Certified accuracy at each radius, in [0, 1].
+    name : str, default=None
+        Label of the curve in the legend; no legend entry when ``None``.
+
+    Attributes
+    ----------
+    line_ : matplotlib.lines.Line2D
+        The curve.
+    ax_ : matplotlib.axes.Axes
+        Axes holding the curve.
+    figure_ : matplotlib.figure.Figure
+        Figure holding the axes.
+
+    See Also
+    --------
+    smoothcert.certified_accuracy_curve : The values of the curve.
+    CertifiedRegionsDisplay : The certified regions of 2-D inputs.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from smoothcert.plotting import CertifiedAccuracyDisplay
+    >>> display = CertifiedAccuracyDisplay(
+    ...     radii=[0.0, 0.5, 1.0], accuracies=[0.9, 0.6, 0.1], name="fixed noise")
+    >>> display = display.plot()
+    >>> display.line_.get_ydata()
+    array([0.9, 0.6, 0.1])
+    >>> display.ax_.get_xlabel()
+    'l2 radius R'
+    """
+
+    def __init__(self, *, radii, accuracies, name=None):
+        radii = np.asarray(radii, dtype=np.float64)
+        accuracies = np.asarray(accuracies, dtype=np.float64)
+        if radii.ndim != 1 or radii.size == 0:
+            raise ValueError(f"radii must be a non-empty 1-D array, got shape {radii.shape}.")
+        if accuracies.shape != radii.shape:
+            raise ValueError(
+                f"accuracies must have the shape of radii {radii.shape}, got {accuracies.shape}."
+            )
+        if np.any(~np.isfinite(radii)) or np.any(radii < 0):
+            raise ValueError("radii must be finite and non-negative.")
+        if np.any(~(accuracies >= 0) | ~(accuracies <= 1)):
+            raise ValueError("accuracies must lie in [0, 1].")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {type(name).__name__}.")
+        self.radii = radii
+        self.accuracies = accuracies
+        self.name = name
+
+    def plot(self, ax=None, *, name=None, **kwargs):
+        """Draw the curve.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when ``None``. Pass the axes of
+            another display to draw several curves together.
+        name : str, default=None
+            Legend label; overrides the ``name`` of the display.
+        **kwargs
+            Passed to :meth:`matplotlib.axes.Axes.plot` (``color``, ``lw``,
+            ``ls``, ...).
+
+        Returns
+        -------
+        display : CertifiedAccuracyDisplay
+            This display, with ``line_``, ``ax_`` and ``figure_`` set.
+        """
+        ax = _get_axes(ax, f"{type(self).__name__}.plot")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {type(name).__name__}.")
+        name = self.name if name is None else name
+        if name is not None:
+            kwargs.setdefault("label", name)
+        (self.line_,) = ax.plot(self.radii, self.accuracies, **kwargs)
+        ax.set_xlabel("l2 radius R")
+        ax.set_ylabel("certified accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlim(left=0.0)
+        if "label" in kwargs:
+            ax.legend(loc="upper right")
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return self
+
+    @classmethod
+    def from_estimator(
+        cls, estimator, X, y, *, radii=None, sample_weight=None, name=None, ax=None, **kwargs
+    ):
+        """Certify ``X`` and draw the certified accuracy curve.
+
+        ``X`` is certified with :func:`smoothcert.certify`, so a
+        :class:`~sklearn.pipeline.Pipeline` ending in a smoothing estimator
+        gives the curve at raw-space radii.
+
+        Parameters
+        ----------
+        estimator : fitted estimator
+            A :class:`~smoothcert.SmoothedClassifier`, a
+            :class:`~smoothcert.CertifiedRegion`, or a pipeline ending in one.
+        X : array-like of shape (n_samples, n_features)
+            Inputs to certify.
+        y : array-like of shape (n_samples,)
+            Their true labels.
+        radii : int or array-like of shape (n_radii,), default=None
+            Radii of the curve: ``None`` for 100 radii from 0 to the largest
+            certified radius, an int for that many. Pass one array to every
+            curve of an axis so that they share a grid.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the inputs.
+        name : str, default=None
+            Legend label; the estimator's class name (of the last step of a
+            pipeline) when ``None``.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when ``None``.
+        **kwargs
+            Passed to :meth:`matplotlib.axes.Axes.plot`.
+
+        Returns
+        -------
+        display : CertifiedAccuracyDisplay
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from sklearn.datasets import make_moons
+        >>> from smoothcert import SmoothedClassifier
+        >>> from smoothcert.plotting import CertifiedAccuracyDisplay
+        >>> X, y = make_moons(60, noise=0.1, random_state=0)
+        >>> clf = SmoothedClassifier(n_samples=200, random_state=0).fit(X, y)
+        >>> display = CertifiedAccuracyDisplay.from_estimator(clf, X[:20], y[:20])
+        >>> display.line_.get_label()
+        'SmoothedClassifier'
+        """
+        check_matplotlib_support(f"{cls.__name__}.from_estimator")
+        from .._certify._pullback import certify
+
+        certificate = certify(estimator, X)
+        return cls.from_certificate(
+            certificate,
+            y,
+            radii=radii,
+            sample_weight=sample_weight,
+            name=_estimator_name(estimator) if name is None else name,
+            ax=ax,
+            **kwargs,
+        )
+
+    @classmethod
+    def from_certificate(
+        cls, certificate, y, *, radii=None, sample_weight=None, name=None, ax=None, **kwargs
+    ):
+        """Draw the certified accuracy curve of a certificate.
+
+        Parameters
+        ----------
+        certificate : Certificate
+            Certificate of the inputs, from ``certify``.
+        y : array-like of shape (n_samples,)
+            True labels of the certified inputs.
+        radii : int or array-like of shape (n_radii,), default=None
+            Radii of the curve: ``None`` for 100 radii from 0 to the largest
+            certified radius, an int for that many. Pass one array to every
+            curve of an axis so that they share a grid.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the inputs.
+        name : str, default=None
+            Legend label; no legend entry when ``None``.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when ``None``.
+        **kwargs
+            Passed to :meth:`matplotlib.axes.Axes.plot`.
+
+        Returns
+        -------
+        display : CertifiedAccuracyDisplay
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import numpy as np
+        >>> from smoothcert import Certificate
+        >>> from smoothcert.plotting import CertifiedAccuracyDisplay
+        >>> cert = Certificate(
+        ...     center=np.zeros((3, 2)), prediction=np.array([0, 1, 1]),
+        ...     abstained=np.array([False, False, True]), covariance=np.full(3, 0.25),
+        ...     mahalanobis_radius=np.array([1.0, 2.0, 0.0]),
+        ...     p_lower=np.array([0.84, 0.98, 0.4]), alpha=0.001)
+        >>> radii = np.linspace(0.0, 1.5, 4)
+        >>> first = CertifiedAccuracyDisplay.from_certificate(
+        ...     cert, [0, 1, 1], radii=radii, name="cert")
+        >>> first.accuracies.round(3)
+        array([0.667, 0.667, 0.333, 0.   ])
+        >>> second = CertifiedAccuracyDisplay.from_certificate(
+        ...     cert[:2], [0, 1], radii=radii, name="first two", ax=first.ax_)
+        >>> [line.get_label() for line in first.ax_.get_lines()]
+        ['cert', 'first two']
+        """
+        check_matplotlib_support(f"{cls.__name__}.from_certificate")
+        from ..metrics import certified_accuracy_curve
+
+        if not isinstance(certificate, Certificate):
+            raise TypeError(
+                f"certificate must be a Certificate, got {type(certificate).__name__}."
+            )
+        if y is None:
+            raise ValueError(
+                "y (the true labels) is required: the certified accuracy counts the "
+                "correctly classified inputs."
+            )
+        if np.ndim(y) != 1 or len(y) != len(certificate):
+            raise ValueError(
+                f"y must hold one label per certified input ({len(certificate)}), got "
+                f"shape {np.shape(y)}."
+            )
+        r, acc = certified_accuracy_curve(y, certificate, radii=radii, sample_weight=sample_weight)
+        display = cls(radii=r, accuracies=acc, name=name)
+        return display.plot(ax=ax, **kwargs)
