@@ -230,3 +230,113 @@ def test_row_covariances_quantities(kind):
     assert_allclose(both.matrices(), np.concatenate([mats, np.repeat(np.eye(D)[None], 2, axis=0)]))
     with pytest.raises(ValueError):
         cov.values[0] = 1.0  # read-only view
+
+
+# ------------------------------------------------------- declared public fields
+def _public(cov, n=3, d=2, **extra):
+    return Certificate(
+        center=np.arange(n * d, dtype=float).reshape(n, d), prediction=np.array([0, 1, 0][:n]),
+        abstained=np.zeros(n, bool), covariance=cov, mahalanobis_radius=np.ones(n),
+        p_lower=np.full(n, 0.9), alpha=0.01, **extra,
+    )
+
+
+@pytest.mark.parametrize(
+    "cov, kind",
+    [
+        (np.array([0.25, 1.0, 4.0]), "isotropic"),
+        (np.array([[0.25, 1.0], [1.0, 4.0], [2.0, 2.0]]), "diagonal"),
+        (np.array([np.eye(2), 2 * np.eye(2), [[2.0, 0.5], [0.5, 1.0]]]), "full"),
+    ],
+)
+def test_certificate_from_public_arrays(cov, kind):
+    cert = _public(cov)
+    assert cert.covariances.kind == kind
+    dense = cert.covariance
+    assert dense.shape == (3, 2, 2)
+    expected = np.sqrt(np.linalg.eigvalsh(dense)[:, 0])
+    assert_allclose(cert.radius, expected)
+    if kind != "full":
+        assert_allclose(np.diagonal(dense, axis1=1, axis2=2), np.broadcast_to(cov.reshape(3, -1), (3, 2)))
+
+
+def test_certificate_rejects_covariance_of_a_wrong_shape():
+    with pytest.raises(ValueError, match=r"shape \(n,\)"):
+        _public(np.ones((3, 2, 2, 1)))
+    with pytest.raises(ValueError, match="covariance has 2 rows"):
+        _public(np.ones(2))
+    with pytest.raises(ValueError, match="strictly positive"):
+        _public(np.array([1.0, -1.0, 1.0]))
+
+
+def test_every_optional_field_is_declared_and_survives_slicing():
+    info = {"stages": ["isotropic"]}
+    cert = _public(
+        np.ones(3), n_draws=[10, 20, 30], from_memory=[True, False, False],
+        memory_index=[0, -1, 1], shrunk=[False, True, False], search_info=info,
+        pullback_info={"steps": ["scaler"]}, index=["a", "b", "c"],
+    )
+    part = cert[[2, 0]]
+    assert_array_equal(part.n_draws, [30, 10])
+    assert_array_equal(part.from_memory, [False, True])
+    assert_array_equal(part.memory_index, [1, 0])
+    assert_array_equal(part.shrunk, [False, False])
+    assert_array_equal(part.index, ["c", "a"])
+    assert part.search_info is info and part.pullback_info == {"steps": ["scaler"]}
+    frame = part.to_frame()
+    assert list(frame.index) == ["c", "a"]
+    assert {"n_draws", "from_memory", "memory_index", "shrunk"} <= set(frame.columns)
+    bare = _public(np.ones(3))
+    assert bare.n_draws is None and bare.search_info is None and bare.index is None
+    assert "n_draws" not in bare.to_frame().columns
+
+
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("n_draws", [1, 2], "n_draws must have shape"),
+        ("index", ["a"], "index must have shape"),
+        ("search_info", ["not a dict"], "search_info must be a dict"),
+    ],
+)
+def test_optional_fields_are_validated(field, value, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        _public(np.ones(3), **{field: value})
+
+
+def test_to_frame_keeps_the_index_of_a_dataframe_input():
+    pd = pytest.importorskip("pandas")
+    from sklearn.datasets import make_moons
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from smoothcert import CertifiedRegion, SmoothedClassifier, certify
+
+    X, y = make_moons(60, noise=0.1, random_state=0)
+    frame = pd.DataFrame(X, columns=["a", "b"], index=[f"row{i}" for i in range(60)])
+    for est in (
+        SmoothedClassifier(LogisticRegression(), n_samples=200, random_state=0),
+        CertifiedRegion(LogisticRegression(), method="isotropic", n_iter=1,
+                        n_samples_optim=16, n_samples=200, random_state=0),
+    ):
+        est.fit(frame, y)
+        result = est.certify(frame.iloc[10:14]).to_frame()
+        assert list(result.index) == ["row10", "row11", "row12", "row13"]
+        joined = frame.iloc[10:14].join(result)
+        assert len(joined) == 4 and "radius" in joined
+    pipe = make_pipeline(StandardScaler(), SmoothedClassifier(n_samples=200, random_state=0))
+    pipe.fit(frame, y)
+    assert list(certify(pipe, frame.iloc[:3]).to_frame().index) == ["row0", "row1", "row2"]
+    # a plain array keeps positional rows
+    assert list(est.certify(X[:2]).to_frame().index) == [0, 1]
+
+
+def test_memory_and_pull_back_keep_the_declared_fields():
+    from smoothcert import CertificateMemory
+
+    cert = _public(np.ones(3), n_draws=[5, 6, 7], search_info={"k": 1}, index=["x", "y", "z"])
+    sound = CertificateMemory().process(cert)
+    assert_array_equal(sound.n_draws, [5, 6, 7])
+    assert sound.search_info == {"k": 1} and list(sound.index) == ["x", "y", "z"]
+    assert sound.from_memory is not None and sound.guarantee == "memory"

@@ -5,7 +5,7 @@ from scipy.special import gammaln
 
 from .._geometry._forms import RowCovariances
 
-__all__ = ["Certificate", "as_covariances", "log_unit_ball_volume"]
+__all__ = ["Certificate", "as_covariances", "log_unit_ball_volume", "row_index"]
 
 GUARANTEES = ("per-covariance", "memory", "fixed-noise")
 
@@ -25,6 +25,14 @@ _ROW_FIELDS = {
 }
 #: Optional fields shared by all rows (kept as they are by slicing).
 _SHARED_FIELDS = ("search_info", "pullback_info")
+
+
+def row_index(X):
+    """The row labels of a pandas input (its ``index``), else None."""
+    index = getattr(X, "index", None)
+    if index is None or not hasattr(X, "iloc"):
+        return None
+    return np.asarray(index)
 
 
 def as_covariances(covariance, n_features=None):
@@ -51,7 +59,7 @@ def as_covariances(covariance, n_features=None):
                 raise ValueError("the dimension is unknown for (n,) variances")
             return RowCovariances.isotropic(values, n_features)
         if values.ndim == 2:
-            return RowCovariances("diagonal", values, values.shape[1])
+            return RowCovariances.create("diagonal", values, values.shape[1])
         if values.ndim == 3:
             return RowCovariances.from_matrices(values)
     except ValueError as exc:

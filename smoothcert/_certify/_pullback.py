@@ -33,6 +33,7 @@ from sklearn.utils.validation import check_array
 from .._geometry._forms import RowCovariances
 from .._geometry._linalg import spd_power, symmetrize
 from ._affine import Affine, step_affine, step_name
+from ._certificate import row_index
 
 __all__ = ["certify", "pull_back"]
 
@@ -216,4 +217,6 @@ def certify(estimator, X, *, non_injective="ellipsoid"):
     else:
         Xt = X
     cert = final.certify(Xt)
+    if cert.index is None and row_index(X) is not None:
+        cert = cert._replace(index=row_index(X))
     return pull_back(cert, aff, X_raw, non_injective=non_injective, steps=names)

@@ -11,7 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
 from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
-from .._certify._certificate import Certificate
+from .._certify._certificate import Certificate, row_index
 from .._certify._procedures import certify_rows, smoothed_frequencies
 from .._engine._loop import resolve_batch_size
 from .._engine._streams import resolve_seed
@@ -216,7 +216,7 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             **self._engine_kwargs(X.shape[1]),
         )
 
-    def _certificate(self, X, adapter, covariances, seed, guarantee):
+    def _certificate(self, X, adapter, covariances, seed, guarantee, index=None):
         """CERTIFY every row with its covariance and wrap the result."""
         top, p_lower, abstained, radius = certify_rows(
             adapter,
@@ -240,6 +240,7 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             alpha=self.alpha,
             guarantee=guarantee,
             n_draws=np.full(X.shape[0], self.n_samples, dtype=np.int64),
+            index=index,
         )
 
     def predict_base(self, X):

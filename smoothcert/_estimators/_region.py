@@ -6,6 +6,7 @@ import numpy as np
 from scipy import stats
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._certify._certificate import row_index
 from ._base import BaseSmoothing
 from ._adapters import _unwrap_frozen, is_torch_net
 from .._search._ascent import search_covariances
@@ -417,11 +418,12 @@ class CertifiedRegion(BaseSmoothing):
                 raise TypeError(
                     f"memory must be a CertificateMemory, got {type(memory).__name__}."
                 )
+        index = row_index(X)
         X = self._check_X(X)
         adapter, seed = self._adapter(), self._seed()
         covariances, info = self._search(X, adapter, seed)
         guarantee = "fixed-noise" if self.method == "fixed" else "per-covariance"
-        cert = self._certificate(X, adapter, covariances, seed, guarantee)._replace(
+        cert = self._certificate(X, adapter, covariances, seed, guarantee, index=index)._replace(
             search_info=info
         )
         if memory is not None:

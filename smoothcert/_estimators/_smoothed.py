@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._certify._certificate import row_index
 from ._base import BaseSmoothing
 from .._geometry._forms import RowCovariances
 from .._certify._procedures import predict_rows
@@ -196,6 +197,9 @@ class SmoothedClassifier(BaseSmoothing):
             With ``covariance = sigma^2 I`` for every row and
             ``guarantee="fixed-noise"``.
         """
+        index = row_index(X)
         X = self._check_X(X)
         covariances = self._covariances(X.shape[0])
-        return self._certificate(X, self._adapter(), covariances, self._seed(), "fixed-noise")
+        return self._certificate(
+            X, self._adapter(), covariances, self._seed(), "fixed-noise", index=index
+        )
