@@ -171,7 +171,8 @@ def skorch_paths(clf, x, n_points, repeat):
     of one input with ``n_points`` draws, noise included.
     """
     from smoothcert._geometry._forms import RowCovariances
-    from smoothcert._engine._loop import STAGE_ESTIMATION, count_votes
+    from smoothcert._certify._procedures import count_votes
+    from smoothcert._engine._streams import STAGE_ESTIMATION
 
     net = clf.estimator_
     adapter = clf._adapter()

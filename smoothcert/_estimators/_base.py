@@ -4,6 +4,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -11,7 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
 from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
-from .._certify._certificate import Certificate, row_index
+from .._certify._certificate import Certificate
 from .._certify._procedures import certify_rows, smoothed_frequencies
 from .._engine._loop import resolve_batch_size
 from .._engine._streams import resolve_seed
@@ -22,14 +23,6 @@ _AUGMENTATION_STAGE = 0xA06
 #: Noise scales must keep their squares (variances) normal float64 numbers.
 _MIN_SIGMA = 1e-100
 _MAX_SIGMA = 1e100
-
-
-def _is_frozen(estimator):
-    try:
-        from sklearn.frozen import FrozenEstimator
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(estimator, FrozenEstimator)
 
 
 class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
@@ -79,7 +72,7 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         self._validate_params()
         self._validate_extra_params()
         base = self._base_estimator()
-        frozen = _is_frozen(base)
+        frozen = isinstance(base, FrozenEstimator)
         if frozen and y is None:
             inner = _unwrap_frozen(base)
             check_is_fitted(inner)

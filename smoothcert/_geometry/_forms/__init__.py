@@ -1,0 +1,37 @@
+"""Covariance forms: one class per way of storing a batch of noise covariances.
+
+A form holds one Gaussian noise covariance per input in the cheapest exact
+representation and knows everything the rest of the library asks of it:
+
+* **storage** -- ``values``, ``take``, ``concatenate``, ``matrices``;
+* **spectrum** -- eigenvalues, their bounds, log-determinant;
+* **sampling** -- a square-root :class:`NoiseFactor` (``e = Sigma^(1/2) z``
+  with the *symmetric* root, so that standard normals ``z`` are the whitened
+  coordinates of the search), whitening, the factor of a linear image;
+* **affine images** -- ``scaled`` (``D Sigma D``), ``congruence``
+  (``B Sigma B^T``) and the precision, for the pull-back through pipelines;
+* **the search** -- a parametrization (log-variances, or the matrix itself),
+  its Fisher-Rao norm and step, the projection of whitened tangent vectors
+  (outer-product moments of the gradient estimators, spectral gradients of the
+  objective's shape term) onto the form's tangent space, and how a stage starts
+  from the previous stage's optimum.
+
+The forms are :class:`IsotropicCovariances` (``sigma_i^2 I``),
+:class:`DiagonalCovariances` (``diag(s_i^2)``) and :class:`FullCovariances`
+(SPD matrices). Adding a form is adding one subclass of
+:class:`RowCovariances`; it registers itself under its ``kind``.
+"""
+
+from ._base import FORMS, NoiseFactor, RowCovariances
+from ._diagonal import DiagonalCovariances
+from ._full import FullCovariances
+from ._isotropic import IsotropicCovariances
+
+__all__ = [
+    "RowCovariances",
+    "IsotropicCovariances",
+    "DiagonalCovariances",
+    "FullCovariances",
+    "NoiseFactor",
+    "FORMS",
+]

@@ -1,0 +1,281 @@
+"""The interface of the covariance forms, their registry and the noise factor."""
+
+import numpy as np
+
+
+__all__ = ["RowCovariances", "NoiseFactor", "FORMS"]
+
+#: kind -> form class, filled by subclassing :class:`RowCovariances`.
+FORMS = {}
+
+
+# ------------------------------------------------------------------ factors
+class NoiseFactor:
+    """A square-root factor ``L`` of a batch of covariances (``L L^T = Sigma``).
+
+    Parameters
+    ----------
+    root : ndarray
+        ``(r,)`` scales, ``(r, d)`` per-axis scales, or ``(r, d, d)``
+        symmetric matrices.
+    """
+
+    def __init__(self, root):
+        self.root = root
+
+    def apply(self, z, out=None):
+        """Noise ``e = L z`` for standard normals ``z`` of shape (r, m, d).
+
+        ``out`` (which may be ``z`` itself) receives the result in place.
+        """
+        root = self.root
+        if root.ndim == 1:
+            return np.multiply(z, root[:, None, None], out=out)
+        if root.ndim == 2:
+            return np.multiply(z, root[:, None, :], out=out)
+        # root is symmetric: e_j = sum_k root[j, k] z_k
+        return np.matmul(z, root, out=out)
+
+    def astype(self, dtype):
+        """The same factor in ``dtype`` (no copy when it already is)."""
+        return NoiseFactor(self.root.astype(dtype, copy=False))
+
+    def take(self, rows):
+        """The factor of a subset of the rows."""
+        return NoiseFactor(self.root[rows])
+
+
+# -------------------------------------------------------------------- forms
+class RowCovariances:
+    """One Gaussian noise covariance per row, in a compact form (abstract base).
+
+    Build a form with :meth:`create` (``kind`` and values), :meth:`isotropic`
+    or :meth:`from_matrices`, or one of the subclasses directly.
+
+    Parameters
+    ----------
+    values : ndarray
+        The compact values; their shape depends on the form.
+    n_features : int
+        Dimension ``d``.
+    """
+
+    #: Name of the form (key of :data:`FORMS`).
+    kind = None
+    #: Number of dimensions of ``values`` (1, 2 or 3).
+    values_ndim = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.kind is not None:
+            FORMS[cls.kind] = cls
+
+    def __init__(self, values, n_features):
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != self.values_ndim:
+            raise ValueError(
+                f"A {self.kind} covariance needs a {self.values_ndim}-D array of values, "
+                f"got shape {values.shape}."
+            )
+        if self.values_ndim > 1 and values.shape[1] != n_features:
+            raise ValueError(f"covariance has {values.shape[1]} features, expected {n_features}.")
+        if not np.all(np.isfinite(values)):
+            raise ValueError("covariance contains NaN or infinite values.")
+        self.n_features = int(n_features)
+        self._values = self._validated(values)
+
+    def _validated(self, values):
+        """Check (and canonicalize) the compact values; return what is stored."""
+        if np.any(values <= 0):
+            raise ValueError("variances must be strictly positive.")
+        return values
+
+    @classmethod
+    def _wrap(cls, values, n_features, **state):
+        """A form around already validated values (no copy, no check)."""
+        new = cls.__new__(cls)
+        new.n_features = int(n_features)
+        new._values = values
+        for key, value in state.items():
+            setattr(new, key, value)
+        return new
+
+    # ------------------------------------------------------------ builders
+    @staticmethod
+    def create(kind, values, n_features):
+        """Build the form named ``kind`` (``"isotropic"``, ``"diagonal"``, ``"full"``, ...)."""
+        if kind not in FORMS:
+            raise ValueError(f"kind must be one of {tuple(FORMS)}, got {kind!r}.")
+        return FORMS[kind](values, n_features)
+
+    @staticmethod
+    def isotropic(variances, n_features):
+        """Build ``variances[i] * I`` rows."""
+        return FORMS["isotropic"](np.atleast_1d(variances), n_features)
+
+    @staticmethod
+    def from_matrices(matrices):
+        """Build full rows from an ``(n, d, d)`` array of SPD matrices."""
+        matrices = np.asarray(matrices, dtype=np.float64)
+        if matrices.ndim != 3 or matrices.shape[1] != matrices.shape[2]:
+            raise ValueError(
+                f"covariance must have shape (n_samples, d, d), got {matrices.shape}."
+            )
+        return FORMS["full"](matrices, matrices.shape[1])
+
+    # -------------------------------------------------------------- basics
+    def __len__(self):
+        return self._values.shape[0]
+
+    def __repr__(self):
+        return f"{type(self).__name__}(n={len(self)}, d={self.n_features})"
+
+    @property
+    def values(self):
+        """The compact values (read-only view)."""
+        view = self._values.view()
+        view.flags.writeable = False
+        return view
+
+    def take(self, rows):
+        """Covariances of a subset of rows (index array or slice)."""
+        return self._wrap(self._values[rows], self.n_features)
+
+    @staticmethod
+    def concatenate(parts):
+        """Concatenate the rows of several forms (full rows if the forms differ)."""
+        if len({type(p) for p in parts}) != 1:
+            parts = [p.as_full() for p in parts]
+        return type(parts[0])._concatenate(parts)
+
+    @classmethod
+    def _concatenate(cls, parts):
+        return cls._wrap(np.concatenate([p._values for p in parts]), parts[0].n_features)
+
+    def as_full(self):
+        """The same covariances as full matrices (``FullCovariances``)."""
+        return RowCovariances.from_matrices(self.matrices())
+
+    # ---------------------------------------------------------- quantities
+    def matrices(self):
+        """Dense ``(n, d, d)`` covariance matrices."""
+        n, d = len(self), self.n_features
+        out = np.zeros((n, d, d))
+        idx = np.arange(d)
+        out[:, idx, idx] = self._diagonal()
+        return out
+
+    def eigenvalues(self):
+        """Eigenvalues of each row, ``(n, d)`` (ascending for full rows)."""
+        raise NotImplementedError
+
+    def min_eigenvalue(self):
+        """Smallest eigenvalue of each row, ``(n,)``."""
+        return self.eigenvalues().min(axis=1)
+
+    def max_eigenvalue(self):
+        """Largest eigenvalue of each row, ``(n,)``."""
+        return self.eigenvalues().max(axis=1)
+
+    def logdet(self):
+        """Log-determinant of each row, ``(n,)``."""
+        return np.log(self.eigenvalues()).sum(axis=1)
+
+    def precision(self):
+        """Dense inverse ``Sigma^-1`` of each row, ``(n, d, d)``."""
+        n, d = len(self), self.n_features
+        out = np.zeros((n, d, d))
+        idx = np.arange(d)
+        out[:, idx, idx] = 1.0 / self._diagonal()
+        return out
+
+    def sqrt_matrices(self):
+        """Symmetric square roots, ``(n, d, d)``."""
+        return self.as_full().sqrt_matrices()
+
+    # ------------------------------------------------------------ sampling
+    def factor(self, rows):
+        """Square-root factor of ``rows`` (a :class:`NoiseFactor`)."""
+        return NoiseFactor(np.sqrt(self._values[rows]))
+
+    def whiten(self, rows, delta):
+        """``Sigma^(-1/2) delta`` for displacements ``delta`` of shape (r, m, d)."""
+        raise NotImplementedError
+
+    def projected_factor(self, rows, projection):
+        """Factor of the projected noise ``A e`` of ``rows``.
+
+        For ``e ~ N(0, Sigma)`` and a ``(k, d)`` matrix ``A``, ``A e`` is
+        ``N(0, A Sigma A^T)``: the returned factor is the symmetric positive
+        semi-definite square root of ``A Sigma A^T``, shape (r, k, k).
+        """
+        raise NotImplementedError
+
+    # -------------------------------------------------------- affine images
+    def scaled(self, scales):
+        """The covariances of ``D e`` for ``D = diag(scales)``: ``D Sigma D``."""
+        raise NotImplementedError
+
+    def congruence(self, B):
+        """The covariances of ``B e`` for a square matrix ``B``: ``B Sigma B^T`` (full)."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------- the search
+    @classmethod
+    def from_parameters(cls, theta, n_features):
+        """The form whose search parameters are ``theta`` (see :meth:`parameters_from`)."""
+        return cls(np.exp(theta), n_features)
+
+    @classmethod
+    def parameters_from(cls, previous, theta, n_features):
+        """Search parameters of this form at the optimum of the previous stage.
+
+        ``previous`` is the previous stage's form class and ``theta`` its
+        parameters; ``None`` and log-variances (n,) start a first stage.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def bounds(cls, floor_log, cap_log):
+        """Per-row bounds of the parameters from log-variance floor and cap, ``(n,)`` each."""
+        return floor_log, cap_log
+
+    @classmethod
+    def tangent_shape(cls, n_features):
+        """Shape of one row's whitened tangent vector (the search's step)."""
+        raise NotImplementedError
+
+    @classmethod
+    def norm(cls, tangent, n_features):
+        """Fisher-Rao norm of a whitened tangent vector of this form."""
+        raise NotImplementedError
+
+    @classmethod
+    def step(cls, theta, direction, low, high):
+        """Parameters after a step ``direction`` (whitened tangent), kept within bounds."""
+        raise NotImplementedError
+
+    def spectral_tangent(self, a, c, scale_derivative):
+        """A whitened tangent ``a I + U diag(c) U^T`` projected on this form.
+
+        ``U`` diagonalizes the covariance; this is the Fisher-Rao gradient of
+        a spectral function whose derivatives along ``log s_i`` (``s_i`` the
+        noise scales) are ``a + c_i``. ``scale_derivative`` (n,) is the exact
+        derivative along the log of a common scale, for forms whose tangent
+        holds only that direction.
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def score_moment(centred, z):
+        """Projection of ``mean[(h - mean h)(z z^T - I)]`` on the tangent.
+
+        ``centred`` (r, m) are the centred objective values and ``z`` (r, m, d)
+        the whitened draws (the score-function natural gradient).
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def pathwise_moment(grad_z, z):
+        """Projection of ``sym(mean[grad_z h  z^T])`` on the tangent (pathwise gradient)."""
+        raise NotImplementedError
