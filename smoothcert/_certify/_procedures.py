@@ -1,7 +1,7 @@
 """Cohen et al.'s CERTIFY and PREDICT procedures, for any per-row covariances.
 
 These functions orchestrate the sampling engine and the statistics module; both
-estimators call them, so the statistical rules of DESIGN.md section 2 are
+estimators call them, so the statistical rules (design page, *Statistical rules*) are
 implemented exactly once.
 """
 

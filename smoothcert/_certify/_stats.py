@@ -1,7 +1,7 @@
 """Confidence bounds, hypothesis tests and certified radii.
 
 Every statistical decision of the library is made here, in float64, so that the
-rules of DESIGN.md section 2 live in a single place:
+rules of the design page (*Statistical rules*) live in a single place:
 
 * hard votes use the one-sided Clopper-Pearson lower bound,
 * soft votes use a bound valid for the mean of scores in [0, 1]

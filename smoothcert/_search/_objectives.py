@@ -114,7 +114,7 @@ def _shape_gradient(eigvals, objective, kappa):
     * ``c_i = kappa * m * omega_i`` (``kappa = 1`` for ``"ball"``), ``m`` and
       ``omega`` from :func:`_soft_min_scale`. With an isolated smallest
       eigenvalue, ``c`` tends to ``sqrt(lambda_min) e_min``: the whitened form
-      of the exact gradient ``lambda_min^(3/2) u u^T`` (DESIGN.md section 7).
+      of the exact gradient ``lambda_min^(3/2) u u^T``.
 
     Returns
     -------

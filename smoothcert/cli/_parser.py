@@ -35,9 +35,12 @@ _probability = _number(float, "a number in (0, 1)", lambda v: 0 < v < 1)
 
 
 def _version():
-    from .. import __version__
+    from importlib import metadata
 
-    return __version__
+    try:
+        return metadata.version("smoothcert")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
+        return "0+unknown"
 
 
 def build_parser():
