@@ -10,6 +10,7 @@ noise) on the same footing. A ball whose radius equals the certified radius
 counts as inside.
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = [
     "certified_accuracy_curve",
     "certificate_summary",
     "make_certified_scorer",
+    "UnreachableRadiusWarning",
 ]
 
 #: Number of radii of the default grid of :func:`certified_accuracy_curve`.
@@ -259,16 +261,49 @@ def certificate_summary(certificate, y_true=None):
     return summary
 
 
+class UnreachableRadiusWarning(UserWarning):
+    """No input's certified region reaches the radius at which accuracy is measured."""
+
+
+def unreachable_radius_message(certificate, radius):
+    """Why a certified accuracy at ``radius`` is 0 for want of radius, or None.
+
+    The message names the largest certified radius and what to check; it is
+    None when some certified region contains the ball ``B2(x, radius)``.
+    """
+    if radius <= 0 or len(certificate) == 0:
+        return None
+    largest = float(certificate.radius[certificate.certified].max(initial=0.0))
+    if largest >= radius:
+        return None
+    return (
+        f"no input reaches the radius {radius:g}: the largest certified l2 radius is "
+        f"{largest:.3g} ({int(certificate.certified.sum())} of {len(certificate)} inputs "
+        "certified), so the certified accuracy is 0 whatever the model. Check that the "
+        "radius is in the units of the X given to the scorer (with a scaler in front of "
+        "the smoother, radii are measured in raw feature units and a feature with a tiny "
+        "scale caps every radius), the scales of the features, and sigma (the certified "
+        "radius is at most about 4 * sigma with 100,000 draws)."
+    )
+
+
 class _CertifiedScorer:
     """Scorer ``(estimator, X, y) -> certified accuracy at a fixed radius``."""
 
     def __init__(self, radius):
         self.radius = radius
+        self._warned = False
 
     def __call__(self, estimator, X, y, sample_weight=None):
         from ._certify._pullback import certify
 
         cert = certify(estimator, X)
+        if not self._warned:
+            message = unreachable_radius_message(cert, self.radius)
+            if message is not None:
+                self._warned = True
+                warnings.warn(f"make_certified_scorer: {message}", UnreachableRadiusWarning,
+                              stacklevel=2)
         return certified_accuracy(y, cert, self.radius, sample_weight=sample_weight)
 
     def _accept_sample_weight(self):

@@ -32,3 +32,14 @@ def binary_linear():
     X = rng.standard_normal((100, 2))
     y = (X @ np.array([1.0, -2.0]) + 0.25 > 0).astype(int)
     return X, y
+
+
+@pytest.fixture
+def no_sampling_engine(monkeypatch):
+    """Make any Monte-Carlo draw fail: every noise stream comes from ``_streams.generators``."""
+    import smoothcert._engine._streams
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("noise was drawn before the input was rejected")
+
+    monkeypatch.setattr(smoothcert._engine._streams, "generators", forbidden)

@@ -3,12 +3,13 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone, is_classifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
 from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
@@ -23,6 +24,22 @@ _AUGMENTATION_STAGE = 0xA06
 #: Noise scales must keep their squares (variances) normal float64 numbers.
 _MIN_SIGMA = 1e-100
 _MAX_SIGMA = 1e100
+
+
+def _check_classifier(estimator):
+    """Refuse base models that do not predict classes (regressors, clusterers, ...)."""
+    if is_classifier(estimator):
+        return
+    inner = _unwrap_frozen(estimator)
+    kind = get_tags(estimator).estimator_type
+    what = f"a {kind}" if kind else "not a classifier"
+    raise TypeError(
+        f"estimator must be a classifier, but {type(inner).__name__} is {what}: its "
+        "predictions would be taken for class labels and the certificates would be "
+        "meaningless. Pass a scikit-learn classifier (is_classifier(estimator) must be "
+        "True; a custom one can inherit sklearn.base.ClassifierMixin) or a skorch "
+        "NeuralNetClassifier."
+    )
 
 
 class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
@@ -72,6 +89,7 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         self._validate_params()
         self._validate_extra_params()
         base = self._base_estimator()
+        _check_classifier(base)
         frozen = isinstance(base, FrozenEstimator)
         if frozen and y is None:
             inner = _unwrap_frozen(base)

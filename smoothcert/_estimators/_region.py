@@ -1,5 +1,6 @@
 """CertifiedRegion: data-dependent smoothing with a per-input noise covariance."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,7 +11,7 @@ from .._certify._certificate import row_index
 from ._base import BaseSmoothing
 from ._adapters import _unwrap_frozen, is_torch_net
 from .._search._ascent import search_covariances
-from ..metrics import certified_accuracy
+from ..metrics import UnreachableRadiusWarning, certified_accuracy, unreachable_radius_message
 from .._certify._stats import radius_ceiling
 
 __all__ = ["CertifiedRegion", "MAX_RIEMANNIAN_FEATURES", "MAX_RIEMANNIAN_SCALE_RATIO"]
@@ -447,4 +448,9 @@ class CertifiedRegion(BaseSmoothing):
         -------
         score : float
         """
-        return certified_accuracy(y, self.certify(X), self.radius, sample_weight=sample_weight)
+        cert = self.certify(X)
+        message = unreachable_radius_message(cert, self.radius)
+        if message is not None:
+            warnings.warn(f"CertifiedRegion.score: {message}", UnreachableRadiusWarning,
+                          stacklevel=2)
+        return certified_accuracy(y, cert, self.radius, sample_weight=sample_weight)
