@@ -135,41 +135,53 @@ def geometric_looks(first_look, budget, ratio=2.0):
     return np.asarray(looks, dtype=np.int64)
 
 
-def spend_alpha(alpha, n_looks, final_share=None):
-    """Split ``alpha`` over ``n_looks`` looks (Bonferroni-style spending).
+def spend_alpha(alpha, looks, schedule="uniform"):
+    """Split ``alpha`` over the looks (Bonferroni-style spending).
 
     Parameters
     ----------
     alpha : float
         Total failure probability, in (0, 1).
-    n_looks : int
-        Number of looks ``K`` (at least 1).
-    final_share : float, optional
-        Fraction of ``alpha`` kept for the last look; the early looks share the
-        rest equally. ``None`` spends ``alpha / K`` at every look.
+    looks : array-like of int
+        The looks (draw counts), increasing.
+    schedule : {"uniform", "sqrt", "proportional"} or float, default="uniform"
+        ``"uniform"``: ``alpha / K`` at each of the ``K`` looks. ``"sqrt"`` and
+        ``"proportional"``: ``alpha_k`` proportional to ``sqrt(n_k)`` or to
+        ``n_k``, which keeps more for the late looks, where a stop costs the
+        most radius. A float in (0, 1): that fraction of ``alpha`` at the last
+        look, the rest shared equally by the early looks.
 
     Returns
     -------
-    levels : ndarray of float64, shape (n_looks,)
+    levels : ndarray of float64, shape (K,)
         Positive, summing to ``alpha`` (up to rounding).
 
     Examples
     --------
     >>> from smoothcert._certify._sequential import spend_alpha
-    >>> spend_alpha(0.001, 4).tolist()
+    >>> spend_alpha(0.001, [10, 20, 40, 80]).tolist()
     [0.00025, 0.00025, 0.00025, 0.00025]
-    >>> spend_alpha(0.001, 3, final_share=0.5).round(6).tolist()
+    >>> spend_alpha(0.001, [100, 400, 1600], "sqrt").round(7).tolist()
+    [0.0001429, 0.0002857, 0.0005714]
+    >>> spend_alpha(0.001, [100, 200, 400], 0.5).round(6).tolist()
     [0.00025, 0.00025, 0.0005]
     """
     alpha = float(_check_alpha(alpha))
-    n_looks = _check_int(n_looks, "n_looks")
+    looks = _check_looks(looks)
+    n_looks = looks.size
     if n_looks == 1:
         return np.array([alpha])
-    if final_share is None:
-        return np.full(n_looks, alpha / n_looks)
-    final_share = float(final_share)
+    if isinstance(schedule, str):
+        weights = {"uniform": np.ones(n_looks), "sqrt": np.sqrt(looks), "proportional": looks.astype(np.float64)}
+        if schedule not in weights:
+            raise ValueError(
+                f"schedule must be 'uniform', 'sqrt', 'proportional' or a final share, got {schedule!r}."
+            )
+        w = weights[schedule]
+        return alpha * w / w.sum()
+    final_share = float(schedule)
     if not (0.0 < final_share < 1.0):
-        raise ValueError(f"final_share must lie in the open interval (0, 1), got {final_share!r}.")
+        raise ValueError(f"schedule as a final share must lie in the open interval (0, 1), got {schedule!r}.")
     levels = np.full(n_looks, alpha * (1.0 - final_share) / (n_looks - 1))
     levels[-1] = alpha * final_share
     return levels
@@ -808,7 +820,7 @@ class SequentialCertifier:
     Two ways of paying for the looks (``method``):
 
     * ``"spending"``: a fixed-n bound at each look ``k`` at level ``alpha_k``
-      (:func:`spend_alpha`; ``alpha / K`` by default) -- Clopper-Pearson for hard
+      (:func:`spend_alpha`) -- Clopper-Pearson for hard
       votes, ``soft_bound`` (Bentkus by default) for soft votes. By a union bound
       over the looks, the bound reported at any stop is valid at ``alpha``.
     * ``"betting"``: the anytime-valid :class:`BettingConfidenceSequence` at level
@@ -840,10 +852,11 @@ class SequentialCertifier:
         mode) the budget for ``"spending"`` or 1 for ``"betting"``.
     ratio : float, default=2
         Growth factor of the looks.
-    final_share : float, optional
-        ``"spending"`` only: fraction of ``alpha`` kept for the last look (the
-        early looks share the rest); ``None`` spends ``alpha / K`` at every look
-        with a target, and 0.5 with a tolerance.
+    spending : {"auto", "uniform", "sqrt", "proportional"} or float, default="auto"
+        ``"spending"`` only: how ``alpha`` is split over the looks (see
+        :func:`spend_alpha`). ``"auto"``: ``"uniform"`` with a target (a stop at
+        any look is as good as another), ``"sqrt"`` with a tolerance (it keeps
+        more of ``alpha`` for the late looks, where most of the radius is).
     futility_alpha : float, optional
         Level of the upper bound of the futility rule (target mode); default
         ``alpha``. Futility never affects the validity of a claim, only power.
@@ -890,7 +903,7 @@ class SequentialCertifier:
         method="spending",
         first_look=None,
         ratio=2.0,
-        final_share=None,
+        spending="auto",
         futility_alpha=None,
         predictor="frequency",
         soft_bound="bentkus",
@@ -935,12 +948,12 @@ class SequentialCertifier:
         self._looks = geometric_looks(first_look, self.budget, ratio)
         n_looks = self._looks.size
         if method == "spending":
-            if final_share is None and self.mode == "tol" and n_looks > 1:
-                final_share = 0.5
-            self.levels = spend_alpha(self.alpha, n_looks, final_share)
+            if isinstance(spending, str) and spending == "auto":
+                spending = "sqrt" if self.mode == "tol" else "uniform"
+            self.levels = spend_alpha(self.alpha, self._looks, spending)
         else:
-            if final_share is not None:
-                raise ValueError("final_share applies to method='spending' only.")
+            if not (isinstance(spending, str) and spending == "auto"):
+                raise ValueError("spending applies to method='spending' only.")
             self.levels = np.full(n_looks, self.alpha)
         self.futility_alpha = self.alpha if futility_alpha is None else float(_check_alpha(futility_alpha))
         self.n_seen = np.zeros(self.n_rows, dtype=np.int64)
@@ -1200,8 +1213,8 @@ class SequentialPredictor:
         First look.
     ratio : float, default=2
         Growth factor of the looks.
-    final_share : float, optional
-        Fraction of ``alpha`` kept for the last look (see :func:`spend_alpha`).
+    spending : {"uniform", "sqrt", "proportional"} or float, default="uniform"
+        How ``alpha`` is split over the looks (see :func:`spend_alpha`).
 
     Examples
     --------
@@ -1222,7 +1235,7 @@ class SequentialPredictor:
     (0, [False, True], [100, 10000])
     """
 
-    def __init__(self, n_rows, n_classes, *, budget=100_000, alpha=0.001, vote="hard", first_look=100, ratio=2.0, final_share=None):
+    def __init__(self, n_rows, n_classes, *, budget=100_000, alpha=0.001, vote="hard", first_look=100, ratio=2.0, spending="uniform"):
         self.n_rows = _check_int(n_rows, "n_rows")
         self.n_classes = _check_int(n_classes, "n_classes", minimum=2)
         self.budget = _check_int(budget, "budget")
@@ -1231,7 +1244,7 @@ class SequentialPredictor:
             raise ValueError(f"vote must be 'hard' or 'soft', got {vote!r}.")
         self.vote = vote
         self._looks = geometric_looks(first_look, self.budget, ratio)
-        self.levels = spend_alpha(self.alpha, self._looks.size, final_share)
+        self.levels = spend_alpha(self.alpha, self._looks, spending)
         self.n_seen = np.zeros(self.n_rows, dtype=np.int64)
         dtype = np.int64 if vote == "hard" else np.float64
         self._sums = np.zeros((self.n_rows, self.n_classes), dtype=dtype)
