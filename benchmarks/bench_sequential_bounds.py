@@ -51,6 +51,7 @@ from _common import environment, print_table  # noqa: E402
 from smoothcert._certify._sequential import (  # noqa: E402
     SequentialCertifier,
     betting_lower_bound,
+    combined_soft_lower_bound,
     geometric_looks,
 )
 from smoothcert._certify._stats import (  # noqa: E402
@@ -96,50 +97,52 @@ def radius(p_lower):
 # ----------------------------------------------------------- table 1, 2, 3
 
 
-def one_hot_table(reps, rng):
+def soft_bounds(scores):
+    n = scores.shape[1]
+    mean = scores.mean(axis=1)
+    var = scores.var(axis=1, ddof=1)
+    return {
+        "union (current)": soft_lower_bound(mean, var, n, ALPHA),
+        "KL": kl_lower_bound(mean, n, ALPHA),
+        "Bentkus": bentkus_lower_bound(mean, n, ALPHA),
+        "betting": betting_lower_bound(scores, ALPHA),
+        "Bentkus|betting": combined_soft_lower_bound(scores, ALPHA),
+    }
+
+
+def one_hot_table(reps, rng, n_draws=N):
     rows = []
     for p in PS:
-        votes = (rng.random((reps, N)) < p).astype(np.float64)
+        votes = (rng.random((reps, n_draws)) < p).astype(np.float64)
         k = votes.sum(axis=1)
-        mean = k / N
-        var = votes.var(axis=1, ddof=1)
-        r_cp = radius(clopper_pearson_lower(k, N, ALPHA))
-        bounds = {
-            "union (current)": soft_lower_bound(mean, var, N, ALPHA),
-            "KL": kl_lower_bound(mean, N, ALPHA),
-            "Bentkus": bentkus_lower_bound(mean, N, ALPHA),
-            "betting": betting_lower_bound(votes, ALPHA),
-        }
-        row = {"p": p, "CP radius": r_cp.mean()}
+        r_cp = radius(clopper_pearson_lower(k, n_draws, ALPHA))
+        bounds = soft_bounds(votes)
+        row = {"N": n_draws, "p": p, "CP radius": r_cp.mean()}
         for name, lower in bounds.items():
             loss = 1.0 - radius(lower) / np.where(r_cp > 0, r_cp, np.nan)
             row[name] = f"{100 * np.nanmean(loss):.2f} %"
         rows.append(row)
     print_table(rows, list(rows[0]), title=f"1. Soft bounds on one-hot scores: radius loss vs hard-vote "
-                f"Clopper-Pearson on the same draws (N = {N:,}, alpha = {ALPHA}, {reps} streams per p)")
+                f"Clopper-Pearson on the same draws (N = {n_draws:,}, alpha = {ALPHA}, {reps} streams per p; "
+                "Bentkus|betting = the larger of Bentkus at 0.8 alpha and betting at 0.2 alpha)")
 
 
-def beta_table(reps, rng):
+def beta_table(reps, rng, n_draws=N):
     rows = []
     for a, b in [(9, 1), (90, 10), (900, 100), (99, 1), (999, 1), (2, 0.2), (0.5, 0.1)]:
-        scores = rng.beta(a, b, (reps, N))
+        scores = rng.beta(a, b, (reps, n_draws))
         mean = scores.mean(axis=1)
         var = scores.var(axis=1, ddof=1)
-        bounds = {
-            "union (current)": soft_lower_bound(mean, var, N, ALPHA),
-            "KL": kl_lower_bound(mean, N, ALPHA),
-            "Bentkus": bentkus_lower_bound(mean, N, ALPHA),
-            "betting": betting_lower_bound(scores, ALPHA),
-        }
+        bounds = soft_bounds(scores)
         ref = radius(bounds["union (current)"])
-        row = {"scores": f"Beta({a}, {b})", "mean": mean.mean(), "sd": np.sqrt(var.mean()),
+        row = {"N": n_draws, "scores": f"Beta({a}, {b})", "mean": mean.mean(), "sd": np.sqrt(var.mean()),
                "union radius": ref.mean()}
-        for name in ("KL", "Bentkus", "betting"):
+        for name in ("KL", "Bentkus", "betting", "Bentkus|betting"):
             gain = radius(bounds[name]) / ref - 1.0
             row[name] = f"{100 * gain.mean():+.2f} %"
         rows.append(row)
     print_table(rows, list(rows[0]), title=f"2. Soft bounds on Beta scores: radius vs the current "
-                f"Hoeffding / Bernstein union (N = {N:,}, alpha = {ALPHA}, {reps} streams each)")
+                f"Hoeffding / Bernstein union (N = {n_draws:,}, alpha = {ALPHA}, {reps} streams each)")
 
 
 def cost_table(n_rows, rng):
@@ -305,8 +308,10 @@ def main(argv=None):
     print(environment())
     if "1" in args.tables:
         one_hot_table(5 if quick else 20, rng)
+        one_hot_table(20 if quick else 200, rng, n_draws=1000)
     if "2" in args.tables:
         beta_table(3 if quick else 10, rng)
+        beta_table(20 if quick else 200, rng, n_draws=1000)
     if "3" in args.tables:
         cost_table(500 if quick else 2000, rng)
     if "4" in args.tables:

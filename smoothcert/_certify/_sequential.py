@@ -196,8 +196,9 @@ def _check_scores(block):
     block = np.asarray(block, dtype=np.float64)
     if block.ndim != 2:
         raise ValueError(f"block must be a 2-D array of scores (rows, draws), got shape {block.shape}.")
-    if np.any(~np.isfinite(block)) or np.any((block < 0.0) | (block > 1.0)):
-        raise ValueError("block scores must lie in [0, 1].")
+    # min / max propagate NaN, which fails both comparisons
+    if block.size and not (block.min() >= 0.0 and block.max() <= 1.0):
+        raise ValueError("block scores must lie in [0, 1] (and be finite).")
     return block
 
 
@@ -229,10 +230,20 @@ def score_sums(block):
     ([2.0, 1.25], [2.0, 0.5625])
     """
     block = _check_scores(block)
-    units = np.floor(block * SCORE_UNIT)
-    rounded = units / SCORE_UNIT
-    squares = np.minimum(units, np.ceil(rounded * rounded * SCORE_UNIT) + 1.0)
-    return units.astype(np.int64).sum(axis=1), squares.astype(np.int64).sum(axis=1)
+    s1 = np.zeros(block.shape[0], dtype=np.int64)
+    s2 = np.zeros(block.shape[0], dtype=np.int64)
+    # Integer-valued float64 terms below 2**33 add up exactly while the total stays
+    # below 2**53, whatever the order: chunks of 2**19 draws are safe.
+    for start in range(0, block.shape[1], 2**19):
+        units = np.floor(block[:, start : start + 2**19] * SCORE_UNIT)
+        s1 += units.sum(axis=1).astype(np.int64)
+        squares = units * units
+        squares *= 1.0 / SCORE_UNIT  # the exact square, rounded: at most 2**-21 off
+        np.ceil(squares, out=squares)
+        squares += 1.0
+        np.minimum(squares, units, out=squares)
+        s2 += squares.sum(axis=1).astype(np.int64)
+    return s1, s2
 
 
 def _two_point(n, s1, s2):
