@@ -77,8 +77,14 @@ def population(name, size, rng):
         some = rng.random(size) < 0.4
         p[some] = rng.uniform(0.5, 1.0, some.sum())
         return p
-    bins = [(0.15, None), (0.125, (1e-5, 1e-4)), (0.20, (1e-4, 1e-3)), (0.135, (1e-3, 3e-3)),
-            (0.35, (3e-3, 1e-2)), (0.04, (1e-2, 1e-1))]
+    bins = [
+        (0.15, None),
+        (0.125, (1e-5, 1e-4)),
+        (0.20, (1e-4, 1e-3)),
+        (0.135, (1e-3, 3e-3)),
+        (0.35, (3e-3, 1e-2)),
+        (0.04, (1e-2, 1e-1)),
+    ]
     weights = np.array([w for w, _ in bins])
     which = rng.choice(len(bins), size=size, p=weights / weights.sum())
     p = np.ones(size)
@@ -122,9 +128,13 @@ def one_hot_table(reps, rng, n_draws=N):
             loss = 1.0 - radius(lower) / np.where(r_cp > 0, r_cp, np.nan)
             row[name] = f"{100 * np.nanmean(loss):.2f} %"
         rows.append(row)
-    print_table(rows, list(rows[0]), title=f"1. Soft bounds on one-hot scores: radius loss vs hard-vote "
-                f"Clopper-Pearson on the same draws (N = {n_draws:,}, alpha = {ALPHA}, {reps} streams per p; "
-                "Bentkus|betting = the larger of Bentkus at 0.8 alpha and betting at 0.2 alpha)")
+    print_table(
+        rows,
+        list(rows[0]),
+        title=f"1. Soft bounds on one-hot scores: radius loss vs hard-vote "
+        f"Clopper-Pearson on the same draws (N = {n_draws:,}, alpha = {ALPHA}, {reps} streams per p; "
+        "Bentkus|betting = the larger of Bentkus at 0.8 alpha and betting at 0.2 alpha)",
+    )
 
 
 def beta_table(reps, rng, n_draws=N):
@@ -135,14 +145,23 @@ def beta_table(reps, rng, n_draws=N):
         var = scores.var(axis=1, ddof=1)
         bounds = soft_bounds(scores)
         ref = radius(bounds["union (current)"])
-        row = {"N": n_draws, "scores": f"Beta({a}, {b})", "mean": mean.mean(), "sd": np.sqrt(var.mean()),
-               "union radius": ref.mean()}
+        row = {
+            "N": n_draws,
+            "scores": f"Beta({a}, {b})",
+            "mean": mean.mean(),
+            "sd": np.sqrt(var.mean()),
+            "union radius": ref.mean(),
+        }
         for name in ("KL", "Bentkus", "betting", "Bentkus|betting"):
             gain = radius(bounds[name]) / ref - 1.0
             row[name] = f"{100 * gain.mean():+.2f} %"
         rows.append(row)
-    print_table(rows, list(rows[0]), title=f"2. Soft bounds on Beta scores: radius vs the current "
-                f"Hoeffding / Bernstein union (N = {n_draws:,}, alpha = {ALPHA}, {reps} streams each)")
+    print_table(
+        rows,
+        list(rows[0]),
+        title=f"2. Soft bounds on Beta scores: radius vs the current "
+        f"Hoeffding / Bernstein union (N = {n_draws:,}, alpha = {ALPHA}, {reps} streams each)",
+    )
 
 
 def cost_table(n_rows, rng):
@@ -152,7 +171,7 @@ def cost_table(n_rows, rng):
     # betting: per-draw one-hot scores fed in blocks, as the engine would
     start = time.perf_counter()
     convert = 0.0
-    from smoothcert._certify._sequential import BettingConfidenceSequence, score_sums
+    from smoothcert._certify._sequential import BettingConfidenceSequence
 
     cs = BettingConfidenceSequence(n_rows, geometric_looks(1, N), ALPHA, horizon=N)
     idx = np.arange(n_rows)
@@ -186,8 +205,12 @@ def cost_table(n_rows, rng):
     rows.append({"bound": "Bentkus (sums only)", "seconds": t_bk})
     rows.append({"bound": "betting, per-draw scores fed in blocks of 4096", "seconds": total_bet})
     rows.append({"bound": "betting, from counts at the 18 looks", "seconds": t_counts})
-    print_table(rows, ["bound", "seconds"], title=f"3. Cost: {n_rows:,} rows x N = {N:,} draws "
-                "(betting includes converting the scores to exact sums)")
+    print_table(
+        rows,
+        ["bound", "seconds"],
+        title=f"3. Cost: {n_rows:,} rows x N = {N:,} draws "
+        "(betting includes converting the scores to exact sums)",
+    )
 
 
 # --------------------------------------------------------------- simulation
@@ -227,23 +250,39 @@ def target_table(n_rows, rng, soft_rows):
         p_star = stats.norm.cdf(radius_target)
         for pop in ("forest", "spread"):
             p = population(pop, n_rows, rng)
-            for vote, method in (("hard", "spending"), ("hard", "betting"), ("soft", "spending"), ("soft", "betting")):
+            for vote, method in (
+                ("hard", "spending"),
+                ("hard", "betting"),
+                ("soft", "spending"),
+                ("soft", "betting"),
+            ):
                 use = p if vote == "hard" else p[:soft_rows]
-                cert = SequentialCertifier(use.size, budget=N, alpha=ALPHA, vote=vote, target_p=p_star, method=method)
+                cert = SequentialCertifier(
+                    use.size, budget=N, alpha=ALPHA, vote=vote, target_p=p_star, method=method
+                )
                 res, k_full = simulate(cert, use, rng, soft=vote == "soft")
                 fixed = clopper_pearson_lower(k_full, N, ALPHA) >= p_star
-                rows.append({
-                    "R/sigma": radius_target, "population": pop, "vote": vote, "method": method,
-                    "rows": use.size,
-                    "mean draws": res.n_draws.mean(),
-                    "median": np.median(res.n_draws),
-                    "saving": N / res.n_draws.mean(),
-                    "certified": res.certified.mean(),
-                    "fixed-N certified": fixed.mean(),
-                    "agree": (res.certified == fixed).mean(),
-                })
-    print_table(rows, list(rows[0]), title=f"4. Tests of 'certified at p* = Phi(R/sigma)' (budget {N:,}, "
-                f"alpha = {ALPHA}; fixed-N = Clopper-Pearson on all {N:,} draws of the same stream)")
+                rows.append(
+                    {
+                        "R/sigma": radius_target,
+                        "population": pop,
+                        "vote": vote,
+                        "method": method,
+                        "rows": use.size,
+                        "mean draws": res.n_draws.mean(),
+                        "median": np.median(res.n_draws),
+                        "saving": N / res.n_draws.mean(),
+                        "certified": res.certified.mean(),
+                        "fixed-N certified": fixed.mean(),
+                        "agree": (res.certified == fixed).mean(),
+                    }
+                )
+    print_table(
+        rows,
+        list(rows[0]),
+        title=f"4. Tests of 'certified at p* = Phi(R/sigma)' (budget {N:,}, "
+        f"alpha = {ALPHA}; fixed-N = Clopper-Pearson on all {N:,} draws of the same stream)",
+    )
 
 
 def tol_table(n_rows, rng, schedules):
@@ -255,15 +294,22 @@ def tol_table(n_rows, rng, schedules):
             res, k_full = simulate(cert, p, rng)
             r_full = radius(clopper_pearson_lower(k_full, N, ALPHA))
             loss = 1.0 - res.radius / np.where(r_full > 0, r_full, np.nan)
-            rows.append({
-                "schedule": label, "tol": tol,
-                "saving": N / res.n_draws.mean(),
-                "mean loss": f"{100 * np.nanmean(loss):.2f} %",
-                "loss of mean radius": f"{100 * (1 - res.radius.mean() / r_full.mean()):.2f} %",
-                "p90 loss": f"{100 * np.nanquantile(loss, 0.9):.2f} %",
-            })
-    print_table(rows, list(rows[0]), title=f"5. Adaptive sample size (hard votes, forest population, "
-                f"{n_rows} rows): calls saved and radius loss vs fixed-N CERTIFY")
+            rows.append(
+                {
+                    "schedule": label,
+                    "tol": tol,
+                    "saving": N / res.n_draws.mean(),
+                    "mean loss": f"{100 * np.nanmean(loss):.2f} %",
+                    "loss of mean radius": f"{100 * (1 - res.radius.mean() / r_full.mean()):.2f} %",
+                    "p90 loss": f"{100 * np.nanquantile(loss, 0.9):.2f} %",
+                }
+            )
+    print_table(
+        rows,
+        list(rows[0]),
+        title=f"5. Adaptive sample size (hard votes, forest population, "
+        f"{n_rows} rows): calls saved and radius loss vs fixed-N CERTIFY",
+    )
 
 
 def naive_overclaim(p, p_star, looks, alpha, rng, reps):
@@ -276,25 +322,45 @@ def naive_overclaim(p, p_star, looks, alpha, rng, reps):
 def validity_table(reps, rng):
     alpha = 0.1
     rows = []
-    for p_star, budget, first in ((stats.norm.cdf(0.5), 2000, 16), (stats.norm.cdf(1.0), 2000, 16), (0.95, 4000, 32)):
+    for p_star, budget, first in (
+        (stats.norm.cdf(0.5), 2000, 16),
+        (stats.norm.cdf(1.0), 2000, 16),
+        (0.95, 4000, 32),
+    ):
         p = p_star - 1e-9
         looks = geometric_looks(first, budget)
         truth = np.full(reps, p)
         entry = {"p*": round(p_star, 4), "budget": budget, "looks": looks.size}
-        for vote, method in (("hard", "spending"), ("hard", "betting"), ("soft", "spending"), ("soft", "betting")):
+        for vote, method in (
+            ("hard", "spending"),
+            ("hard", "betting"),
+            ("soft", "spending"),
+            ("soft", "betting"),
+        ):
             if vote == "soft" and reps > 4000:
                 use = truth[:4000]
             else:
                 use = truth
-            cert = SequentialCertifier(use.size, budget=budget, alpha=alpha, vote=vote, target_p=p_star,
-                                       method=method, first_look=first)
+            cert = SequentialCertifier(
+                use.size,
+                budget=budget,
+                alpha=alpha,
+                vote=vote,
+                target_p=p_star,
+                method=method,
+                first_look=first,
+            )
             res, _ = simulate(cert, use, rng, soft=vote == "soft")
             entry[f"{vote} {method}"] = res.certified.mean()
         entry["naive CP every look"] = naive_overclaim(p, p_star, looks, alpha, rng, reps)
         entry["CP one look"] = naive_overclaim(p, p_star, looks[-1:], alpha, rng, reps)
         rows.append(entry)
-    print_table(rows, list(rows[0]), title=f"6. Over-claim rate at true p just below p* (alpha = {alpha}, "
-                f"{reps:,} repetitions; soft columns {min(reps, 4000):,})")
+    print_table(
+        rows,
+        list(rows[0]),
+        title=f"6. Over-claim rate at true p just below p* (alpha = {alpha}, "
+        f"{reps:,} repetitions; soft columns {min(reps, 4000):,})",
+    )
 
 
 def main(argv=None):
@@ -322,7 +388,10 @@ def main(argv=None):
             ("spending, sqrt(n_k) (default)", dict(method="spending", spending="sqrt")),
             ("spending, proportional to n_k", dict(method="spending", spending="proportional")),
             ("spending, half at the last look", dict(method="spending", spending=0.5)),
-            ("spending, uniform, looks x sqrt(2)", dict(method="spending", spending="uniform", ratio=2**0.5)),
+            (
+                "spending, uniform, looks x sqrt(2)",
+                dict(method="spending", spending="uniform", ratio=2**0.5),
+            ),
             ("betting", dict(method="betting")),
         ]
         tol_table(1000 if quick else 4000, rng, schedules)

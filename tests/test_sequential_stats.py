@@ -58,8 +58,12 @@ def test_kl_lower_bound_matches_root_finder(n, alpha):
         if mean == 0:
             assert lo == 0.0
             continue
-        f = lambda m: _kl(mean, m) - target  # noqa: E731
-        root = 0.0 if f(1e-300) < 0 else optimize.brentq(f, 1e-300, mean, xtol=1e-18, rtol=1e-15, maxiter=1000)
+        f = lambda m, mean=mean: _kl(mean, m) - target  # noqa: E731
+        root = (
+            0.0
+            if f(1e-300) < 0
+            else optimize.brentq(f, 1e-300, mean, xtol=1e-18, rtol=1e-15, maxiter=1000)
+        )
         assert abs(lo - root) <= 1e-13
         assert _kl(mean, lo) >= target * (1 - 1e-12) or lo == 0.0  # still rejected
 
@@ -68,7 +72,9 @@ def test_kl_all_ones_is_clopper_pearson():
     for n in [1, 10, 1000, 100_000]:
         for alpha in [1e-3, 0.1]:
             assert_allclose(kl_lower_bound(1.0, n, alpha), alpha ** (1 / n), rtol=1e-15)
-            assert_allclose(kl_lower_bound(1.0, n, alpha), clopper_pearson_lower(n, n, alpha), rtol=1e-14)
+            assert_allclose(
+                kl_lower_bound(1.0, n, alpha), clopper_pearson_lower(n, n, alpha), rtol=1e-14
+            )
 
 
 def test_kl_bounds_order_and_monotonicity():
@@ -105,7 +111,9 @@ def _bentkus_bruteforce(t, n, alpha):
     return optimize.brentq(f, max(float(lo) - 1e-12, 1e-12), mean - 1e-12, xtol=1e-14)
 
 
-@pytest.mark.parametrize("n, t", [(20, 15), (20, 19.5), (50, 31), (200, 150), (200, 199), (1000, 700)])
+@pytest.mark.parametrize(
+    "n, t", [(20, 15), (20, 19.5), (50, 31), (200, 150), (200, 199), (1000, 700)]
+)
 @pytest.mark.parametrize("alpha", [0.001, 0.05, 0.3])
 def test_bentkus_matches_bruteforce(n, t, alpha):
     value = float(bentkus_lower_bound(t / n, n, alpha))
@@ -222,7 +230,12 @@ def test_betting_block_splitting_invariance(target):
     scores[:3] = np.round(scores[:3])
     looks = geometric_looks(8, 2000)
     results = []
-    for splits in ([], [1, 2, 3, 700, 701], list(range(13, 2000, 97)), [8, 16, 32, 64, 128, 256, 512, 1024]):
+    for splits in (
+        [],
+        [1, 2, 3, 700, 701],
+        list(range(13, 2000, 97)),
+        [8, 16, 32, 64, 128, 256, 512, 1024],
+    ):
         cs = BettingConfidenceSequence(6, looks, 0.05, target=target)
         _feed(cs, scores, splits)
         grid = np.linspace(0.0, 1.0, 41)
@@ -354,7 +367,9 @@ def test_target_mode_stops_early_and_reports_valid_radius():
     rng = np.random.default_rng(8)
     p = np.concatenate([np.ones(50), np.full(50, 0.999), np.full(50, 0.3)])
     for method in ("spending", "betting"):
-        cert = SequentialCertifier(p.size, budget=100_000, alpha=0.001, target_p=stats.norm.cdf(1.0), method=method)
+        cert = SequentialCertifier(
+            p.size, budget=100_000, alpha=0.001, target_p=stats.norm.cdf(1.0), method=method
+        )
         res = _drive(cert, p, rng)
         assert np.all(res.certified[:100])
         assert np.all(res.radius[:100] >= 1.0)
@@ -382,14 +397,20 @@ def test_soft_one_hot_betting_equals_hard_betting():
         # futility by an upper bound differs on purpose (Clopper-Pearson for votes,
         # relative entropy for scores): switch it off, keep the betting rule
         cert = SequentialCertifier(
-            4, budget=budget, alpha=0.01, vote=vote, target_p=0.8, method="betting", first_look=8,
+            4,
+            budget=budget,
+            alpha=0.01,
+            vote=vote,
+            target_p=0.8,
+            method="betting",
+            first_look=8,
             futility_alpha=1e-15,
         )
         rows = np.arange(4)
         while rows.size:
             look = cert.next_look(rows)
             seen = int(cert.n_seen[rows][0])
-            block = votes[rows, seen:look[0]]
+            block = votes[rows, seen : look[0]]
             if vote == "hard":
                 cert.update(rows, block.astype(int))  # per-draw 0/1 votes
             else:
@@ -408,7 +429,9 @@ def test_certifier_soft_block_splitting_invariance(method):
     scores = rng.beta(12, 1, (5, budget))
     out = []
     for pieces in (1, 3):
-        cert = SequentialCertifier(5, budget=budget, alpha=0.01, vote="soft", radius_tol=0.05, method=method, first_look=16)
+        cert = SequentialCertifier(
+            5, budget=budget, alpha=0.01, vote="soft", radius_tol=0.05, method=method, first_look=16
+        )
         rows = np.arange(5)
         while rows.size:
             look = int(cert.next_look(rows)[0])
@@ -437,7 +460,9 @@ def test_tol_mode_saves_draws_and_loses_little():
 def test_certifier_pickles_mid_run():
     rng = np.random.default_rng(14)
     p = np.array([1.0, 0.95, 0.9])
-    cert = SequentialCertifier(3, budget=4096, alpha=0.01, target_p=0.93, method="betting", first_look=16)
+    cert = SequentialCertifier(
+        3, budget=4096, alpha=0.01, target_p=0.93, method="betting", first_look=16
+    )
     rows = np.arange(3)
     look = cert.next_look(rows)
     cert.update(rows, rng.binomial(look, p), look)
@@ -453,14 +478,25 @@ def test_certifier_pickles_mid_run():
 
 def _overclaim(method, vote, rng, reps, p_star=0.8, budget=1024, first=16, alpha=0.1):
     p = np.full(reps, p_star - 1e-9)
-    cert = SequentialCertifier(reps, budget=budget, alpha=alpha, vote=vote, target_p=p_star, method=method, first_look=first)
+    cert = SequentialCertifier(
+        reps,
+        budget=budget,
+        alpha=alpha,
+        vote=vote,
+        target_p=p_star,
+        method=method,
+        first_look=first,
+    )
     res = _drive(cert, p, rng, soft=vote == "soft")
     assert np.all(res.p_lower[res.certified] >= p_star)
     return res.certified.mean()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("vote, method", [("hard", "spending"), ("hard", "betting"), ("soft", "spending"), ("soft", "betting")])
+@pytest.mark.parametrize(
+    "vote, method",
+    [("hard", "spending"), ("hard", "betting"), ("soft", "spending"), ("soft", "betting")],
+)
 def test_sequential_test_valid_at_threshold(vote, method):
     rng = np.random.default_rng(17)
     reps = 6000 if vote == "hard" else 2500
@@ -479,7 +515,9 @@ def test_naive_repeated_looks_overclaim():
     naive = np.any(clopper_pearson_lower(k, looks[None, :], alpha) >= p_star, axis=1).mean()
     assert naive > 2 * _failure_limit(alpha, reps)
     # the corrected version on the same counts does not
-    corrected = np.any(clopper_pearson_lower(k, looks[None, :], alpha / looks.size) >= p_star, axis=1).mean()
+    corrected = np.any(
+        clopper_pearson_lower(k, looks[None, :], alpha / looks.size) >= p_star, axis=1
+    ).mean()
     assert corrected <= _failure_limit(alpha, reps)
 
 
@@ -489,7 +527,9 @@ def test_tol_mode_bound_valid(method):
     rng = np.random.default_rng(19)
     reps = 4000
     p = rng.choice([0.7, 0.9, 0.97], size=reps)
-    cert = SequentialCertifier(reps, budget=1024, alpha=0.1, radius_tol=0.1, method=method, first_look=16)
+    cert = SequentialCertifier(
+        reps, budget=1024, alpha=0.1, radius_tol=0.1, method=method, first_look=16
+    )
     res = _drive(cert, p, rng)
     assert np.mean(res.p_lower > p) <= _failure_limit(0.1, reps)
 
@@ -506,7 +546,10 @@ def test_predictor_single_look_is_predict():
     assert np.all(pred.decide(np.arange(4), 2000))
     top, abstained, n = pred.result()
     order = np.argsort(-counts, axis=1, kind="stable")
-    expected = binomial_test_pvalue(counts[np.arange(4), order[:, 0]], counts[np.arange(4), order[:, 1]]) > 0.01
+    expected = (
+        binomial_test_pvalue(counts[np.arange(4), order[:, 0]], counts[np.arange(4), order[:, 1]])
+        > 0.01
+    )
     assert_array_equal(top, order[:, 0])
     assert_array_equal(abstained, expected)
     # soft: the Hoeffding test of the shifted difference at alpha / (C (C - 1))
@@ -525,7 +568,11 @@ def _drive_predictor(pred, probs, rng):
     while rows.size:
         look = pred.next_look(rows)
         width = look - pred.n_seen[rows]
-        counts = np.stack([rng.multinomial(w, probs[r]) for w, r in zip(width, rows)]) if rows.size < 50 else None
+        counts = (
+            np.stack([rng.multinomial(w, probs[r]) for w, r in zip(width, rows)])
+            if rows.size < 50
+            else None
+        )
         if counts is None:
             # binary problems: binomial draws are faster
             first = rng.binomial(width, probs[rows, 0])
@@ -608,7 +655,9 @@ def test_certifier_bad_feeding():
     if stopped.size:
         with pytest.raises(ValueError, match="stopped"):
             cert.update(stopped[:1], [1], 1)
-    soft = SequentialCertifier(2, budget=100, alpha=0.01, vote="soft", radius_tol=0.1, first_look=10)
+    soft = SequentialCertifier(
+        2, budget=100, alpha=0.01, vote="soft", radius_tol=0.1, first_look=10
+    )
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         soft.update([0, 1], np.full((2, 5), 1.5))
     with pytest.raises(ValueError, match="2-D"):

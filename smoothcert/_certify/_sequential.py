@@ -36,7 +36,6 @@ bit-identical results.
 """
 
 import numpy as np
-from scipy import stats
 
 from ._stats import (
     _check_alpha,
@@ -174,7 +173,11 @@ def spend_alpha(alpha, looks, schedule="uniform"):
     if n_looks == 1:
         return np.array([alpha])
     if isinstance(schedule, str):
-        weights = {"uniform": np.ones(n_looks), "sqrt": np.sqrt(looks), "proportional": looks.astype(np.float64)}
+        weights = {
+            "uniform": np.ones(n_looks),
+            "sqrt": np.sqrt(looks),
+            "proportional": looks.astype(np.float64),
+        }
         if schedule not in weights:
             raise ValueError(
                 f"schedule must be 'uniform', 'sqrt', 'proportional' or a final share, got {schedule!r}."
@@ -183,7 +186,9 @@ def spend_alpha(alpha, looks, schedule="uniform"):
         return alpha * w / w.sum()
     final_share = float(schedule)
     if not (0.0 < final_share < 1.0):
-        raise ValueError(f"schedule as a final share must lie in the open interval (0, 1), got {schedule!r}.")
+        raise ValueError(
+            f"schedule as a final share must lie in the open interval (0, 1), got {schedule!r}."
+        )
     levels = np.full(n_looks, alpha * (1.0 - final_share) / (n_looks - 1))
     levels[-1] = alpha * final_share
     return levels
@@ -195,7 +200,9 @@ def spend_alpha(alpha, looks, schedule="uniform"):
 def _check_scores(block):
     block = np.asarray(block, dtype=np.float64)
     if block.ndim != 2:
-        raise ValueError(f"block must be a 2-D array of scores (rows, draws), got shape {block.shape}.")
+        raise ValueError(
+            f"block must be a 2-D array of scores (rows, draws), got shape {block.shape}."
+        )
     # min / max propagate NaN, which fails both comparisons
     if block.size and not (block.min() >= 0.0 and block.max() <= 1.0):
         raise ValueError("block scores must lie in [0, 1] (and be finite).")
@@ -314,7 +321,9 @@ def _check_prior(prior):
     try:
         ones, zeros = (float(v) for v in prior)
     except (TypeError, ValueError):
-        raise ValueError(f"prior must be a pair (ones, zeros) of positive numbers, got {prior!r}.") from None
+        raise ValueError(
+            f"prior must be a pair (ones, zeros) of positive numbers, got {prior!r}."
+        ) from None
     if not (np.isfinite(ones) and np.isfinite(zeros) and ones > 0 and zeros > 0):
         raise ValueError(f"prior must be a pair (ones, zeros) of positive numbers, got {prior!r}.")
     return ones, zeros
@@ -564,7 +573,9 @@ class BettingConfidenceSequence:
         self._ep_x1[rows, epoch] = x1
         self._ep_lam[rows, epoch] = self._lam[rows]
         self._ep_cap[rows, epoch] = self._cap[rows]
-        self._mean_max[rows] = np.maximum(self._mean_max[rows], np.where(n > 0, s1 / np.maximum(n, 1.0), 0.0))
+        self._mean_max[rows] = np.maximum(
+            self._mean_max[rows], np.where(n > 0, s1 / np.maximum(n, 1.0), 0.0)
+        )
         self._total[rows] += self._current[rows]
         self._current[rows] = 0
         self._closed[rows] += 1
@@ -576,7 +587,12 @@ class BettingConfidenceSequence:
     def _log_capital(self, rows, m):
         m = np.asarray(m, dtype=np.float64)[..., None]
         return _log_growth(
-            self._ep_n[rows], self._ep_a[rows], self._ep_x1[rows], self._ep_lam[rows], self._ep_cap[rows], m
+            self._ep_n[rows],
+            self._ep_a[rows],
+            self._ep_x1[rows],
+            self._ep_lam[rows],
+            self._ep_cap[rows],
+            m,
         ).sum(axis=-1)
 
     def _update_lower(self, rows):
@@ -708,7 +724,9 @@ def betting_confidence_sequence(scores, alpha, looks, *, prior=DEFAULT_PRIOR, ho
     return out
 
 
-def betting_lower_bound(scores, alpha, *, first_look=1, ratio=2.0, prior=DEFAULT_PRIOR, block_size=8192):
+def betting_lower_bound(
+    scores, alpha, *, first_look=1, ratio=2.0, prior=DEFAULT_PRIOR, block_size=8192
+):
     """Fixed-n betting lower bound for the mean of each row's [0, 1] scores.
 
     The bets are tuned for a bound after all ``n`` scores (``horizon=n``) and
@@ -939,16 +957,25 @@ class SequentialCertifier:
             raise ValueError("predictor='optimistic' is implemented for method='spending' only.")
         if target_p is not None and radius_tol is not None:
             raise ValueError("give target_p or radius_tol, not both.")
-        self.vote, self.method, self.predictor, self.soft_bound = vote, method, predictor, soft_bound
+        self.vote, self.method, self.predictor, self.soft_bound = (
+            vote,
+            method,
+            predictor,
+            soft_bound,
+        )
         if target_p is not None:
-            target_p = np.broadcast_to(np.asarray(target_p, dtype=np.float64), (self.n_rows,)).copy()
+            target_p = np.broadcast_to(
+                np.asarray(target_p, dtype=np.float64), (self.n_rows,)
+            ).copy()
             if np.any(~np.isfinite(target_p)) or np.any((target_p <= 0.0) | (target_p >= 1.0)):
                 raise ValueError("target_p must lie in the open interval (0, 1).")
             self.mode = "target"
         elif radius_tol is not None:
             radius_tol = float(radius_tol)
             if not (0.0 < radius_tol < 1.0):
-                raise ValueError(f"radius_tol must lie in the open interval (0, 1), got {radius_tol!r}.")
+                raise ValueError(
+                    f"radius_tol must lie in the open interval (0, 1), got {radius_tol!r}."
+                )
             self.mode = "tol"
         else:
             self.mode = "fixed"
@@ -968,7 +995,9 @@ class SequentialCertifier:
             if not (isinstance(spending, str) and spending == "auto"):
                 raise ValueError("spending applies to method='spending' only.")
             self.levels = np.full(n_looks, self.alpha)
-        self.futility_alpha = self.alpha if futility_alpha is None else float(_check_alpha(futility_alpha))
+        self.futility_alpha = (
+            self.alpha if futility_alpha is None else float(_check_alpha(futility_alpha))
+        )
         self.n_seen = np.zeros(self.n_rows, dtype=np.int64)
         self._s1 = np.zeros(self.n_rows, dtype=np.int64)
         self._decided = np.zeros(self.n_rows, dtype=np.int64)
@@ -1085,7 +1114,9 @@ class SequentialCertifier:
         if self.method == "betting":
             log_now = self._cs._target_log[rows]
             gain = (self.budget - n) * np.log(1.0 / target)
-            return (log_now + gain < self._cs.threshold) & (self._cs._target_best[rows] < self._cs.threshold)
+            return (log_now + gain < self._cs.threshold) & (
+                self._cs._target_best[rows] < self._cs.threshold
+            )
         reachable = np.zeros(rows.size, dtype=bool)
         for j in range(look + 1, self._looks.size):
             n_j = float(self._looks[j])
@@ -1163,7 +1194,9 @@ class SequentialCertifier:
         stop = certified | futile | last
         self._decided[rows] += 1
         self._p_lower[rows] = lower
-        status = np.where(certified, _CERTIFIED, np.where(futile, _FUTILE, np.where(last, _EXHAUSTED, _RUNNING)))
+        status = np.where(
+            certified, _CERTIFIED, np.where(futile, _FUTILE, np.where(last, _EXHAUSTED, _RUNNING))
+        )
         if self.mode == "target":
             status = np.where(last & certified, _CERTIFIED, status)
         self._status[rows] = status
@@ -1248,7 +1281,18 @@ class SequentialPredictor:
     (0, [False, True], [100, 10000])
     """
 
-    def __init__(self, n_rows, n_classes, *, budget=100_000, alpha=0.001, vote="hard", first_look=100, ratio=2.0, spending="uniform"):
+    def __init__(
+        self,
+        n_rows,
+        n_classes,
+        *,
+        budget=100_000,
+        alpha=0.001,
+        vote="hard",
+        first_look=100,
+        ratio=2.0,
+        spending="uniform",
+    ):
         self.n_rows = _check_int(n_rows, "n_rows")
         self.n_classes = _check_int(n_classes, "n_classes", minimum=2)
         self.budget = _check_int(budget, "budget")
@@ -1296,18 +1340,28 @@ class SequentialPredictor:
             raise ValueError("rows contains rows that have already stopped.")
         sums = np.asarray(sums)
         if sums.shape != (rows.size, self.n_classes):
-            raise ValueError(f"sums must have shape ({rows.size}, {self.n_classes}), got {sums.shape}.")
+            raise ValueError(
+                f"sums must have shape ({rows.size}, {self.n_classes}), got {sums.shape}."
+            )
         n_draws = np.asarray(n_draws)
         if np.any(n_draws != np.floor(n_draws)) or np.any(n_draws < 0):
             raise ValueError("n_draws must be a non-negative integer.")
         n_draws = np.broadcast_to(n_draws.astype(np.int64), rows.shape)
         if self.vote == "hard":
-            if np.any(sums != np.floor(sums)) or np.any(sums < 0) or np.any(sums.sum(axis=1) != n_draws):
+            if (
+                np.any(sums != np.floor(sums))
+                or np.any(sums < 0)
+                or np.any(sums.sum(axis=1) != n_draws)
+            ):
                 raise ValueError("hard sums must be non-negative counts adding up to n_draws.")
             sums = sums.astype(np.int64)
         else:
             sums = sums.astype(np.float64)
-            if np.any(~np.isfinite(sums)) or np.any(sums < 0) or np.any(sums > n_draws[:, None] * (1 + 1e-9)):
+            if (
+                np.any(~np.isfinite(sums))
+                or np.any(sums < 0)
+                or np.any(sums > n_draws[:, None] * (1 + 1e-9))
+            ):
                 raise ValueError("soft sums must lie in [0, n_draws].")
         seen = self.n_seen[rows]
         nxt = self.next_look(rows)
@@ -1357,7 +1411,9 @@ class SequentialPredictor:
             hopeless[idx] = ~possible
         stop = returned | hopeless | last
         self._decided[rows] += 1
-        self._status[rows] = np.where(returned, _CERTIFIED, np.where(hopeless, _FUTILE, np.where(last, _EXHAUSTED, _RUNNING)))
+        self._status[rows] = np.where(
+            returned, _CERTIFIED, np.where(hopeless, _FUTILE, np.where(last, _EXHAUSTED, _RUNNING))
+        )
         self._top[rows] = top_class
         self._n_used[rows[stop]] = n_seen[stop]
         return stop
@@ -1413,7 +1469,9 @@ def combined_soft_lower_bound(scores, alpha, *, betting_share=0.2, block_size=81
     alpha = float(_check_alpha(alpha))
     betting_share = float(betting_share)
     if not (0.0 < betting_share < 1.0):
-        raise ValueError(f"betting_share must lie in the open interval (0, 1), got {betting_share!r}.")
+        raise ValueError(
+            f"betting_share must lie in the open interval (0, 1), got {betting_share!r}."
+        )
     scores = np.asarray(scores)
     if scores.ndim != 2 or scores.shape[1] < 1:
         raise ValueError("scores must be a 2-D array (rows, draws) with at least one draw.")
