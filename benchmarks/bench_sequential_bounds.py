@@ -49,11 +49,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import environment, print_table  # noqa: E402
 
-from smoothcert._certify._sequential import (  # noqa: E402
-    SequentialCertifier,
+from smoothcert._certify._looks import geometric_looks  # noqa: E402
+from smoothcert._certify._sequential import SequentialCertifier  # noqa: E402
+from smoothcert._certify._soft_bounds import (  # noqa: E402
     betting_lower_bound,
     combined_soft_lower_bound,
-    geometric_looks,
 )
 from smoothcert._certify._stats import (  # noqa: E402
     bentkus_lower_bound,
@@ -172,7 +172,7 @@ def cost_table(n_rows, rng):
     # betting: per-draw one-hot scores fed in blocks, as the engine would
     start = time.perf_counter()
     convert = 0.0
-    from smoothcert._certify._sequential import BettingConfidenceSequence
+    from smoothcert._certify._betting import BettingConfidenceSequence
 
     cs = BettingConfidenceSequence(n_rows, geometric_looks(1, N), ALPHA, horizon=N)
     idx = np.arange(n_rows)

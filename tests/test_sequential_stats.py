@@ -13,17 +13,11 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import optimize, special, stats
 
-from smoothcert._certify._sequential import (
-    BettingConfidenceSequence,
-    SequentialCertifier,
-    SequentialPredictor,
-    betting_confidence_sequence,
-    betting_lower_bound,
-    combined_soft_lower_bound,
-    geometric_looks,
-    score_sums,
-    spend_alpha,
-)
+from smoothcert._certify._betting import BettingConfidenceSequence, score_sums
+from smoothcert._certify._sequential import SequentialCertifier
+from smoothcert._certify._sequential_predict import SequentialPredictor
+from smoothcert._certify._soft_bounds import betting_confidence_sequence, betting_lower_bound, combined_soft_lower_bound
+from smoothcert._certify._looks import geometric_looks, spend_alpha
 from smoothcert._certify._stats import (
     bentkus_lower_bound,
     binomial_test_pvalue,
