@@ -262,24 +262,34 @@ def certificate_summary(certificate, y_true=None):
 
 
 class UnreachableRadiusWarning(UserWarning):
-    """No input's certified region reaches the radius at which accuracy is measured."""
+    """No input's certified region reaches the radius at which accuracy is measured.
+
+    Emitted (once per scorer) by :func:`make_certified_scorer` and by
+    :meth:`CertifiedRegion.score` when the certified accuracy is 0 because no
+    input can be certified at the radius, with the largest radius reached and
+    what to check (units of the radius, feature scales, ``sigma``).
+    """
 
 
-def unreachable_radius_message(certificate, radius):
+def _unreachable_radius_message(certificate, radius):
     """Why a certified accuracy at ``radius`` is 0 for want of radius, or None.
 
     The message names the largest certified radius and what to check; it is
     None when some certified region contains the ball ``B2(x, radius)``.
     """
-    if radius <= 0 or len(certificate) == 0:
+    if radius <= 0 or len(certificate) == 0 or certificate.contains_ball(radius).any():
         return None
-    largest = float(certificate.radius[certificate.certified].max(initial=0.0))
-    if largest >= radius:
-        return None
+    # the radius each row's bound supports (a row certified at a target radius
+    # that it cannot reach stops early and abstains, but keeps its bound)
+    from ._certify._stats import mahalanobis_radius
+
+    p_lower = np.nan_to_num(certificate.p_lower, nan=0.0)
+    reached = mahalanobis_radius(p_lower) * np.sqrt(certificate.covariances.min_eigenvalue())
+    largest = float(np.max(reached, initial=0.0))
     return (
-        f"no input reaches the radius {radius:g}: the largest certified l2 radius is "
-        f"{largest:.3g} ({int(certificate.certified.sum())} of {len(certificate)} inputs "
-        "certified), so the certified accuracy is 0 whatever the model. Check that the "
+        f"no input reaches the radius {radius:g}: the largest l2 radius reached is "
+        f"{largest:.3g} (over {len(certificate)} inputs), so the certified accuracy is 0 "
+        "whatever the model. Check that the "
         "radius is in the units of the X given to the scorer (with a scaler in front of "
         "the smoother, radii are measured in raw feature units and a feature with a tiny "
         "scale caps every radius), the scales of the features, and sigma (the certified "
@@ -297,9 +307,9 @@ class _CertifiedScorer:
     def __call__(self, estimator, X, y, sample_weight=None):
         from ._certify._pullback import certify
 
-        cert = certify(estimator, X)
+        cert = certify(estimator, X, radius=self.radius)
         if not self._warned:
-            message = unreachable_radius_message(cert, self.radius)
+            message = _unreachable_radius_message(cert, self.radius)
             if message is not None:
                 self._warned = True
                 warnings.warn(f"make_certified_scorer: {message}", UnreachableRadiusWarning,

@@ -178,7 +178,7 @@ def test_hard_certify_over_claims_at_most_alpha(kind, alpha, n, n0, seeds, n_row
     for seed in seeds:
         rng = np.random.default_rng([17, seed])
         X, covs, true_class, p = _problem(kind, n_rows, (0.52, 0.995), rng)
-        top, p_lower, abstained, radius = certify_rows(
+        top, p_lower, abstained, radius, _ = certify_rows(
             adapter, X, covs, n_samples=n, n_samples_selection=n0, alpha=alpha,
             vote="hard", seed=resolve_seed(seed), batch_size=BATCH,
         )
@@ -218,7 +218,7 @@ def test_hard_certify_multiclass_slab():
         stats.norm.cdf((hi - t) / s) - stats.norm.cdf((lo - t) / s),
         stats.norm.sf((hi - t) / s),
     ])
-    top, p_lower, abstained, radius = certify_rows(
+    top, p_lower, abstained, radius, _ = certify_rows(
         adapter, X, covs, n_samples=n, n_samples_selection=n0, alpha=alpha,
         vote="hard", seed=resolve_seed(7), batch_size=BATCH,
     )
@@ -241,7 +241,7 @@ def test_soft_certify_over_claims_at_most_alpha(kind):
     adapter = make_adapter(base, np.array([0, 1]), True)
     rng = np.random.default_rng([23, KINDS.index(kind)])
     X, covs, true_class, p = _problem(kind, n_rows, (0.5, 0.99), rng, extra_var=tau**2)
-    top, p_lower, abstained, radius = certify_rows(
+    top, p_lower, abstained, radius, _ = certify_rows(
         adapter, X, covs, n_samples=n, n_samples_selection=n0, alpha=alpha,
         vote="soft", seed=resolve_seed(KINDS.index(kind)), batch_size=BATCH,
     )
@@ -299,7 +299,7 @@ def test_hard_predict_error_rate_at_most_alpha(kind):
     adapter = _linear_adapter()
     rng = np.random.default_rng([41, KINDS.index(kind)])
     X, covs, true_class, p = _problem(kind, n_rows, (0.5, 0.62), rng)
-    top, abstained = predict_rows(adapter, X, covs, n_samples=n, alpha=alpha, vote="hard",
+    top, abstained, _ = predict_rows(adapter, X, covs, n_samples=n, alpha=alpha, vote="hard",
                                   seed=resolve_seed(5), batch_size=BATCH)
     wrong = ~abstained & (top != true_class)
     exact = _exact_predict_error(p, n, alpha)
@@ -317,7 +317,7 @@ def test_soft_predict_error_rate_at_most_alpha():
     adapter = make_adapter(base, np.array([0, 1]), True)
     rng = np.random.default_rng(43)
     X, covs, true_class, p = _problem("full", n_rows, (0.5, 0.6), rng, extra_var=tau**2)
-    top, abstained = predict_rows(adapter, X, covs, n_samples=n, alpha=alpha, vote="soft",
+    top, abstained, _ = predict_rows(adapter, X, covs, n_samples=n, alpha=alpha, vote="soft",
                                   seed=resolve_seed(6), batch_size=BATCH)
     wrong = ~abstained & (top != true_class)
     rate = wrong.mean()

@@ -125,7 +125,7 @@ def test_near_singular_covariances_are_handled(cond):
     X = rng.standard_normal((n, d))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        top, p_lower, abstained, r = certify_rows(
+        top, p_lower, abstained, r, _ = certify_rows(
             _linear_adapter(d), X, covs, n_samples=2000, n_samples_selection=20, alpha=0.001,
             vote="hard", seed=resolve_seed(0), batch_size=10_000,
         )

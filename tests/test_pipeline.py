@@ -240,9 +240,14 @@ def test_plain_estimator_dispatch_and_whole_pipeline_wrapped():
 def test_scorer_on_a_pipeline_uses_the_raw_space_certificate():
     X, y = _data()
     pipe = make_pipeline(StandardScaler(), _smoothed(sigma=0.3)).fit(X, y)
-    cert = certify(pipe, X)
+    fixed = certify(pipe, X)
     for R in (0.0, 0.2, 0.5):
-        assert make_certified_scorer(R)(pipe, X, y) == pytest.approx(certified_accuracy(y, cert, R))
+        # the scorer certifies at R, in raw units, sequentially
+        cert = certify(pipe, X, radius=R)
+        assert make_certified_scorer(R)(pipe, X, y) == certified_accuracy(y, cert, R)
+        assert cert.target_radius == R and np.all(cert.radius[cert.certified] >= R)
+        # ... and agrees with the fixed-budget certificate up to a few inputs
+        assert abs(certified_accuracy(y, cert, R) - certified_accuracy(y, fixed, R)) <= 0.1
 
 
 def test_dataframe_inputs_and_pandas_output():

@@ -24,7 +24,7 @@ _ROW_FIELDS = {
     "shrunk": bool,
 }
 #: Optional fields shared by all rows (kept as they are by slicing).
-_SHARED_FIELDS = ("search_info", "pullback_info")
+_SHARED_FIELDS = ("search_info", "pullback_info", "target_radius")
 
 
 def row_index(X):
@@ -128,6 +128,11 @@ class Certificate:
         Set by :func:`smoothcert.certify` for certificates pulled back through
         preprocessing: the steps, whether the map was injective and the
         transformed dimension.
+    target_radius : float, default=None
+        Set by ``certify(X, radius=R)``: the l2 radius ``R`` each row was
+        certified at, sequentially. A row is certified (not abstained) exactly
+        when its region contains ``B2(x, R)``; the others stopped as soon as
+        ``R`` was out of reach and abstain.
     index : array-like of shape (n,), default=None
         Labels of the rows (the index of a :class:`pandas.DataFrame` input),
         used by :meth:`to_frame`.
@@ -136,7 +141,7 @@ class Certificate:
     ----------
     center, prediction, abstained, mahalanobis_radius, p_lower, alpha, guarantee
         The parameters, as arrays.
-    n_draws, search_info, from_memory, memory_index, shrunk, pullback_info, index
+    n_draws, search_info, from_memory, memory_index, shrunk, pullback_info, target_radius, index
         The optional parameters (``None`` when not set).
     covariances : RowCovariances
         The compact per-row form of the covariances (isotropic, diagonal or
@@ -191,6 +196,7 @@ class Certificate:
         memory_index=None,
         shrunk=None,
         pullback_info=None,
+        target_radius=None,
         index=None,
     ):
         if guarantee not in GUARANTEES:
@@ -237,6 +243,11 @@ class Certificate:
             if value is not None and not isinstance(value, dict):
                 raise TypeError(f"{name} must be a dict or None, got {type(value).__name__}.")
             setattr(self, name, value)
+        if target_radius is not None:
+            target_radius = float(target_radius)
+            if not (np.isfinite(target_radius) and target_radius >= 0):
+                raise ValueError(f"target_radius must be finite and >= 0, got {target_radius!r}.")
+        self.target_radius = target_radius
         if index is not None:
             index = np.asarray(index)
             if index.shape != (n,):

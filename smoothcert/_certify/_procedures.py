@@ -10,15 +10,19 @@ import numpy as np
 from .._engine._loop import sample
 from .._engine._reducers import ScoreSums, VoteCounts
 from .._engine._streams import STAGE_ESTIMATION, STAGE_PREDICTION, STAGE_SELECTION
+from ._reducers import SequentialCertify, SequentialPredict, SoftCertifyBound
 from ._stats import (
     binomial_test_pvalue,
     clopper_pearson_lower,
     hoeffding_lower,
     mahalanobis_radius,
-    soft_lower_bound,
 )
 
-__all__ = ["certify_rows", "predict_rows", "smoothed_frequencies"]
+__all__ = ["certify_rows", "count_votes", "predict_rows", "smoothed_frequencies"]
+
+#: Share of ``alpha`` given to the betting bound of soft-vote CERTIFY (the rest
+#: goes to Bentkus' bound); measured on the benchmarks of sequential.rst.
+SOFT_BETTING_SHARE = 0.2
 
 
 def _top(counts):
@@ -52,15 +56,28 @@ def certify_rows(
     batch_size,
     n_jobs=None,
     verbose=False,
+    target_p=None,
+    radius_tol=None,
 ):
     """CERTIFY (Cohen et al., 2019) at every row, with that row's covariance.
 
     1. ``n_samples_selection`` draws (selection stage) choose the top class ``A``.
-    2. ``n_samples`` fresh draws (estimation stage) bound ``P(f(x + e) = A)``
-       from below: one-sided Clopper-Pearson for hard votes, Hoeffding /
-       empirical Bernstein for the mean soft score of ``A``.
+    2. Fresh draws (estimation stage) bound ``P(f(x + e) = A)`` from below:
+       one-sided Clopper-Pearson for hard votes; for the mean soft score of
+       ``A``, the larger of Bentkus' bound and a betting bound (``alpha``
+       split between them, :data:`SOFT_BETTING_SHARE` to the betting bound).
     3. Abstain when the bound is ``<= 1/2``; else the Mahalanobis radius is
        ``Phi^-1(p_lower)``.
+
+    With ``target_p`` (one probability per row: the ball of a target radius
+    lies in the region exactly when ``p_lower >= target_p``) the estimation
+    draws arrive in doubling blocks and each row stops as soon as it is
+    certified at its target or the target is out of reach; rows not certified
+    at their target abstain. With ``radius_tol`` a row stops once its radius is
+    within that relative tolerance of what its full budget could give. Both
+    pay for their repeated looks by spending ``alpha`` over them
+    (:class:`~smoothcert._certify._sequential.SequentialCertifier`); at most
+    ``n_samples`` draws are used per row.
 
     Returns
     -------
@@ -70,31 +87,39 @@ def certify_rows(
     abstained : ndarray of bool, shape (n,)
     radius : ndarray of shape (n,)
         Mahalanobis radius, 0 when abstaining.
+    n_draws : ndarray of int64, shape (n,)
+        Estimation draws behind ``p_lower``.
     """
-    common = dict(vote=vote, batch_size=batch_size, n_jobs=n_jobs)
+    common = dict(batch_size=batch_size, n_jobs=n_jobs)
     selection, _ = count_votes(
-        adapter, X, covariances, n_samples_selection, seed=seed, stage=STAGE_SELECTION, **common
+        adapter, X, covariances, n_samples_selection, seed=seed, stage=STAGE_SELECTION,
+        vote=vote, **common,
     )
     top = _top(selection)
-    rows = np.arange(X.shape[0])
-    sums, sq_sums = count_votes(
-        adapter,
-        X,
-        covariances,
-        n_samples,
-        seed=seed,
-        stage=STAGE_ESTIMATION,
-        verbose=verbose,
-        **common,
+    n_classes = adapter.n_classes
+    estimation = dict(seed=seed, stage=STAGE_ESTIMATION, verbose=verbose, **common)
+    if target_p is None and radius_tol is None:
+        if vote == "hard":
+            counts, _ = count_votes(adapter, X, covariances, n_samples, vote="hard", **estimation)
+            p_lower = clopper_pearson_lower(counts[np.arange(X.shape[0]), top], n_samples, alpha)
+        else:
+            reducer = SoftCertifyBound(n_classes, top, n_samples, alpha, SOFT_BETTING_SHARE)
+            (p_lower,) = sample(adapter, X, covariances, n_samples, reducer, **estimation)
+        n_draws = np.full(X.shape[0], n_samples, dtype=np.int64)
+        abstained = p_lower <= 0.5
+        return top, p_lower, abstained, mahalanobis_radius(p_lower), n_draws
+    reducer = SequentialCertify(
+        n_classes, top, vote, target_p=target_p, budget=n_samples, alpha=alpha,
+        radius_tol=radius_tol,
     )
-    if vote == "hard":
-        p_lower = clopper_pearson_lower(sums[rows, top], n_samples, alpha)
+    p_lower, n_draws, certified = sample(adapter, X, covariances, n_samples, reducer, **estimation)
+    if target_p is not None:
+        abstained = ~certified
+        radius = np.where(certified, mahalanobis_radius(p_lower), 0.0)
     else:
-        mean = sums[rows, top] / n_samples
-        var = (sq_sums[rows, top] - n_samples * mean**2) / (n_samples - 1)
-        p_lower = soft_lower_bound(mean, var, n_samples, alpha)
-    abstained = p_lower <= 0.5
-    return top, p_lower, abstained, mahalanobis_radius(p_lower)
+        abstained = p_lower <= 0.5
+        radius = mahalanobis_radius(p_lower)
+    return top, p_lower, abstained, radius, n_draws
 
 
 def smoothed_frequencies(adapter, X, covariances, *, n_samples, vote, seed, batch_size, n_jobs=None):
@@ -113,7 +138,10 @@ def smoothed_frequencies(adapter, X, covariances, *, n_samples, vote, seed, batc
     return sums / float(n_samples)
 
 
-def predict_rows(adapter, X, covariances, *, n_samples, alpha, vote, seed, batch_size, n_jobs=None):
+def predict_rows(
+    adapter, X, covariances, *, n_samples, alpha, vote, seed, batch_size, n_jobs=None,
+    sampling="fixed",
+):
     """PREDICT with abstention (Cohen et al., 2019).
 
     Hard votes: return the top class when the two-sided binomial test of the top
@@ -123,11 +151,24 @@ def predict_rows(adapter, X, covariances, *, n_samples, alpha, vote, seed, batch
     ``alpha / (C (C - 1))`` (a union bound over ordered pairs, which keeps the
     test valid although ``A`` and ``B`` are chosen on the same draws).
 
+    With ``sampling="sequential"`` the test is made at doubling looks with
+    ``alpha`` spent over them, and each row stops as soon as it is decided
+    (:class:`~smoothcert._certify._sequential_predict.SequentialPredictor`).
+
     Returns
     -------
     top : ndarray of int, shape (n,)
     abstained : ndarray of bool, shape (n,)
+    n_draws : ndarray of int64, shape (n,)
+        Draws each row used.
     """
+    if sampling == "sequential" and adapter.n_classes >= 2:
+        reducer = SequentialPredict(adapter.n_classes, vote, budget=n_samples, alpha=alpha)
+        top, abstained, n_draws = sample(
+            adapter, X, covariances, n_samples, reducer, seed=seed, stage=STAGE_PREDICTION,
+            batch_size=batch_size, n_jobs=n_jobs,
+        )
+        return top, abstained, n_draws
     freq = smoothed_frequencies(
         adapter,
         X,
@@ -141,8 +182,9 @@ def predict_rows(adapter, X, covariances, *, n_samples, alpha, vote, seed, batch
     order = np.argsort(-freq, axis=1, kind="stable")
     rows = np.arange(X.shape[0])
     top = order[:, 0]
+    n_draws = np.full(X.shape[0], n_samples, dtype=np.int64)
     if freq.shape[1] < 2:
-        return top, np.zeros(X.shape[0], dtype=bool)
+        return top, np.zeros(X.shape[0], dtype=bool), n_draws
     second = order[:, 1]
     if vote == "hard":
         k_top = np.rint(freq[rows, top] * n_samples)
@@ -153,4 +195,4 @@ def predict_rows(adapter, X, covariances, *, n_samples, alpha, vote, seed, batch
         level = alpha / (n_classes * (n_classes - 1))
         shifted = 0.5 * (freq[rows, top] - freq[rows, second] + 1.0)
         abstained = hoeffding_lower(shifted, n_samples, level) <= 0.5
-    return top, abstained
+    return top, abstained, n_draws

@@ -117,7 +117,7 @@ def pull_back(certificate, aff, X_raw, *, non_injective="ellipsoid", steps=()):
     )
 
 
-def certify(estimator, X, *, non_injective="ellipsoid"):
+def certify(estimator, X, *, radius=None, non_injective="ellipsoid"):
     """Certify ``X`` with a smoothing estimator or a pipeline ending in one.
 
     For a :class:`SmoothedClassifier`, a :class:`CertifiedRegion` (or any
@@ -144,6 +144,11 @@ def certify(estimator, X, *, non_injective="ellipsoid"):
         A smoothing estimator, or a Pipeline whose final step is one.
     X : array-like of shape (n_samples, n_features)
         Raw inputs.
+    radius : float, default=None
+        Certify every input sequentially at this l2 radius, *measured in the
+        space of* ``X`` (raw units for a pipeline): each input stops as soon as
+        its raw-space region contains ``B2(x, radius)`` or the radius is out of
+        reach (see ``SmoothedClassifier.certify``).
     non_injective : {"ellipsoid", "raise"}, default="ellipsoid"
         For a preprocessing that reduces the dimension: ``"ellipsoid"``
         returns the ellipsoid ``d^T M' d <= r^2``, ``M' = A^T Sigma^-1 A +
@@ -188,7 +193,7 @@ def certify(estimator, X, *, non_injective="ellipsoid"):
                 f"{type(estimator).__name__} cannot certify: expected a SmoothedClassifier, "
                 "a CertifiedRegion, or a Pipeline whose last step is one of them."
             )
-        return estimator.certify(X)
+        return estimator.certify(X) if radius is None else estimator.certify(X, radius=radius)
     final_name, final = estimator.steps[-1]
     if not hasattr(final, "certify"):
         raise TypeError(
@@ -216,7 +221,19 @@ def certify(estimator, X, *, non_injective="ellipsoid"):
             )
     else:
         Xt = X
-    cert = final.certify(Xt)
+    if radius is None:
+        cert = final.certify(Xt)
+    elif hasattr(final, "_certify"):
+        # the target is a raw-space radius: each row's smallest eigenvalue is
+        # that of its pulled-back covariance
+        def raw_min_eigenvalue(covariances):
+            return _pull_back_covariances(covariances, aff, non_injective)[0].min_eigenvalue()
+
+        cert = final._certify(Xt, radius=radius, min_eigenvalue=raw_min_eigenvalue)
+    else:
+        raise TypeError(
+            f"{type(final).__name__} cannot certify at a raw-space radius through a pipeline."
+        )
     if cert.index is None and row_index(X) is not None:
         cert = cert._replace(index=row_index(X))
     return pull_back(cert, aff, X_raw, non_injective=non_injective, steps=names)

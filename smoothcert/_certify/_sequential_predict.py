@@ -164,7 +164,10 @@ class SequentialPredictor:
         if self.vote == "hard":
             return binomial_test_pvalue(top, second) <= level
         pair_level = level / (self.n_classes * (self.n_classes - 1))
-        shifted = np.clip(0.5 * ((top - second) / n + 1.0), 0.0, 1.0)
+        # sums may be rounded down to multiples of 2**-32 per draw (exact
+        # block-invariant sums): the runner-up's mean may then be up to 2**-32
+        # too low, so the difference is lowered by that much
+        shifted = np.clip(0.5 * ((top - second) / n - 2.0**-32 + 1.0), 0.0, 1.0)
         return hoeffding_lower(shifted, n, pair_level) > 0.5
 
     def decide(self, rows, n_seen):

@@ -27,6 +27,7 @@ __all__ = [
     "binomial_test_pvalue",
     "mahalanobis_radius",
     "radius_ceiling",
+    "target_probability",
 ]
 
 
@@ -468,6 +469,37 @@ def mahalanobis_radius(p_lower, p_upper_second=None):
         q = np.clip(np.asarray(p_upper_second, dtype=np.float64), tiny, 1.0 - tiny)
         r = 0.5 * (stats.norm.ppf(p) - stats.norm.ppf(q))
     return np.where(p_lower > 0.5, np.maximum(r, 0.0), 0.0)
+
+
+def target_probability(radius, min_eigenvalue):
+    """Probability a row must certify for its region to contain ``B2(x, radius)``.
+
+    ``p* = Phi(radius / sqrt(lambda_min(Sigma)))``, kept strictly inside
+    ``(1/2, 1)``: a radius of 0 asks for ``p_lower > 1/2`` (a certificate at
+    all), an unreachable one for a probability no finite number of draws can
+    certify.
+
+    Parameters
+    ----------
+    radius : float
+        l2 radius, finite and non-negative.
+    min_eigenvalue : array-like of shape (n,)
+        Smallest eigenvalue of each row's covariance (in the space where
+        ``radius`` is measured).
+
+    Returns
+    -------
+    target : ndarray of shape (n,)
+
+    Examples
+    --------
+    >>> from smoothcert._certify._stats import target_probability
+    >>> target_probability(0.25, [0.0625]).round(4)
+    array([0.8413])
+    """
+    scale = np.sqrt(np.asarray(min_eigenvalue, dtype=np.float64))
+    target = stats.norm.cdf(float(radius) / scale)
+    return np.clip(target, np.nextafter(0.5, 1.0), np.nextafter(1.0, 0.0))
 
 
 def radius_ceiling(n_samples, alpha):

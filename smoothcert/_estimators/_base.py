@@ -13,8 +13,9 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
 from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
-from .._certify._certificate import Certificate
-from .._certify._procedures import certify_rows, smoothed_frequencies
+from .._certify._certificate import Certificate, row_index
+from .._certify._procedures import certify_rows, predict_rows, smoothed_frequencies
+from .._certify._stats import target_probability
 from .._engine._loop import resolve_batch_size
 from .._engine._streams import resolve_seed
 
@@ -24,6 +25,24 @@ _AUGMENTATION_STAGE = 0xA06
 #: Noise scales must keep their squares (variances) normal float64 numbers.
 _MIN_SIGMA = 1e-100
 _MAX_SIGMA = 1e100
+
+
+#: Sequential sampling counts draws in 32-bit-safe integers.
+_MAX_SEQUENTIAL = 2**31
+
+
+def _check_radius(radius):
+    """``radius`` of ``certify(X, radius=...)`` as a float (or None), checked."""
+    if radius is None:
+        return None
+    if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, Real):
+        raise TypeError(
+            f"radius must be a real number >= 0 or None, got {type(radius).__name__} {radius!r}."
+        )
+    radius = float(radius)
+    if not np.isfinite(radius) or radius < 0:
+        raise ValueError(f"radius must be a finite number >= 0, got {radius!r}.")
+    return radius
 
 
 def _check_classifier(estimator):
@@ -54,6 +73,8 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         "vote": [StrOptions({"hard", "soft"})],
         "noise_augmentation": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "sampling": [StrOptions({"fixed", "sequential"})],
+        "radius_tol": [Interval(Real, 0, 1, closed="neither")],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -215,8 +236,84 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     def _seed(self):
         return resolve_seed(self.random_state)
 
-    def _frequencies(self, X, adapter, covariances, seed):
-        """Monte-Carlo smoothed class probabilities with per-row covariances."""
+    def _noise(self, X, adapter, seed):
+        """``(covariances, guarantee, search_info)`` of the rows of ``X`` (subclasses)."""
+        raise NotImplementedError
+
+    def _check_sequential(self, radius):
+        """Sequential sampling keeps exact integer counts: refuse a budget beyond them."""
+        if (radius is not None or self.sampling == "sequential") and self.n_samples >= _MAX_SEQUENTIAL:
+            raise ValueError(
+                f"n_samples={self.n_samples} is too large for sequential sampling "
+                f"(certify(X, radius=...) or sampling='sequential'): at most "
+                f"{_MAX_SEQUENTIAL - 1} draws per input."
+            )
+
+    def _certify(self, X, *, radius=None, min_eigenvalue=None, memory=None):
+        """CERTIFY every row of ``X``, at a target radius or not, and wrap the result.
+
+        ``min_eigenvalue`` maps the covariances to the smallest eigenvalue of
+        each row *in the space where* ``radius`` *is measured* (the raw space of
+        a pipeline); by default their own.
+        """
+        radius = _check_radius(radius)
+        index = row_index(X)
+        X = self._check_X(X)
+        self._check_sequential(radius)
+        adapter, seed = self._adapter(), self._seed()
+        covariances, guarantee, info = self._noise(X, adapter, seed)
+        target_p = None
+        if radius is not None:
+            lam = covariances.min_eigenvalue() if min_eigenvalue is None else min_eigenvalue(covariances)
+            target_p = target_probability(radius, lam)
+        top, p_lower, abstained, r, n_draws = certify_rows(
+            adapter,
+            X,
+            covariances,
+            n_samples=self.n_samples,
+            n_samples_selection=self.n_samples_selection,
+            alpha=self.alpha,
+            vote=self.vote,
+            seed=seed,
+            verbose=bool(self.verbose),
+            target_p=target_p,
+            radius_tol=self.radius_tol if radius is None and self.sampling == "sequential" else None,
+            **self._engine_kwargs(X.shape[1]),
+        )
+        cert = Certificate(
+            center=X,
+            prediction=self.classes_[top],
+            abstained=abstained,
+            covariance=covariances,
+            mahalanobis_radius=r,
+            p_lower=p_lower,
+            alpha=self.alpha,
+            guarantee=guarantee,
+            n_draws=n_draws,
+            search_info=info,
+            target_radius=radius,
+            index=index,
+        )
+        return cert if memory is None else memory.process(cert)
+
+    def predict_proba(self, X):
+        """Monte-Carlo estimate of the smoothed class probabilities.
+
+        Hard votes: frequency of each class among ``n_samples`` noisy
+        predictions. Soft votes: mean of the base ``predict_proba``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows sum to 1.
+        """
+        X = self._check_X(X)
+        adapter, seed = self._adapter(), self._seed()
+        covariances, _, _ = self._noise(X, adapter, seed)
         return smoothed_frequencies(
             adapter,
             X,
@@ -227,31 +324,47 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             **self._engine_kwargs(X.shape[1]),
         )
 
-    def _certificate(self, X, adapter, covariances, seed, guarantee, index=None):
-        """CERTIFY every row with its covariance and wrap the result."""
-        top, p_lower, abstained, radius = certify_rows(
+    def predict_abstain(self, X):
+        """PREDICT with abstention (Cohen et al., 2019).
+
+        The top class is returned only where it is significantly more frequent
+        than the runner-up: two-sided binomial test at level ``alpha`` for hard
+        votes, a Hoeffding test for soft votes. Elsewhere the classifier
+        abstains. With probability at least ``1 - alpha`` a returned class is
+        the prediction of the smoothed classifier. With
+        ``sampling="sequential"`` the test is made at doubling numbers of
+        draws, with ``alpha`` spent over the looks, and each input stops as
+        soon as it is decided (at most ``n_samples`` draws).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Top class of each input (also where abstaining).
+        abstained : ndarray of shape (n_samples,), bool
+            True where the test does not reject a tie.
+        """
+        top, abstained, _ = self._predict_rows(X)
+        return self.classes_[top], abstained
+
+    def _predict_rows(self, X):
+        X = self._check_X(X)
+        self._check_sequential(None)
+        adapter, seed = self._adapter(), self._seed()
+        covariances, _, _ = self._noise(X, adapter, seed)
+        return predict_rows(
             adapter,
             X,
             covariances,
             n_samples=self.n_samples,
-            n_samples_selection=self.n_samples_selection,
             alpha=self.alpha,
             vote=self.vote,
             seed=seed,
-            verbose=bool(self.verbose),
+            sampling=self.sampling,
             **self._engine_kwargs(X.shape[1]),
-        )
-        return Certificate(
-            center=X,
-            prediction=self.classes_[top],
-            abstained=abstained,
-            covariance=covariances,
-            mahalanobis_radius=radius,
-            p_lower=p_lower,
-            alpha=self.alpha,
-            guarantee=guarantee,
-            n_draws=np.full(X.shape[0], self.n_samples, dtype=np.int64),
-            index=index,
         )
 
     def predict_base(self, X):
@@ -291,7 +404,12 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         return new
 
     def predict(self, X):
-        """Predicted class of the smoothed classifier (argmax of :meth:`predict_proba`).
+        """Predicted class of the smoothed classifier.
+
+        With ``sampling="fixed"`` the argmax of :meth:`predict_proba`
+        (``n_samples`` draws per input); with ``sampling="sequential"`` the top
+        class of the sequential PREDICT of :meth:`predict_abstain`, which
+        stops drawing for an input as soon as its top class is decided.
 
         Parameters
         ----------
@@ -301,6 +419,8 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
+        if self.sampling == "sequential":
+            return self.classes_[self._predict_rows(X)[0]]
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 

@@ -7,11 +7,10 @@ import numpy as np
 from scipy import stats
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._certify._certificate import row_index
 from ._base import BaseSmoothing
 from ._adapters import _unwrap_frozen, is_torch_net
 from .._search._ascent import search_covariances
-from ..metrics import UnreachableRadiusWarning, certified_accuracy, unreachable_radius_message
+from ..metrics import UnreachableRadiusWarning, certified_accuracy, _unreachable_radius_message
 from .._certify._stats import radius_ceiling
 
 __all__ = ["CertifiedRegion", "MAX_RIEMANNIAN_FEATURES", "MAX_RIEMANNIAN_SCALE_RATIO"]
@@ -113,6 +112,17 @@ class CertifiedRegion(BaseSmoothing):
     noise_augmentation : int, default=0
         Train the base model on this many noisy copies of the training data
         (noise ``N(0, sigma^2 I)``).
+    sampling : {"fixed", "sequential"}, default="fixed"
+        ``"fixed"``: every input gets ``n_samples`` certification draws
+        (Cohen et al.'s CERTIFY exactly). ``"sequential"``: draws arrive in
+        doubling blocks, ``alpha`` is spent over the looks, and an input stops
+        once its radius is within ``radius_tol`` of what its full budget could
+        give (:meth:`predict` and :meth:`predict_abstain` stop once decided);
+        ``n_samples`` is then the budget. ``certify(X, radius=R)`` and
+        :meth:`score` are always sequential. The covariance search does not
+        depend on it.
+    radius_tol : float, default=0.05
+        Relative radius tolerance of ``sampling="sequential"``, in (0, 1).
     batch_size : int or "auto", default="auto"
         Largest number of noisy points passed to the base model at once.
         ``"auto"`` bounds the noise by 32 MiB and picks, within that bound,
@@ -212,6 +222,8 @@ class CertifiedRegion(BaseSmoothing):
         radius=0.25,
         vote="hard",
         noise_augmentation=0,
+        sampling="fixed",
+        radius_tol=0.05,
         batch_size="auto",
         n_jobs=None,
         verbose=0,
@@ -233,6 +245,8 @@ class CertifiedRegion(BaseSmoothing):
         self.radius = radius
         self.vote = vote
         self.noise_augmentation = noise_augmentation
+        self.sampling = sampling
+        self.radius_tol = radius_tol
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -349,21 +363,10 @@ class CertifiedRegion(BaseSmoothing):
         return covariances.matrices()
 
     # --------------------------------------------------------------- inference
-    def predict_proba(self, X):
-        """Smoothed class probabilities, each input with its own optimized covariance.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        X = self._check_X(X)
-        adapter, seed = self._adapter(), self._seed()
-        covariances, _ = self._search(X, adapter, seed)
-        return self._frequencies(X, adapter, covariances, seed)
+    def _noise(self, X, adapter, seed):
+        covariances, info = self._search(X, adapter, seed)
+        guarantee = "fixed-noise" if self.method == "fixed" else "per-covariance"
+        return covariances, guarantee, info
 
     def predict(self, X, memory=None):
         """Predicted class, each input smoothed with its own optimized covariance.
@@ -385,12 +388,21 @@ class CertifiedRegion(BaseSmoothing):
             return super().predict(X)
         return self.certify(X, memory=memory).prediction
 
-    def certify(self, X, memory=None):
+    def certify(self, X, radius=None, memory=None):
         """Optimize each input's covariance, then CERTIFY it on fresh draws.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        radius : float, default=None
+            Target l2 radius (finite, >= 0). Without it, CERTIFY with
+            ``n_samples`` estimation draws (``sampling="fixed"``) or stopping
+            each input once its radius is within ``radius_tol`` of what its
+            budget could give (``sampling="sequential"``). With it, each input
+            is decided sequentially: it stops as soon as its region contains
+            ``B2(x, radius)`` (certified, with a radius at least ``radius``)
+            or ``radius`` is out of reach (abstained). Each claim fails with
+            probability at most ``alpha``; the covariance search is the same.
         memory : CertificateMemory, default=None
             A user-owned store of certified regions. Without it, each
             certificate covers the classifier smoothed with that input's own
@@ -409,8 +421,8 @@ class CertifiedRegion(BaseSmoothing):
         certificate : Certificate
             Per-sample ``covariance`` (n, d, d), ``mahalanobis_radius``,
             ``radius`` (largest inscribed l2 ball), ``prediction``,
-            ``abstained``, ``p_lower``; ``search_info`` holds the search's
-            acceptance rates and seconds per iteration.
+            ``abstained``, ``p_lower``, ``n_draws``; ``search_info`` holds the
+            search's acceptance rates and seconds per iteration.
         """
         if memory is not None:
             from .._certify._memory import CertificateMemory
@@ -419,24 +431,16 @@ class CertifiedRegion(BaseSmoothing):
                 raise TypeError(
                     f"memory must be a CertificateMemory, got {type(memory).__name__}."
                 )
-        index = row_index(X)
-        X = self._check_X(X)
-        adapter, seed = self._adapter(), self._seed()
-        covariances, info = self._search(X, adapter, seed)
-        guarantee = "fixed-noise" if self.method == "fixed" else "per-covariance"
-        cert = self._certificate(X, adapter, covariances, seed, guarantee, index=index)._replace(
-            search_info=info
-        )
-        if memory is not None:
-            cert = memory.process(cert)
-        return cert
+        return self._certify(X, radius=radius, memory=memory)
 
     def score(self, X, y, sample_weight=None):
         """Certified accuracy at ``self.radius``.
 
         The (weighted) fraction of inputs that are certified, correctly
         classified, and whose ball ``B2(x, radius)`` lies inside their certified
-        ellipsoid. Abstentions count as failures.
+        ellipsoid. Abstentions count as failures. The inputs are certified at
+        that radius sequentially (``certify(X, radius=self.radius)``), so most
+        of them need a few hundred draws rather than ``n_samples``.
 
         Parameters
         ----------
@@ -448,8 +452,8 @@ class CertifiedRegion(BaseSmoothing):
         -------
         score : float
         """
-        cert = self.certify(X)
-        message = unreachable_radius_message(cert, self.radius)
+        cert = self.certify(X, radius=self.radius)
+        message = _unreachable_radius_message(cert, self.radius)
         if message is not None:
             warnings.warn(f"CertifiedRegion.score: {message}", UnreachableRadiusWarning,
                           stacklevel=2)

@@ -2,10 +2,8 @@
 
 import numpy as np
 
-from .._certify._certificate import row_index
 from ._base import BaseSmoothing
 from .._geometry._forms import RowCovariances
-from .._certify._procedures import predict_rows
 
 __all__ = ["SmoothedClassifier"]
 
@@ -47,6 +45,16 @@ class SmoothedClassifier(BaseSmoothing):
         Train the base model on this many Gaussian-noised copies
         ``X + N(0, sigma^2 I)`` of the training set instead of the clean data
         (the training that makes smoothing accurate); 0 trains on clean data.
+    sampling : {"fixed", "sequential"}, default="fixed"
+        ``"fixed"``: every input gets ``n_samples`` estimation draws (Cohen et
+        al.'s CERTIFY and PREDICT exactly). ``"sequential"``: draws arrive in
+        doubling blocks, ``alpha`` is spent over the looks, and an input stops
+        once :meth:`certify` has a radius within ``radius_tol`` of what its
+        full budget could give, or once :meth:`predict_abstain` (and
+        :meth:`predict`) has decided; ``n_samples`` is then the budget.
+        ``certify(X, radius=R)`` is always sequential.
+    radius_tol : float, default=0.05
+        Relative radius tolerance of ``sampling="sequential"``, in (0, 1).
     batch_size : int or "auto", default="auto"
         Largest number of noisy points passed to the base model at once (and
         held in memory). ``"auto"`` bounds the noise by 32 MiB and picks,
@@ -107,6 +115,8 @@ class SmoothedClassifier(BaseSmoothing):
         alpha=0.001,
         vote="hard",
         noise_augmentation=0,
+        sampling="fixed",
+        radius_tol=0.05,
         batch_size="auto",
         n_jobs=None,
         verbose=0,
@@ -119,87 +129,61 @@ class SmoothedClassifier(BaseSmoothing):
         self.alpha = alpha
         self.vote = vote
         self.noise_augmentation = noise_augmentation
+        self.sampling = sampling
+        self.radius_tol = radius_tol
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.random_state = random_state
 
-    def _covariances(self, n_rows):
-        return RowCovariances.isotropic(np.full(n_rows, float(self.sigma) ** 2), self.n_features_in_)
+    def _noise(self, X, adapter, seed):
+        n = X.shape[0]
+        covariances = RowCovariances.isotropic(np.full(n, float(self.sigma) ** 2), self.n_features_in_)
+        return covariances, "fixed-noise", None
 
-    def predict_proba(self, X):
-        """Monte-Carlo estimate of the smoothed class probabilities.
-
-        Hard votes: frequency of each class among ``n_samples`` noisy
-        predictions. Soft votes: mean of the base ``predict_proba``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Rows sum to 1.
-        """
-        X = self._check_X(X)
-        return self._frequencies(X, self._adapter(), self._covariances(X.shape[0]), self._seed())
-
-    def predict_abstain(self, X):
-        """PREDICT with abstention (Cohen et al., 2019).
-
-        The top class is returned only where it is significantly more frequent
-        than the runner-up: two-sided binomial test at level ``alpha`` for hard
-        votes, a Hoeffding test for soft votes. Elsewhere the classifier
-        abstains. With probability at least ``1 - alpha`` a returned class is
-        the prediction of the smoothed classifier.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Top class of each input (also where abstaining).
-        abstained : ndarray of shape (n_samples,), bool
-            True where the test does not reject a tie.
-        """
-        X = self._check_X(X)
-        top, abstained = predict_rows(
-            self._adapter(),
-            X,
-            self._covariances(X.shape[0]),
-            n_samples=self.n_samples,
-            alpha=self.alpha,
-            vote=self.vote,
-            seed=self._seed(),
-            **self._engine_kwargs(X.shape[1]),
-        )
-        return self.classes_[top], abstained
-
-    def certify(self, X):
+    def certify(self, X, radius=None):
         """CERTIFY (Cohen et al., 2019): prediction and certified l2 radius per input.
 
-        ``n_samples_selection`` draws choose the top class ``A``; ``n_samples``
-        fresh draws give a lower confidence bound ``p_lower`` of its
-        probability at level ``alpha``. Where ``p_lower > 1/2`` the smoothed
-        prediction is constant on the ball of radius
-        ``sigma * Phi^-1(p_lower)``; elsewhere the certificate abstains.
+        ``n_samples_selection`` draws choose the top class ``A``; fresh draws
+        give a lower confidence bound ``p_lower`` of its probability at level
+        ``alpha``. Where ``p_lower > 1/2`` the smoothed prediction is constant
+        on the ball of radius ``sigma * Phi^-1(p_lower)``; elsewhere the
+        certificate abstains.
+
+        * ``radius=None``, ``sampling="fixed"``: exactly Cohen et al.'s
+          CERTIFY with ``n_samples`` estimation draws per input.
+        * ``radius=None``, ``sampling="sequential"``: each input stops once its
+          radius is within ``radius_tol`` (relative) of what ``n_samples``
+          draws could give it.
+        * ``radius=R``: answers "is the ball ``B2(x, R)`` certified?" with as
+          few draws as possible. Draws arrive in doubling blocks and an input
+          stops as soon as it is certified at ``R`` (its radius is then at
+          least ``R``) or ``R`` is out of reach (it then abstains). Each claim
+          "``B2(x, R)`` is inside" fails with probability at most ``alpha``:
+          the repeated looks are paid for by spending ``alpha`` over them.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        radius : float, default=None
+            Target l2 radius (finite, >= 0).
 
         Returns
         -------
         certificate : Certificate
-            With ``covariance = sigma^2 I`` for every row and
-            ``guarantee="fixed-noise"``.
+            With ``covariance = sigma^2 I`` for every row,
+            ``guarantee="fixed-noise"``, the estimation draws each row used in
+            ``n_draws`` and ``target_radius=radius``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_moons
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from smoothcert import SmoothedClassifier
+        >>> X, y = make_moons(100, noise=0.1, random_state=0)
+        >>> clf = SmoothedClassifier(LogisticRegression(), random_state=0).fit(X, y)
+        >>> cert = clf.certify(X[:20], radius=0.1)
+        >>> bool(cert.contains_ball(0.1).mean() > 0.5), bool(cert.n_draws.mean() < 1_000)
+        (True, True)
         """
-        index = row_index(X)
-        X = self._check_X(X)
-        covariances = self._covariances(X.shape[0])
-        return self._certificate(
-            X, self._adapter(), covariances, self._seed(), "fixed-noise", index=index
-        )
+        return self._certify(X, radius=radius)
