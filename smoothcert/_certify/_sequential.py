@@ -185,6 +185,12 @@ class SequentialCertifier:
     futility_alpha : float, optional
         Level of the upper bound of the futility rule (target mode); default
         ``alpha``. Futility never affects the validity of a claim, only power.
+    futility : {"budget", "upper"}, default="budget"
+        Target mode: a row stops futile when, with ``p`` at its upper bound,
+        the bound at the last look would stay below the target (``"budget"``:
+        the budget cannot get there), or only when the upper bound itself is
+        below the target (``"upper"``). Rows whose target no look could reach
+        even with all successes stop in both cases.
     predictor : {"frequency", "optimistic"}, default="frequency"
         Tolerance mode: the radius expected at the budget, from the current
         frequency or from all successes on the remaining draws.
@@ -230,6 +236,7 @@ class SequentialCertifier:
         ratio=2.0,
         spending="auto",
         futility_alpha=None,
+        futility="budget",
         predictor="frequency",
         soft_bound="bentkus",
         prior=DEFAULT_PRIOR,
@@ -289,6 +296,9 @@ class SequentialCertifier:
             if not (isinstance(spending, str) and spending == "auto"):
                 raise ValueError("spending applies to method='spending' only.")
             self.levels = np.full(n_looks, self.alpha)
+        if futility not in ("budget", "upper"):
+            raise ValueError(f"futility must be 'budget' or 'upper', got {futility!r}.")
+        self.futility = futility
         self.futility_alpha = (
             self.alpha if futility_alpha is None else float(_check_alpha(futility_alpha))
         )
@@ -470,7 +480,17 @@ class SequentialCertifier:
             futile = ~certified & ~last
             if np.any(futile):
                 idx = np.flatnonzero(futile)
-                upper_low = self._upper(successes[idx], n[idx], self.futility_alpha) < target[idx]
+                upper = self._upper(successes[idx], n[idx], self.futility_alpha)
+                if self.futility == "budget":
+                    # even if p were as large as its upper bound, the test at
+                    # the last look would not reach the target
+                    at_budget = upper * self.budget
+                    if self.vote == "hard":
+                        at_budget = np.floor(at_budget)
+                    reach = self._bound(at_budget, float(self.budget), self.levels[-1])
+                    upper_low = reach < target[idx]
+                else:
+                    upper_low = upper < target[idx]
                 rest = idx[~upper_low]
                 if rest.size:
                     hopeless = np.zeros(rest.size, dtype=bool)

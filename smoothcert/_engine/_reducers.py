@@ -138,7 +138,8 @@ class ScoreSums(Reducer):
         self.n_classes = int(n_classes)
 
     def granularity(self, n_draws):
-        return SUM_BLOCK if n_draws > SUM_BLOCK else 1
+        # whole summation blocks; up to one block, all of a row's draws at once
+        return min(SUM_BLOCK, n_draws)
 
     def begin(self, rows):
         r = len(rows)
