@@ -113,18 +113,17 @@ def test_refit_is_deterministic(fitted, moons, name):
     assert_same_certificates(again.certify(X[:8]), cert)
 
 
-@pytest.mark.parametrize("name", _names("region-forest", "region-skorch"))
-def test_region_certificates_do_not_depend_on_batching_jobs_order(fitted, moons, name):
-    """The covariance search and the certification: same results whatever the
-    batch size, the number of jobs, the order of the rows or the other rows."""
+@pytest.mark.torch
+def test_skorch_region_certificates_do_not_depend_on_batching_or_order(fitted, moons):
+    """The covariance search and the certification of a skorch net: same results
+    whatever the batch size, the order of the rows or the other rows (the
+    certifier checks of test_certifier_checks.py do the same for forests and
+    logistic regressions)."""
     X, _ = moons
-    est, cert = fitted(name)
+    est, cert = fitted("region-skorch")
     est = clone(est).set_params(batch_size=37).fit(*moons)
     assert_same_certificates(est.certify(X[:8]), cert)
-    if name == "region-forest":
-        est.set_params(batch_size="auto", n_jobs=2)
-        assert_same_certificates(est.certify(X[:8]), cert)
-    est.set_params(batch_size="auto", n_jobs=None)
+    est.set_params(batch_size="auto")
     perm = np.random.default_rng(0).permutation(8)
     assert_same_certificates(est.certify(X[:8][perm]), cert[perm])
     assert_same_certificates(est.certify(X[3:5]), cert[3:5])

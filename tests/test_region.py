@@ -480,14 +480,6 @@ def test_grid_search_over_sigma():
     assert search.best_estimator_.certify(X[:3]).covariance.shape == (3, 2, 2)
 
 
-def test_pickle_and_clone_round_trips_give_identical_certificates(lr_setup):
-    region, X, y = lr_setup
-    region = clone(region).fit(X, y)
-    ref = region.certify(X[:10])
-    assert_same_certificates(ref, pickle.loads(pickle.dumps(region)).certify(X[:10]))
-    assert_same_certificates(ref, clone(region).fit(X, y).certify(X[:10]))
-
-
 @pytest.mark.torch
 def test_pickle_round_trip_with_a_skorch_net():
     X, y = make_moons_data(150)
