@@ -462,22 +462,18 @@ def _by_name(c, frozen):
 
 def _skorch_smoothed(c):
     if not hasattr(c, "skorch_smoothed"):
-        skorch = pytest.importorskip("skorch")
-        module = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
-        gen = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            for p in module.parameters():
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-        net = skorch.NeuralNetClassifier(module, criterion=torch.nn.CrossEntropyLoss,
-                                         max_epochs=2, train_split=None, verbose=0)
+        from nets import TanhMLP, classifier
+
+        # 2 -> 8 -> 2 tanh, weights and biases 0.5 N(0, 1) from seed 0
+        net = classifier(TanhMLP(hidden=8), criterion=torch.nn.CrossEntropyLoss, max_epochs=2)
         c.skorch_smoothed = SmoothedClassifier(net, **FAST).fit(c.X, c.y)
     return c.skorch_smoothed
 
 
 for method in ("certify", "predict_proba"):
-    case(f"skorch-{method}-n-features", ValueError, "3 features")(
+    case(f"skorch-{method}-n-features", ValueError, "3 features", marks=pytest.mark.torch)(
         lambda c, m=method: getattr(_skorch_smoothed(c), m)(np.zeros((2, 3))))
-    case(f"skorch-{method}-nan", ValueError, "NaN")(
+    case(f"skorch-{method}-nan", ValueError, "NaN", marks=pytest.mark.torch)(
         lambda c, m=method: getattr(_skorch_smoothed(c), m)(_with_nan(c.X[:2])))
 case("skorch-pathwise-on-forest", ValueError, "gradient")(
     lambda c: CertifiedRegion(SVC(), gradient="pathwise", **{**REGION, "method": "riemannian"})

@@ -77,12 +77,20 @@ def test_example_is_in_gallery_format(path):
     )
 
 
+def _example_params():
+    """The examples; those that need torch and skorch carry the ``torch`` marker."""
+    for path in EXAMPLES:
+        needs = set(EXTRA_REQUIREMENTS.get(path.name, ()))
+        marks = [pytest.mark.torch] if needs & {"torch", "skorch"} else []
+        yield pytest.param(path, marks=marks, id=path.name)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", list(_example_params()))
 def test_example_runs(path, tmp_path):
     pytest.importorskip("matplotlib")
     pytest.importorskip("pandas")
-    for module in EXTRA_REQUIREMENTS.get(path.name, ()):
+    for module in set(EXTRA_REQUIREMENTS.get(path.name, ())) - {"torch", "skorch"}:
         pytest.importorskip(module)
     result = subprocess.run(
         [sys.executable, str(path)],

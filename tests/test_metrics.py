@@ -8,6 +8,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from conftest import make_blobs_data
 from smoothcert import (
     Certificate,
     CertifiedRegion,
@@ -179,17 +180,8 @@ def test_summary():
 
 
 # ---------------------------------------------------------------- the scorer
-def _three_blobs(n_per_class=30, seed=0):
-    """Centres on a circle of radius 2: boundaries about 1.7 away from each centre."""
-    rng = np.random.default_rng(seed)
-    angles = 2 * np.pi * np.arange(3) / 3
-    centres = 2 * np.c_[np.cos(angles), np.sin(angles)]
-    X = np.concatenate([c + 0.3 * rng.standard_normal((n_per_class, 2)) for c in centres])
-    y = np.repeat(np.arange(3), n_per_class)
-    order = rng.permutation(len(y))
-    return X[order], y[order]
-
-
+# make_blobs_data: centres on a circle of radius 2, boundaries about 1.7 away
+# from each centre.
 N_SCORER = 1000
 R_SCORER = 0.5
 SIGMAS = [0.05, 0.5, 10.0]
@@ -213,7 +205,7 @@ def _check_search(search, key="mean_test_score"):
 
 
 def test_grid_search_selects_sigma():
-    X, y = _three_blobs()
+    X, y = make_blobs_data()
     search = GridSearchCV(
         SmoothedClassifier(LogisticRegression(), n_samples=N_SCORER, random_state=0),
         {"sigma": SIGMAS},
@@ -225,7 +217,7 @@ def test_grid_search_selects_sigma():
 
 
 def test_grid_search_with_dict_of_scorers_and_refit():
-    X, y = _three_blobs()
+    X, y = make_blobs_data()
     search = GridSearchCV(
         SmoothedClassifier(LogisticRegression(), n_samples=N_SCORER, random_state=0),
         {"sigma": SIGMAS},
@@ -239,7 +231,7 @@ def test_grid_search_with_dict_of_scorers_and_refit():
 
 
 def test_grid_search_over_a_pipeline_uses_raw_space_radii():
-    X, y = _three_blobs()
+    X, y = make_blobs_data()
     X = X * np.array([3.0, 1.0])  # anisotropic raw scales
     pipe = make_pipeline(
         StandardScaler(), SmoothedClassifier(LogisticRegression(), n_samples=N_SCORER, random_state=0)
@@ -254,7 +246,7 @@ def test_grid_search_over_a_pipeline_uses_raw_space_radii():
 
 
 def test_scorer_equals_certified_accuracy_and_region_score():
-    X, y = _three_blobs(10)
+    X, y = make_blobs_data(10)
     region = CertifiedRegion(
         LogisticRegression(), method="isotropic", n_iter=2, n_samples=500,
         n_samples_optim=32, radius=0.3, random_state=0,
@@ -273,7 +265,7 @@ def test_scorer_equals_certified_accuracy_and_region_score():
 
 
 def test_scorer_rejects_bad_estimators_and_radius():
-    X, y = _three_blobs(5)
+    X, y = make_blobs_data(5)
     with pytest.raises(TypeError, match="cannot certify"):
         make_certified_scorer(0.1)(LogisticRegression().fit(X, y), X, y)
     with pytest.raises(ValueError, match="radius"):

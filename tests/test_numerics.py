@@ -11,7 +11,7 @@ from sklearn.datasets import make_moons
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from smoothcert import Certificate, CertifiedRegion, SmoothedClassifier
+from smoothcert import Certificate, CertificateMemory, CertifiedRegion, SmoothedClassifier
 from smoothcert._estimators._adapters import make_adapter
 from smoothcert._geometry._forms import RowCovariances
 from smoothcert._certify._procedures import certify_rows
@@ -158,10 +158,9 @@ def test_singular_and_indefinite_covariances_are_refused():
 
 
 def test_memory_with_near_singular_regions():
-    memory_mod = pytest.importorskip("smoothcert._certify._memory")
     rng = np.random.default_rng(8)
     covs = _conditioned(1e12, 2, 2, rng)
-    memory = memory_mod.CertificateMemory()
+    memory = CertificateMemory()
     memory.add(np.array([[0.0, 0.0], [3.0, 0.0]]), covs, [1.0, 1.0], [0, 1])
     assert memory.conflicts().shape == (0, 2)
     idx = memory.query(np.array([[0.0, 0.0], [3.0, 0.0], [10.0, 10.0]]))
@@ -182,42 +181,14 @@ def test_extreme_sigma_bounds_do_not_break_the_search(moons):
 
 
 # ------------------------------------------------------- float32 base, float64 input
-torch = pytest.importorskip("torch")
-skorch = pytest.importorskip("skorch")
-
-
-class _Net(torch.nn.Module):
-    def __init__(self, seed=0):
-        super().__init__()
-        gen = torch.Generator().manual_seed(seed)
-        self.lin1 = torch.nn.Linear(2, 16)
-        self.lin2 = torch.nn.Linear(16, 2)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-
-    def forward(self, x):
-        assert x.dtype == torch.float32, x.dtype
-        return self.lin2(torch.tanh(self.lin1(x)))
-
-
-def _net():
-    return skorch.NeuralNetClassifier(
-        _Net, criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=0.05,
-        max_epochs=40, batch_size=512, train_split=None, verbose=0,
-    )
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
+@pytest.mark.torch
 @pytest.mark.parametrize("method", ["smoothed", "riemannian"])
-def test_float32_base_with_float64_input(moons, one_thread, method):
+def test_float32_base_with_float64_input(moons, one_torch_thread, method):
+    from nets import tanh_net
+
+    def _net():  # its forward pass asserts float32 input
+        return tanh_net(lr=0.05, max_epochs=40, module__float32_only=True)
+
     X, y = moons
     assert X.dtype == np.float64
     common = dict(sigma=0.25, n_samples=500, n_samples_selection=20, random_state=0)

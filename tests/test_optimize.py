@@ -333,22 +333,14 @@ def _diag(v):
     return out
 
 
+@pytest.mark.torch
 def test_score_moments_gradient_through_a_skorch_net():
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("skorch")
+    import torch
     from skorch import NeuralNetClassifier
     from torch import nn
 
+    from nets import Probit
     from smoothcert._estimators._adapters import make_adapter
-
-    class Probit(nn.Module):
-        def __init__(self, tau):
-            super().__init__()
-            self.tau = tau
-
-        def forward(self, x):
-            p = torch.special.ndtr(x / self.tau)
-            return torch.cat([1 - p, p], dim=-1)
 
     d, n = 3, 4
     rng = np.random.default_rng(2)
@@ -493,7 +485,7 @@ def test_flat_stages_climb_the_exact_objective(kind):
 
 
 # ------------------------------------------------ steps of a real search
-@pytest.mark.parametrize("gradient", ["score", "pathwise"])
+@pytest.mark.parametrize("gradient", ["score", pytest.param("pathwise", marks=pytest.mark.torch)])
 def test_every_riemannian_step_of_a_search_is_spd_within_bounds(monkeypatch, gradient):
     # Record every candidate of the full-SPD stage during a real search; each
     # must be SPD with eigenvalues in [floor, cap], the floor being the row's
@@ -507,13 +499,9 @@ def test_every_riemannian_step_of_a_search_is_spd_within_bounds(monkeypatch, gra
     if gradient == "score":
         base = RandomForestClassifier(10, random_state=0)
     else:
-        torch = pytest.importorskip("torch")
-        skorch = pytest.importorskip("skorch")
-        torch.manual_seed(0)
-        module = torch.nn.Sequential(
-            torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2), torch.nn.Softmax(dim=-1)
-        )
-        base = skorch.NeuralNetClassifier(module, max_epochs=20, lr=0.1, train_split=None, verbose=0)
+        from nets import classifier, relu_sequential
+
+        base = classifier(relu_sequential((2, 16, 2)), max_epochs=20, lr=0.1)
     sigma, bounds = 0.3, (0.5, 3.0)
     region = CertifiedRegion(
         base, method="isotropic", objective="ball", sigma=sigma, sigma_bounds=bounds,

@@ -10,19 +10,11 @@ and that ``verbose`` shows a progress bar.
 import numpy as np
 import pytest
 from joblib import parallel_config
-from numpy.testing import assert_array_equal
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
+from conftest import assert_same_certificates
 from smoothcert import CertifiedRegion, SmoothedClassifier
-
-CERT_FIELDS = ("prediction", "abstained", "p_lower", "mahalanobis_radius", "radius", "covariance")
-
-
-def assert_same_certificates(a, b):
-    """Bit-for-bit equality of two certificates, field by field."""
-    for field in CERT_FIELDS:
-        assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
 
 
 @pytest.fixture(scope="module")

@@ -10,51 +10,25 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
-from sklearn.datasets import make_moons
 from sklearn.ensemble import RandomForestClassifier
 
-from smoothcert import CertifiedRegion, SmoothedClassifier, cli
+from conftest import assert_same_certificates, make_moons_data
+from smoothcert import CertificateMemory, CertifiedRegion, SmoothedClassifier, cli
 from smoothcert.cli import _io as cli_io
 
-torch = pytest.importorskip("torch")
-skorch = pytest.importorskip("skorch")
-sio = pytest.importorskip("skops.io")
-
-
-class PersistMLP(torch.nn.Module):
-    """Small MLP initialised from an explicit seed (importable, hence picklable)."""
-
-    def __init__(self, hidden=16, seed=0):
-        super().__init__()
-        gen = torch.Generator().manual_seed(seed)
-        self.lin1 = torch.nn.Linear(2, hidden)
-        self.lin2 = torch.nn.Linear(hidden, 2)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-
-    def forward(self, x):
-        return self.lin2(torch.tanh(self.lin1(x)))
+# tiny torch ops are slowed down by thread wake-ups (and xdist workers share the cores)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _net():
-    return skorch.NeuralNetClassifier(
-        PersistMLP, criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=0.05,
-        max_epochs=30, batch_size=512, train_split=None, verbose=0,
-    )
+    from nets import tanh_net
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    return tanh_net(lr=0.05, max_epochs=30)
 
 
 @pytest.fixture(scope="module")
 def moons():
-    X, y = make_moons(n_samples=120, noise=0.15, random_state=0)
+    X, y = make_moons_data(120)
     return X, np.array(["left", "right"])[y]  # string labels survive too
 
 
@@ -71,6 +45,28 @@ ESTIMATORS = {
 }
 
 
+def _names(*names):
+    """Estimator names as parameters, the skorch ones marked as needing torch."""
+    names = names or tuple(ESTIMATORS)
+    return [pytest.param(n, marks=pytest.mark.torch) if "skorch" in n else n for n in names]
+
+
+@pytest.fixture(scope="module")
+def fitted(moons):
+    """``fitted(name)``: that estimator, fitted, and its certificate of the first 8
+    rows; each fitted once, when first asked for (the nets only by torch tests)."""
+    X, y = moons
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            est = ESTIMATORS[name]().fit(X, y)
+            cache[name] = (est, est.certify(X[:8]))
+        return cache[name]
+
+    return get
+
+
 def _pickle(obj):
     return pickle.loads(pickle.dumps(obj))
 
@@ -83,11 +79,12 @@ def _joblib(obj):
 
 
 def _skops(obj):
+    sio = pytest.importorskip("skops.io")
     data = sio.dumps(obj)
     untrusted = sio.get_untrusted_types(data=data)
-    # only types of this library, scikit-learn, skorch, torch and the test module
+    # only types of this library, scikit-learn, skorch, torch and the test nets
     allowed = ("smoothcert.", "sklearn.", "skorch.", "torch.", "builtins.print",
-               "functools.partial", __name__ + ".")
+               "functools.partial", "nets.")
     assert all(t.startswith(allowed) for t in untrusted), untrusted
     return sio.loads(data, trusted=untrusted)
 
@@ -95,62 +92,41 @@ def _skops(obj):
 ROUND_TRIPS = {"pickle": _pickle, "joblib": _joblib, "skops": _skops}
 
 
-def _assert_same_certificate(a, b):
-    assert a.guarantee == b.guarantee
-    assert_array_equal(a.prediction, b.prediction)
-    assert_array_equal(a.abstained, b.abstained)
-    assert_array_equal(a.p_lower, b.p_lower)
-    assert_array_equal(a.mahalanobis_radius, b.mahalanobis_radius)
-    assert_array_equal(a.covariance, b.covariance)
-    assert_array_equal(a.radius, b.radius)
-
-
-@pytest.fixture(scope="module")
-def fitted(moons):
-    X, y = moons
-    out = {}
-    for name, make in ESTIMATORS.items():
-        est = make().fit(X, y)
-        out[name] = (est, est.certify(X[:8]))
-    return out
-
-
 @pytest.mark.parametrize("trip", ROUND_TRIPS)
-@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("name", _names())
 def test_fitted_estimator_round_trip(fitted, moons, name, trip):
     X, _ = moons
-    est, cert = fitted[name]
+    est, cert = fitted(name)
     restored = ROUND_TRIPS[trip](est)
     assert type(restored) is type(est)
     assert restored.get_params(deep=False).keys() == est.get_params(deep=False).keys()
     assert_array_equal(restored.classes_, est.classes_)
-    _assert_same_certificate(restored.certify(X[:8]), cert)
+    assert_same_certificates(restored.certify(X[:8]), cert)
     assert_array_equal(restored.predict_proba(X[:5]), est.predict_proba(X[:5]))
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("name", _names())
 def test_refit_is_deterministic(fitted, moons, name):
     X, y = moons
-    est, cert = fitted[name]
+    est, cert = fitted(name)
     again = clone(est).fit(X, y)
-    _assert_same_certificate(again.certify(X[:8]), cert)
+    assert_same_certificates(again.certify(X[:8]), cert)
 
 
-@pytest.mark.parametrize("name", ["region-forest", "region-skorch"])
-def test_region_certificates_do_not_depend_on_batching_jobs_order(fitted, moons, name):
-    """The covariance search and the certification: same results whatever the
-    batch size, the number of jobs, the order of the rows or the other rows."""
+@pytest.mark.torch
+def test_skorch_region_certificates_do_not_depend_on_batching_or_order(fitted, moons):
+    """The covariance search and the certification of a skorch net: same results
+    whatever the batch size, the order of the rows or the other rows (the
+    certifier checks of test_certifier_checks.py do the same for forests and
+    logistic regressions)."""
     X, _ = moons
-    est, cert = fitted[name]
+    est, cert = fitted("region-skorch")
     est = clone(est).set_params(batch_size=37).fit(*moons)
-    _assert_same_certificate(est.certify(X[:8]), cert)
-    if name == "region-forest":
-        est.set_params(batch_size="auto", n_jobs=2)
-        _assert_same_certificate(est.certify(X[:8]), cert)
-    est.set_params(batch_size="auto", n_jobs=None)
+    assert_same_certificates(est.certify(X[:8]), cert)
+    est.set_params(batch_size="auto")
     perm = np.random.default_rng(0).permutation(8)
-    _assert_same_certificate(est.certify(X[:8][perm]), cert[perm])
-    _assert_same_certificate(est.certify(X[3:5]), cert[3:5])
+    assert_same_certificates(est.certify(X[:8][perm]), cert[perm])
+    assert_same_certificates(est.certify(X[3:5]), cert[3:5])
 
 
 def test_random_state_instance_round_trip(moons):
@@ -160,18 +136,15 @@ def test_random_state_instance_round_trip(moons):
                              random_state=np.random.RandomState(3)).fit(X, y)
     copy = _pickle(est)
     first = est.certify(X[:5])
-    _assert_same_certificate(copy.certify(X[:5]), first)
+    assert_same_certificates(copy.certify(X[:5]), first)
 
 
 # ------------------------------------------------------------------ memory
-memory_mod = pytest.importorskip("smoothcert._certify._memory")
-
-
 @pytest.fixture(scope="module")
 def memory_and_next(fitted, moons):
     X, _ = moons
-    est, cert = fitted["region-forest"]
-    memory = memory_mod.CertificateMemory()
+    est, cert = fitted("region-forest")
+    memory = CertificateMemory()
     memory.process(cert)
     nxt = est.certify(X[8:20])
     return memory, nxt
@@ -180,7 +153,7 @@ def memory_and_next(fitted, moons):
 def _npz(memory, tmp_path):
     path = tmp_path / "memory.npz"
     memory.save(path)
-    return memory_mod.CertificateMemory.load(path)
+    return CertificateMemory.load(path)
 
 
 @pytest.mark.parametrize("trip", ["pickle", "joblib", "skops", "npz"])
@@ -197,7 +170,7 @@ def test_memory_round_trip(memory_and_next, trip, tmp_path):
     # both continue identically
     a = _pickle(memory).process(nxt)
     b = restored.process(nxt)
-    _assert_same_certificate(a, b)
+    assert_same_certificates(a, b)
     assert_array_equal(a.from_memory, b.from_memory)
     assert_array_equal(a.memory_index, b.memory_index)
 
@@ -207,7 +180,7 @@ def test_memory_save_to_file_object_round_trip(memory_and_next):
     buf = io.BytesIO()
     memory.save(buf)
     buf.seek(0)
-    restored = memory_mod.CertificateMemory.load(buf)
+    restored = CertificateMemory.load(buf)
     assert_array_equal(restored.centers, memory.centers)
     assert_array_equal(restored.labels, memory.labels)
 
@@ -216,6 +189,7 @@ def test_memory_save_to_file_object_round_trip(memory_and_next):
 
 @pytest.fixture(scope="module")
 def cli_files(tmp_path_factory, moons):
+    sio = pytest.importorskip("skops.io")
     X, y = moons
     d = tmp_path_factory.mktemp("cli")
     model = SmoothedClassifier(RandomForestClassifier(5, random_state=0), n_samples=200,

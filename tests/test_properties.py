@@ -13,7 +13,8 @@ from numpy.testing import assert_allclose
 from scipy import stats
 from scipy.linalg import expm
 
-from smoothcert import Certificate
+from smoothcert import Certificate, CertificateMemory
+from smoothcert._geometry import _ellipsoids as ellipsoids
 from smoothcert._geometry._forms import RowCovariances
 from smoothcert._certify._stats import (
     binomial_test_pvalue,
@@ -240,9 +241,6 @@ def test_clamp_eigenvalues(seed, d, lo, span):
 
 
 # --------------------------------------------------- memory: disjointness test
-ellipsoids = pytest.importorskip("smoothcert._geometry._ellipsoids")
-
-
 def _brute_separation(c1, s1, r1, c2, s2, r2):
     """``max_t delta^T (A1 / (1 - t) + A2 / t)^-1 delta`` by direct inversion on a grid
     dense near both ends, refined by a bounded scalar search (no generalized eigenproblem)."""
@@ -307,9 +305,6 @@ def test_touching_scale_is_the_disjointness_threshold(seed, d, r2):
     assert not ellipsoids.ellipsoids_disjoint(c1, s1, scale * (1 + 1e-6), c2, s2, r2)
 
 
-memory_mod = pytest.importorskip("smoothcert._certify._memory")
-
-
 @settings(max_examples=max(25, N_EXAMPLES // 2), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), d=st.integers(1, 3), n=st.integers(2, 40))
@@ -327,7 +322,7 @@ def test_memory_keeps_classes_apart(seed, d, n):
         p_lower=np.full(n, 0.9), alpha=0.01,
     )
     cert.mahalanobis_radius[cert.abstained] = 0.0
-    memory = memory_mod.CertificateMemory()
+    memory = CertificateMemory()
     sound = memory.process(cert)
     assert sound.guarantee == "memory"
     assert memory.conflicts().shape == (0, 2)

@@ -15,7 +15,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import smoothcert._engine._streams
+from conftest import assert_same_certificates, make_moons_data
 from smoothcert import CertifiedRegion, SmoothedClassifier
 from smoothcert._estimators._region import MAX_RIEMANNIAN_FEATURES, MAX_RIEMANNIAN_SCALE_RATIO
 
@@ -23,53 +23,27 @@ METHODS = ["fixed", "isotropic", "diagonal", "riemannian"]
 
 
 # ----------------------------------------------------------------- helpers
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny nets run fastest on one thread (and two xdist workers share 2 cores)."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is optional
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def skorch_net(module, **kwargs):
-    """A small skorch classifier around ``module`` (Adam, no validation split)."""
-    torch = pytest.importorskip("torch")
-    skorch = pytest.importorskip("skorch")
-    params = dict(
-        max_epochs=40,
-        optimizer=torch.optim.Adam,
-        lr=0.02,
-        batch_size=64,
-        train_split=None,
-        verbose=0,
-    )
-    params.update(kwargs)
-    return skorch.NeuralNetClassifier(module, **params)
+# tiny nets run fastest on one thread (and two xdist workers share 2 cores)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def linear_net(d):
-    torch = pytest.importorskip("torch")
-    from torch import nn
+    """A linear softmax net ``Linear(d, 2)`` (torch seed 0), Adam at lr 0.05."""
+    from nets import adam_net, relu_sequential
 
-    torch.manual_seed(0)
-    return skorch_net(nn.Sequential(nn.Linear(d, 2), nn.Softmax(dim=-1)), lr=0.05)
+    return adam_net(relu_sequential((d, 2)), lr=0.05)
 
 
 def moons_mlp():
-    torch = pytest.importorskip("torch")
-    from torch import nn
+    """A 2 -> 32 -> 32 -> 2 ReLU softmax net (torch seed 0), 60 epochs of Adam at lr 0.01."""
+    from nets import adam_net, relu_sequential
 
-    torch.manual_seed(0)
-    module = nn.Sequential(
-        nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 2), nn.Softmax(dim=-1)
-    )
-    return skorch_net(module, max_epochs=60, lr=0.01)
+    return adam_net(relu_sequential((2, 32, 32, 2)), max_epochs=60, lr=0.01)
+
+
+#: a parameter that needs torch and skorch
+def _torch(value):
+    return pytest.param(value, marks=pytest.mark.torch)
 
 
 def small_region(estimator=None, **params):
@@ -83,29 +57,6 @@ def small_region(estimator=None, **params):
     )
     defaults.update(params)
     return CertifiedRegion(estimator, **defaults)
-
-
-def moons(n=200, seed=0):
-    return make_moons(n_samples=n, noise=0.15, random_state=seed)
-
-
-def assert_same_certificates(a, b):
-    assert_array_equal(a.prediction, b.prediction)
-    assert_array_equal(a.abstained, b.abstained)
-    assert_array_equal(a.covariance, b.covariance)
-    assert_array_equal(a.mahalanobis_radius, b.mahalanobis_radius)
-    assert_array_equal(a.p_lower, b.p_lower)
-    assert_array_equal(a.radius, b.radius)
-
-
-@pytest.fixture
-def no_sampling(monkeypatch):
-    """Make any Monte-Carlo draw fail the test (errors must come before sampling)."""
-
-    def forbidden(*args, **kwargs):
-        raise AssertionError("the base model was sampled before the input was rejected")
-
-    monkeypatch.setattr(smoothcert._engine._streams, "generators", forbidden)
 
 
 # -------------------------------------------------- 1. scikit-learn contract
@@ -153,7 +104,7 @@ def points_near(w, b, n, d, seed):
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("gradient", ["score", "pathwise"])
+@pytest.mark.parametrize("gradient", ["score", _torch("pathwise")])
 def test_linear_oracle_ellipsoid_never_crosses_the_hyperplane(method, gradient):
     # For a linear binary classifier smoothing changes nothing:
     # P(class of x) = Phi(|w.x + b| / sqrt(w^T Sigma w)), and the exact certified
@@ -216,7 +167,7 @@ def _moons_base(kind):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kappa", [0.0, 2.0])
-@pytest.mark.parametrize("kind", ["mlp", "forest"])
+@pytest.mark.parametrize("kind", [_torch("mlp"), "forest"])
 def test_moons_volume_orders_the_methods(kind, kappa):
     # kappa=0 is the pure volume objective (gap * det^(1/(2d)), a monotone map
     # of the certified volume); the default kappa=2 adds the inscribed-ball term,
@@ -240,7 +191,7 @@ def test_moons_volume_orders_the_methods(kind, kappa):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["mlp", "forest"])
+@pytest.mark.parametrize("kind", [_torch("mlp"), "forest"])
 def test_moons_ball_riemannian_dominates_isotropic(kind):
     region, X_test, _ = _moons_region(_moons_base(kind), objective="ball")
     iso = region.set_params(method="isotropic").certify(X_test)
@@ -261,7 +212,7 @@ def test_moons_ball_riemannian_dominates_isotropic(kind):
 
 # ----------------------------------------------------- 5. reproducibility
 def _invariance_region(kind):
-    X, y = moons(200)
+    X, y = make_moons_data(200)
     if kind == "forest":
         base = RandomForestClassifier(10, random_state=0)
     else:
@@ -269,7 +220,7 @@ def _invariance_region(kind):
     return small_region(base, n_iter=4).fit(X, y), X[:25]
 
 
-@pytest.mark.parametrize("kind", ["forest", "mlp"])
+@pytest.mark.parametrize("kind", ["forest", _torch("mlp")])
 def test_results_reproducible_and_invariant(kind):
     region, Xq = _invariance_region(kind)
     ref = region.certify(Xq)
@@ -291,7 +242,7 @@ def test_results_reproducible_and_invariant(kind):
 
 
 def test_unseeded_regions_differ_and_seeded_refits_agree():
-    X, y = moons(150)
+    X, y = make_moons_data(150)
     Xq = X[:10]
     a = small_region(LogisticRegression(), random_state=None).fit(X, y).certify(Xq)
     b = small_region(LogisticRegression(), random_state=None).fit(X, y).certify(Xq)
@@ -304,7 +255,7 @@ def test_unseeded_regions_differ_and_seeded_refits_agree():
 # ----------------------------------------------------------- 6. bad input
 @pytest.fixture(scope="module")
 def fitted_forest():
-    X, y = moons(100)
+    X, y = make_moons_data(100)
     return small_region(RandomForestClassifier(5, random_state=0)).fit(X, y), X
 
 
@@ -331,7 +282,7 @@ def test_bad_X_rejected_before_sampling(fitted_forest, no_sampling, case):
 
 @pytest.mark.parametrize("case", ["nan", "inf", "1d", "3d", "empty"])
 def test_bad_X_rejected_by_fit(case):
-    X, y = moons(60)
+    X, y = make_moons_data(60)
     make_bad, message = BAD_X[case]
     bad = make_bad(X)
     with pytest.raises(ValueError, match=message):
@@ -339,7 +290,7 @@ def test_bad_X_rejected_by_fit(case):
 
 
 def test_unfitted_region_raises(no_sampling):
-    X, _ = moons(20)
+    X, _ = make_moons_data(20)
     region = small_region()
     for method in ("certify", "predict", "predict_proba", "optimize_covariance"):
         with pytest.raises(NotFittedError):
@@ -376,7 +327,7 @@ BAD_PARAMS = [
 
 @pytest.mark.parametrize("params, message", BAD_PARAMS)
 def test_bad_parameters_rejected_by_fit_and_certify(no_sampling, params, message):
-    X, y = moons(60)
+    X, y = make_moons_data(60)
     with pytest.raises((ValueError, TypeError), match=message):
         small_region(LogisticRegression(), **params).fit(X, y)
     # changed after fit: certify checks again before drawing anything
@@ -397,7 +348,7 @@ class _CountingForest(RandomForestClassifier):
 
 
 def test_pathwise_needs_a_differentiable_model(no_sampling):
-    X, y = moons(60)
+    X, y = make_moons_data(60)
     _CountingForest.n_fits = 0
     with pytest.raises(ValueError, match="pathwise.*_CountingForest.*no input gradients") as info:
         small_region(_CountingForest(5), gradient="pathwise").fit(X, y)
@@ -433,7 +384,7 @@ def test_riemannian_dimension_limit_suggests_diagonal(no_sampling):
 def test_wide_bounds_and_huge_steps_stay_finite():
     # "diagonal" takes any representable range; "riemannian" up to the ratio
     # its float64 eigendecompositions resolve, whatever the learning rate.
-    X, y = moons(100)
+    X, y = make_moons_data(100)
     wide = (1e-3, 1e3)
     assert wide[1] / wide[0] <= MAX_RIEMANNIAN_SCALE_RATIO
     for method, bounds in [("diagonal", (1e-8, 1e8)), ("riemannian", wide)]:
@@ -451,7 +402,7 @@ def test_wide_bounds_and_huge_steps_stay_finite():
 @pytest.fixture(scope="module")
 def lr_setup():
     """An unfitted LogisticRegression region and its data (tests clone it)."""
-    X, y = moons(150)
+    X, y = make_moons_data(150)
     return small_region(LogisticRegression(), n_iter=3), X, y
 
 
@@ -471,7 +422,7 @@ def test_certify_covariance_matches_optimize_covariance(lr_setup):
 
 @pytest.mark.parametrize("method", ["isotropic", "diagonal", "riemannian"])
 def test_search_stays_within_bounds_and_above_the_isotropic_optimum(method):
-    X, y = moons(150)
+    X, y = make_moons_data(150)
     Xq = X[:30]
     sigma, bounds = 0.3, (0.5, 3.0)
     region = small_region(
@@ -519,7 +470,7 @@ def test_score_is_certified_accuracy(lr_setup):
 
 
 def test_grid_search_over_sigma():
-    X, y = moons(120)
+    X, y = make_moons_data(120)
     search = GridSearchCV(
         small_region(LogisticRegression(), method="diagonal", n_iter=2), {"sigma": [0.1, 0.25, 0.5]}, cv=2
     ).fit(X, y)
@@ -529,23 +480,16 @@ def test_grid_search_over_sigma():
     assert search.best_estimator_.certify(X[:3]).covariance.shape == (3, 2, 2)
 
 
-def test_pickle_and_clone_round_trips_give_identical_certificates(lr_setup):
-    region, X, y = lr_setup
-    region = clone(region).fit(X, y)
-    ref = region.certify(X[:10])
-    assert_same_certificates(ref, pickle.loads(pickle.dumps(region)).certify(X[:10]))
-    assert_same_certificates(ref, clone(region).fit(X, y).certify(X[:10]))
-
-
+@pytest.mark.torch
 def test_pickle_round_trip_with_a_skorch_net():
-    X, y = moons(150)
+    X, y = make_moons_data(150)
     region = small_region(moons_mlp().set_params(max_epochs=5)).fit(X, y)
     ref = region.certify(X[:6])
     assert_same_certificates(ref, pickle.loads(pickle.dumps(region)).certify(X[:6]))
 
 
 def test_string_labels():
-    X, y = moons(150)
+    X, y = make_moons_data(150)
     labels = np.where(y == 1, "upper", "lower")
     region = small_region(RandomForestClassifier(10, random_state=0)).fit(X, labels)
     assert_array_equal(region.classes_, ["lower", "upper"])
@@ -566,7 +510,7 @@ def test_multiclass_riemannian(blobs):
 
 @pytest.mark.parametrize("vote", ["hard", "soft"])
 def test_fixed_method_is_cohen_smoothing(vote):
-    X, y = moons(150)
+    X, y = make_moons_data(150)
     settings = dict(sigma=0.3, n_samples=800, n_samples_selection=30, alpha=0.01, vote=vote, random_state=4)
     region = CertifiedRegion(LogisticRegression(), method="fixed", **settings).fit(X, y)
     smoothed = SmoothedClassifier(LogisticRegression(), **settings).fit(X, y)
@@ -579,7 +523,7 @@ def test_fixed_method_is_cohen_smoothing(vote):
 
 
 def test_prefitted_frozen_base():
-    X, y = moons(150)
+    X, y = make_moons_data(150)
     forest = RandomForestClassifier(10, random_state=0).fit(X, y)
     region = small_region(FrozenEstimator(forest), method="diagonal").fit(X, y)
     cert = region.certify(X[:10])

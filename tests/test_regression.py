@@ -159,8 +159,8 @@ def _load():
 
 
 @pytest.mark.slow
+@pytest.mark.torch
 def test_certificates_bit_identical():
-    pytest.importorskip("torch")
     stored, platform = _load()
     same_platform = platform == _platform()
     current = compute_grid()

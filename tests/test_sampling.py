@@ -5,6 +5,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.linear_model import LogisticRegression
 
+from conftest import assert_same_certificates
 from smoothcert import SmoothedClassifier
 from smoothcert._geometry._forms import RowCovariances
 from smoothcert._certify._procedures import count_votes
@@ -215,15 +216,6 @@ def fitted(blobs):
     return clf, X_test
 
 
-def _certificate_arrays(cert):
-    return cert.prediction, cert.abstained, cert.p_lower, cert.radius
-
-
-def _assert_same_certificate(a, b):
-    for x, y in zip(_certificate_arrays(a), _certificate_arrays(b)):
-        assert_array_equal(x, y)
-
-
 @pytest.mark.parametrize("batch_size, n_jobs", [(7, 1), (100, 1), ("auto", 2), (7, 2), (3, None)])
 def test_certificate_invariant_to_batch_size_and_jobs(fitted, batch_size, n_jobs):
     clf, X_test = fitted
@@ -232,35 +224,36 @@ def test_certificate_invariant_to_batch_size_and_jobs(fitted, batch_size, n_jobs
     assert 0 < reference.certified.sum() < len(X_test)
     assert np.unique(reference.p_lower).size > 10
     clf.set_params(batch_size=batch_size, n_jobs=n_jobs)
-    _assert_same_certificate(reference, clf.certify(X_test))
+    assert_same_certificates(reference, clf.certify(X_test))
     clf.set_params(batch_size="auto", n_jobs=None)
     proba = clf.predict_proba(X_test)
     clf.set_params(batch_size=batch_size, n_jobs=n_jobs)
     assert_array_equal(proba, clf.predict_proba(X_test))
 
 
-def test_certificate_invariant_to_row_order_and_subsets(fitted):
+@pytest.mark.parametrize(
+    "n_samples",
+    [
+        300,
+        # with n_samples <= SUM_BLOCK (256) ScoreSums.granularity is 1: blocks of
+        # batch_size draws are added one by one to the running sums, one block of
+        # all draws is summed in another order, and the float sums differ
+        pytest.param(200, marks=pytest.mark.xfail(strict=True, reason=(
+            "bug: soft-vote sums depend on batch_size when n_samples <= SUM_BLOCK"))),
+    ],
+)
+def test_soft_votes_invariant_to_batch_size(fitted, n_samples):
     clf, X_test = fitted
+    clf.set_params(vote="soft", n_samples=n_samples)
     reference = clf.certify(X_test)
-    perm = np.random.default_rng(0).permutation(len(X_test))
-    permuted = clf.certify(X_test[perm])
-    inverse = np.argsort(perm)
-    _assert_same_certificate(reference, permuted[inverse])
-    subset = [2, 17, 5]
-    _assert_same_certificate(reference[subset], clf.certify(X_test[subset]))
-    _assert_same_certificate(reference[[4]], clf.certify(X_test[4:5]))
-
-
-def test_soft_votes_invariant_to_batch_size(fitted):
-    clf, X_test = fitted
-    clf.set_params(vote="soft")
-    reference = clf.certify(X_test)
+    proba = clf.predict_proba(X_test)
     for batch_size in (7, 300, 1001):
         clf.set_params(batch_size=batch_size)
         other = clf.certify(X_test)
         # score sums are added in an order fixed by the draw index: bit-identical
         assert_array_equal(reference.prediction, other.prediction)
         assert_array_equal(reference.p_lower, other.p_lower)
+        assert_array_equal(proba, clf.predict_proba(X_test))
 
 
 def test_negative_zero_hashes_like_zero():

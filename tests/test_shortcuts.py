@@ -173,32 +173,19 @@ def test_linear_route_keeps_the_invariances():
     assert_allclose(ref.radius[ok], 0.7 * stats.norm.ppf(ref.p_lower[ok]))
 
 
-torch = pytest.importorskip("torch")
-skorch = pytest.importorskip("skorch")
-nn = torch.nn
-
-
+# ------------------------------------------------------------ skorch nets
 def _sequential_net(d_in, hidden, n_classes=3, seed=0):
-    torch.manual_seed(seed)
-    module = nn.Sequential(
-        nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
-    )
-    return skorch.NeuralNetClassifier(
-        module, criterion=nn.CrossEntropyLoss, max_epochs=3, lr=0.05,
-        optimizer=torch.optim.Adam, train_split=None, verbose=0,
-    )
+    """``Linear(d_in, hidden), ReLU, Linear(hidden, n_classes)``, trained briefly."""
+    from torch import nn, optim
+
+    from nets import classifier, relu_sequential
+
+    module = relu_sequential((d_in, hidden, n_classes), seed=seed, softmax=False)
+    return classifier(module, criterion=nn.CrossEntropyLoss, max_epochs=3, lr=0.05,
+                      optimizer=optim.Adam)
 
 
-class _Custom(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.lin = nn.Linear(10, 4)
-        self.out = nn.Linear(4, 3)
-
-    def forward(self, X):
-        return self.out(torch.relu(self.lin(X)))
-
-
+@pytest.mark.torch
 @pytest.mark.parametrize(
     "hidden, taken", [(4, True), (10, False), (16, False)]
 )
@@ -210,15 +197,19 @@ def test_when_the_net_route_is_taken(hidden, taken):
     assert (adapter.input_map("soft") is not None) is taken
 
 
+@pytest.mark.torch
 def test_no_net_route_for_a_custom_forward():
+    from torch import nn
+
+    from nets import CustomForward, classifier
+
     X, y = _data(n_features=10)
-    net = skorch.NeuralNetClassifier(
-        _Custom, criterion=nn.CrossEntropyLoss, max_epochs=1, train_split=None, verbose=0
-    )
+    net = classifier(CustomForward, criterion=nn.CrossEntropyLoss, max_epochs=1)
     clf = SmoothedClassifier(net, sigma=0.5).fit(X, y)
     assert clf._adapter().input_map("hard") is None
 
 
+@pytest.mark.torch
 def test_net_route_computes_the_same_function():
     """The rest of the net on ``W x + b`` is the net on ``x``."""
     X, y = _data(n_features=10)
@@ -234,6 +225,7 @@ def test_net_route_computes_the_same_function():
     assert_allclose(scores_from(u.astype(np.float32)), adapter.scores(points), atol=1e-5)
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("vote", ["hard", "soft"])
 def test_net_route_agrees_in_law_with_the_general_route(vote):
     X, y = _data(n_features=10)

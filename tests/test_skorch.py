@@ -9,34 +9,8 @@ from sklearn.frozen import FrozenEstimator
 from smoothcert import Certificate, SmoothedClassifier
 from smoothcert._estimators._adapters import is_torch_net, make_adapter
 
-torch = pytest.importorskip("torch")
-skorch = pytest.importorskip("skorch")
-nn = torch.nn
-
-
-class MLP(nn.Module):
-    """A small MLP ending in a softmax, initialised from its own seeded generator."""
-
-    def __init__(self, n_in=2, n_hidden=16, n_out=3, seed=0):
-        super().__init__()
-        generator = torch.Generator().manual_seed(seed)
-        hidden, out = nn.Linear(n_in, n_hidden), nn.Linear(n_hidden, n_out)
-        for layer in (hidden, out):
-            nn.init.normal_(layer.weight, std=layer.in_features**-0.5, generator=generator)
-            nn.init.zeros_(layer.bias)
-        self.layers = nn.Sequential(hidden, nn.ReLU(), out, nn.Softmax(dim=-1))
-
-    def forward(self, X):
-        return self.layers(X)
-
-
-def make_net(**kwargs):
-    params = dict(
-        module=MLP, max_epochs=15, lr=0.1, optimizer=torch.optim.Adam,
-        batch_size=256, train_split=None, verbose=0,
-    )
-    params.update(kwargs)
-    return skorch.NeuralNetClassifier(**params)
+# every test needs torch and skorch (skipped one by one without them, see conftest.py)
+pytestmark = pytest.mark.torch
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +24,12 @@ def data():
 
 @pytest.fixture(scope="module")
 def fitted(data):
+    from nets import softmax_net
+
     X, y = data
     labels = np.array(["left", "right", "top"])[y]
     clf = SmoothedClassifier(
-        make_net(), sigma=0.25, n_samples=300, n_samples_selection=20, random_state=0
+        softmax_net(), sigma=0.25, n_samples=300, n_samples_selection=20, random_state=0
     )
     return clf.fit(X, labels), X, labels
 
@@ -95,6 +71,8 @@ def test_float32_input(fitted):
 
 
 def test_module_receives_float32(fitted):
+    import torch
+
     clf, X, _ = fitted
     seen = []
     module = clf.estimator_.module_
@@ -163,31 +141,13 @@ def test_soft_votes_with_a_net(fitted):
 
 
 def test_pre_fitted_net(data):
+    from nets import softmax_net
+
     X, y = data
-    net = make_net().fit(X.astype(np.float32), y.astype(np.int64))
+    net = softmax_net().fit(X.astype(np.float32), y.astype(np.int64))
     clf = SmoothedClassifier(FrozenEstimator(net), sigma=0.1, n_samples=100, random_state=0)
     clf.fit(X, y)
     assert_array_equal(clf.predict(X), net.predict(X.astype(np.float32)))
-
-
-class Logits(nn.Module):
-    """A linear layer with ``n_out`` raw outputs (logits), squeezed when ``n_out == 1``."""
-
-    def __init__(self, n_in=2, n_out=3, seed=0):
-        super().__init__()
-        generator = torch.Generator().manual_seed(seed)
-        self.lin = nn.Linear(n_in, n_out)
-        nn.init.normal_(self.lin.weight, generator=generator)
-        nn.init.normal_(self.lin.bias, generator=generator)
-
-    def forward(self, X):
-        out = self.lin(X)
-        return out.squeeze(-1) if out.shape[-1] == 1 else out
-
-
-def _reversed_softmax(logits):
-    # a nonlinearity whose argmax is NOT the argmax of the logits
-    return torch.softmax(-logits, dim=-1)
 
 
 @pytest.mark.parametrize(
@@ -196,6 +156,10 @@ def _reversed_softmax(logits):
 )
 def test_hard_votes_follow_the_nets_own_predict(data, kind, logits_decide):
     """Hard votes equal ``net.predict`` whatever the prediction nonlinearity."""
+    import skorch
+    import torch
+    from nets import Logits, reversed_softmax
+
     X, y = data
     X32 = X.astype(np.float32)
     common = dict(max_epochs=0, train_split=None, verbose=0)
@@ -205,7 +169,7 @@ def test_hard_votes_follow_the_nets_own_predict(data, kind, logits_decide):
         classes = np.array([0, 1])
     else:
         criterion = torch.nn.CrossEntropyLoss if kind != "identity" else torch.nn.NLLLoss
-        extra = {"predict_nonlinearity": _reversed_softmax} if kind == "custom" else {}
+        extra = {"predict_nonlinearity": reversed_softmax} if kind == "custom" else {}
         net = skorch.NeuralNetClassifier(Logits, criterion=criterion, **common, **extra)
         net.fit(X32, y.astype(np.int64))
         classes = np.arange(3)
