@@ -152,7 +152,7 @@ def check_validation_before_draws(estimator, data):
 #: Certificate fields with one entry per row (sliced with the rows) and shared ones.
 _ROW_FIELDS = ("center", "prediction", "abstained", "covariance", "mahalanobis_radius", "p_lower",
                "n_draws", "from_memory", "memory_index", "shrunk", "index")
-_SHARED_FIELDS = ("alpha", "guarantee", "search_info", "pullback_info")
+_SHARED_FIELDS = ("alpha", "guarantee", "search_info", "pullback_info", "target_radius")
 
 
 def _check_fields_and_slicing(cert, n):
@@ -195,6 +195,13 @@ def check_declared_fields(estimator, data):
     assert cert.alpha == fitted.alpha
     assert cert.index is None  # an array has no row labels
     assert cert.from_memory is None and cert.memory_index is None and cert.shrunk is None
+    assert cert.target_radius is None
+    # certified at a target radius: every field survives too, the draws are counted
+    at_radius = fitted.certify(data.X_query, radius=0.05)
+    _check_fields_and_slicing(at_radius, n)
+    assert at_radius.target_radius == 0.05
+    assert np.all((at_radius.n_draws >= 1) & (at_radius.n_draws <= fitted.n_samples))
+    assert np.all(at_radius.radius[at_radius.certified] >= 0.05)
     # a DataFrame's row labels are kept, and sliced
     labels = np.array([f"q{i}" for i in range(n)])
     framed = fitted.certify(pd.DataFrame(data.X_query, index=labels))

@@ -26,7 +26,6 @@ from certifier_checks import (
 )
 from conftest import make_moons_data
 from smoothcert import CertifiedRegion, SmoothedClassifier
-from smoothcert._engine._reducers import SUM_BLOCK
 from smoothcert._engine._streams import resolve_seed
 
 FAST = dict(n_samples=200, n_samples_selection=20, random_state=0)
@@ -56,23 +55,7 @@ def data():
     return CheckData(X, y, X_query)
 
 
-def known_failures(estimator, check_name):
-    """Bugs of the package that the checks found.
-
-    Soft votes with ``n_samples <= SUM_BLOCK`` (256): ``ScoreSums.granularity``
-    returns 1, so the engine splits a row's draws into blocks of ``batch_size``
-    and ``ordered_sum`` adds each block's sum to the running sum, while one
-    block of all draws is summed in another float order: the score sums, hence
-    ``p_lower`` and ``predict_proba``, change in the last bits with
-    ``batch_size`` (``test_sampling.test_soft_votes_invariant_to_batch_size``).
-    """
-    if (check_name == "check_batch_invariance" and estimator.vote == "soft"
-            and estimator.n_samples <= SUM_BLOCK):
-        return "bug: soft-vote sums depend on batch_size when n_samples <= SUM_BLOCK"
-    return None
-
-
-@parametrize_with_certifier_checks(CERTIFIERS, known_failures)
+@parametrize_with_certifier_checks(CERTIFIERS)
 def test_certifier(estimator, check, data):
     check(estimator, data)
 

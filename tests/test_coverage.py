@@ -2,7 +2,7 @@
 
 For a linear binary base model ``f(x) = 1[w.x + b > 0]`` smoothing changes
 nothing, and the smoothed top-class probability is exactly
-``p = Phi(|w.x + b| / sqrt(w^T Sigma w))`` (DESIGN.md section 1): the exact
+``p = Phi(|w.x + b| / sqrt(w^T Sigma w))`` (design page, *What is computed*): the exact
 certified ellipsoid touches the hyperplane. A certificate *over-claims* when
 its Mahalanobis radius ``r`` exceeds ``Phi^-1(p)``, i.e. when the ellipsoid
 crosses the hyperplane (``r sqrt(w^T Sigma w) > |w.x + b|``), or when it

@@ -189,7 +189,7 @@ def test_shape_gradient_is_the_fisher_rao_gradient_of_the_smooth_shape(objective
 
 @pytest.mark.parametrize("objective", ["volume", "ball"])
 def test_shape_gradient_is_the_exact_gradient_when_lambda_min_is_isolated(objective):
-    # DESIGN.md section 7: FR gradient of det^(1/(2d)) is det^(1/(2d)) / d * Sigma, of
+    # design page, *The covariance search*: FR gradient of det^(1/(2d)) is det^(1/(2d)) / d * Sigma, of
     # sqrt(lambda_min) it is lambda_min^(3/2) u u^T (whitened: sqrt(lambda_min) u u^T).
     rng = np.random.default_rng(11)
     d = 4

@@ -233,14 +233,8 @@ def test_certificate_invariant_to_batch_size_and_jobs(fitted, batch_size, n_jobs
 
 @pytest.mark.parametrize(
     "n_samples",
-    [
-        300,
-        # with n_samples <= SUM_BLOCK (256) ScoreSums.granularity is 1: blocks of
-        # batch_size draws are added one by one to the running sums, one block of
-        # all draws is summed in another order, and the float sums differ
-        pytest.param(200, marks=pytest.mark.xfail(strict=True, reason=(
-            "bug: soft-vote sums depend on batch_size when n_samples <= SUM_BLOCK"))),
-    ],
+    # 200 <= SUM_BLOCK: a row's draws are then summed as one block
+    [300, 200],
 )
 def test_soft_votes_invariant_to_batch_size(fitted, n_samples):
     clf, X_test = fitted

@@ -1,4 +1,4 @@
-"""The statistics module against scipy and the formulas of DESIGN.md section 2."""
+"""The statistics module against scipy and the formulas of the design page (*Statistical rules*)."""
 
 import numpy as np
 import pytest
