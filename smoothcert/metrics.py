@@ -20,13 +20,13 @@ from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from ._certify._certificate import Certificate
+from .exceptions import UnreachableRadiusWarning
 
 __all__ = [
     "certified_accuracy",
     "certified_accuracy_curve",
     "certificate_summary",
     "make_certified_scorer",
-    "UnreachableRadiusWarning",
 ]
 
 #: Number of radii of the default grid of :func:`certified_accuracy_curve`.
@@ -259,16 +259,6 @@ def certificate_summary(certificate, y_true=None):
         summary["accuracy"] = acc
         summary["certified_accuracy"] = acc
     return summary
-
-
-class UnreachableRadiusWarning(UserWarning):
-    """No input's certified region reaches the radius at which accuracy is measured.
-
-    Emitted (once per scorer) by :func:`make_certified_scorer` and by
-    :meth:`CertifiedRegion.score` when the certified accuracy is 0 because no
-    input can be certified at the radius, with the largest radius reached and
-    what to check (units of the radius, feature scales, ``sigma``).
-    """
 
 
 def _unreachable_radius_message(certificate, radius):

@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from smoothcert import CertifiedRegion, SmoothedClassifier, make_certified_scorer
-from smoothcert.metrics import UnreachableRadiusWarning
+from smoothcert.exceptions import CostWarning, UnreachableRadiusWarning
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ PACKAGE = Path(smoothcert.__file__).parent
 #: Rank of each layer: a module may import modules of strictly lower rank, or of
 #: its own layer.
 RANKS = {
+    "exceptions": 0,
     "_geometry": 0,
     "_engine": 1,
     "_certify": 2,

@@ -446,7 +446,7 @@ def test_riemannian_ascent_aligns_the_ellipse_with_a_linear_boundary(monkeypatch
     evaluate = ExactProbitEvaluate(adapter, X, "full")
     p0 = adapter.exact_proba(X, start)
     j0 = objective_value(np.stack([1 - p0, p0], 1), np.linalg.eigvalsh(start), "volume", 0.0, 0.9999)
-    state, rate = _run_stage(
+    state, rate, _, _ = _run_stage(
         0, state, evaluate, n_iter=150, learning_rate=0.5, objective="volume", kappa=0.0, p_max=0.9999
     )
     values = np.array([j0] + values)
@@ -472,7 +472,7 @@ def test_flat_stages_climb_the_exact_objective(kind):
     state = _State(kind, value, np.full(n, np.log(0.01)), np.full(n, np.log(1.0)), d)
     before = state.covariances()
     evaluate = ExactProbitEvaluate(adapter, X, kind)
-    state, _ = _run_stage(
+    state, _, _, _ = _run_stage(
         0, state, evaluate, n_iter=40, learning_rate=0.3, objective="ball", kappa=2.0, p_max=0.9999
     )
     after = state.covariances()
@@ -572,7 +572,7 @@ def test_stage_keeps_its_end_only_if_it_validates(kind, truth, kept):
         low, high = np.exp(low), np.exp(high)
     state = _State(kind, start.copy(), low, high, d)
     evaluate = TwoFacedEvaluate(n_iter, truth)
-    state, rate = _run_stage(
+    state, rate, _, _ = _run_stage(
         0, state, evaluate, n_iter=n_iter, learning_rate=0.5, objective="ball", kappa=2.0, p_max=0.9999
     )
     assert rate > 0.5  # the steps were accepted on their own draws

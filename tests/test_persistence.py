@@ -275,7 +275,7 @@ def test_cli_killed_mid_certification_leaves_no_output(cli_files, tmp_path, sign
     deadline = time.monotonic() + 90
     try:
         # the progress bar of the estimation draws: certification is under way
-        while b"sampling" not in b"".join(seen):
+        while b"smoothcert certify" not in b"".join(seen):
             assert proc.poll() is None, b"".join(seen).decode(errors="replace")
             assert time.monotonic() < deadline, "certification did not start"
             time.sleep(0.05)

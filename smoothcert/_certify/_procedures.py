@@ -38,7 +38,7 @@ def _top(counts):
 
 
 def count_votes(adapter, X, covariances, n_draws, *, seed, stage, vote="hard",
-                batch_size=10_000, n_jobs=None, verbose=False):
+                batch_size=10_000, n_jobs=None, progress=None):
     """Hard vote counts (int64) or soft score sums and squared sums, ``(n, n_classes)``.
 
     Returns ``(counts, None)`` for hard votes and ``(sums, sq_sums)`` for soft ones.
@@ -46,7 +46,7 @@ def count_votes(adapter, X, covariances, n_draws, *, seed, stage, vote="hard",
     reducer = (VoteCounts if vote == "hard" else ScoreSums)(adapter.n_classes)
     out = sample(
         adapter, X, covariances, n_draws, reducer, seed=seed, stage=stage,
-        batch_size=batch_size, n_jobs=n_jobs, verbose=verbose,
+        batch_size=batch_size, n_jobs=n_jobs, progress=progress,
     )
     return (out[0], None) if vote == "hard" else out
 
@@ -63,7 +63,7 @@ def certify_rows(
     seed,
     batch_size,
     n_jobs=None,
-    verbose=False,
+    progress=None,
     target_p=None,
     radius_tol=None,
 ):
@@ -98,14 +98,14 @@ def certify_rows(
     n_draws : ndarray of int64, shape (n,)
         Estimation draws behind ``p_lower``.
     """
-    common = dict(batch_size=batch_size, n_jobs=n_jobs)
+    common = dict(batch_size=batch_size, n_jobs=n_jobs, progress=progress)
     selection, _ = count_votes(
         adapter, X, covariances, n_samples_selection, seed=seed, stage=STAGE_SELECTION,
         vote=vote, **common,
     )
     top = _top(selection)
     n_classes = adapter.n_classes
-    estimation = dict(seed=seed, stage=STAGE_ESTIMATION, verbose=verbose, **common)
+    estimation = dict(seed=seed, stage=STAGE_ESTIMATION, **common)
     if target_p is None and radius_tol is None:
         if vote == "hard":
             counts, _ = count_votes(adapter, X, covariances, n_samples, vote="hard", **estimation)
@@ -130,7 +130,9 @@ def certify_rows(
     return top, p_lower, abstained, radius, n_draws
 
 
-def smoothed_frequencies(adapter, X, covariances, *, n_samples, vote, seed, batch_size, n_jobs=None):
+def smoothed_frequencies(
+    adapter, X, covariances, *, n_samples, vote, seed, batch_size, n_jobs=None, progress=None
+):
     """Monte-Carlo estimate of the smoothed class probabilities, ``(n, n_classes)``."""
     sums, _ = count_votes(
         adapter,
@@ -142,13 +144,14 @@ def smoothed_frequencies(adapter, X, covariances, *, n_samples, vote, seed, batc
         vote=vote,
         batch_size=batch_size,
         n_jobs=n_jobs,
+        progress=progress,
     )
     return sums / float(n_samples)
 
 
 def predict_rows(
     adapter, X, covariances, *, n_samples, alpha, vote, seed, batch_size, n_jobs=None,
-    sampling="fixed",
+    sampling="fixed", progress=None,
 ):
     """PREDICT with abstention (Cohen et al., 2019).
 
@@ -174,7 +177,7 @@ def predict_rows(
         reducer = SequentialPredict(adapter.n_classes, vote, budget=n_samples, alpha=alpha)
         top, abstained, n_draws = sample(
             adapter, X, covariances, n_samples, reducer, seed=seed, stage=STAGE_PREDICTION,
-            batch_size=batch_size, n_jobs=n_jobs,
+            batch_size=batch_size, n_jobs=n_jobs, progress=progress,
         )
         return top, abstained, n_draws
     freq = smoothed_frequencies(
@@ -186,6 +189,7 @@ def predict_rows(
         seed=seed,
         batch_size=batch_size,
         n_jobs=n_jobs,
+        progress=progress,
     )
     order = np.argsort(-freq, axis=1, kind="stable")
     rows = np.arange(X.shape[0])

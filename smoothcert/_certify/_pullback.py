@@ -68,6 +68,17 @@ def _pull_back_covariances(covariances, aff, non_injective):
     return RowCovariances.from_matrices(symmetrize(full)), rank == d
 
 
+class _RawMinEigenvalue:
+    """Smallest eigenvalue of each covariance once pulled back to raw space (picklable)."""
+
+    def __init__(self, aff, non_injective):
+        self.aff = aff
+        self.non_injective = non_injective
+
+    def __call__(self, covariances):
+        return _pull_back_covariances(covariances, self.aff, self.non_injective)[0].min_eigenvalue()
+
+
 def pull_back(certificate, aff, X_raw, *, non_injective="ellipsoid", steps=()):
     """Express a transformed-space certificate in raw input space.
 
@@ -226,10 +237,9 @@ def certify(estimator, X, *, radius=None, non_injective="ellipsoid"):
     elif hasattr(final, "_certify"):
         # the target is a raw-space radius: each row's smallest eigenvalue is
         # that of its pulled-back covariance
-        def raw_min_eigenvalue(covariances):
-            return _pull_back_covariances(covariances, aff, non_injective)[0].min_eigenvalue()
-
-        cert = final._certify(Xt, radius=radius, min_eigenvalue=raw_min_eigenvalue)
+        cert = final._certify(
+            Xt, radius=radius, min_eigenvalue=_RawMinEigenvalue(aff, non_injective)
+        )
     else:
         raise TypeError(
             f"{type(final).__name__} cannot certify at a raw-space radius through a pipeline."

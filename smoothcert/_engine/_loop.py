@@ -108,32 +108,24 @@ def _row_groups(n_rows, rows_per_group):
     return [np.arange(s, min(s + rows_per_group, n_rows)) for s in range(0, n_rows, rows_per_group)]
 
 
-def _map_groups(func, groups, n_jobs, verbose, desc):
-    """Run ``func`` on each group of rows, serially or with joblib, in order.
+def _map_groups(func, groups, n_jobs, progress):
+    """Run ``func(rows, progress)`` on each group of rows, serially or with joblib, in order.
 
-    With ``verbose``, a progress bar (tqdm, if installed) counts the inputs done.
+    ``func`` returns ``(result, n_predictions)``. Serially it counts its own
+    predictions in ``progress`` block by block; in workers it cannot, and the
+    parent counts each group's predictions when its result arrives.
     """
     if n_jobs is None or n_jobs == 1 or len(groups) == 1:
-        results = (func(g) for g in groups)
-    else:
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(func)(g) for g in groups)
-    bar = _progress_bar(sum(len(g) for g in groups), desc) if verbose else None
+        return [func(g, progress)[0] for g in groups]
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(func)(g, None) for g in groups
+    )
     out = []
-    for group, result in zip(groups, results):
+    for result, count in results:
         out.append(result)
-        if bar is not None:
-            bar.update(len(group))
-    if bar is not None:
-        bar.close()
+        if progress is not None:
+            progress.update(count)
     return out
-
-
-def _progress_bar(total, desc):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is optional
-        return None
-    return tqdm(total=total, desc=desc, unit="input", leave=False)
 
 
 def _split_for_jobs(n_rows, rows_per_group, n_jobs):
@@ -179,8 +171,7 @@ def sample(
     stage,
     batch_size=10_000,
     n_jobs=None,
-    verbose=False,
-    desc="smoothcert: sampling",
+    progress=None,
 ):
     """Draw ``n_draws`` noisy copies of each row, call the base model, reduce.
 
@@ -208,10 +199,8 @@ def sample(
         blocks and keep the fastest.
     n_jobs : int or None
         Joblib workers over groups of rows.
-    verbose : bool
-        Show a progress bar (tqdm) over groups of rows.
-    desc : str
-        Label of the progress bar.
+    progress : Progress, default=None
+        Counts the base-model predictions (and shows them as a bar).
 
     Returns
     -------
@@ -239,7 +228,8 @@ def sample(
     dtype = np.float32 if adapter.float32 else np.float64
     tuner = _BlockTuner(sizes)
 
-    def run(rows):
+    def run(rows, progress):
+        count = 0
         gens = _streams.generators(seed, keys[rows], stage)
         if mapped is None:
             exact = covariances.factor(rows)
@@ -281,13 +271,16 @@ def sample(
                 state, active, out, z if reducer.keeps_normals else None, sub_exact
             )
             tuner.record(size, m, time.perf_counter() - start)
+            count += flat.shape[0]
+            if progress is not None:
+                progress.update(flat.shape[0])
             done += m
             if look is not None and done == look:
                 remaining = reducer.decide(state, active, done)
                 everyone = everyone and remaining.size == active.size
                 active = remaining
-        return reducer.end(state)
+        return reducer.end(state), count
 
     groups = _row_groups(n, rows_per_group)
-    results = _map_groups(run, groups, n_jobs, verbose, desc)
+    results = _map_groups(run, groups, n_jobs, progress)
     return reducer.combine(results)

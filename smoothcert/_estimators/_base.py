@@ -1,5 +1,6 @@
 """What the smoothing estimators share: parameters, fitting and input checks."""
 
+import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,6 +17,10 @@ from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
 from .._certify._certificate import Certificate, row_index
 from .._certify._procedures import certify_rows, predict_rows, smoothed_frequencies
 from .._certify._stats import target_probability
+from .._engine._progress import Progress, warn_if_costly
+from .._geometry._forms import RowCovariances
+from .._search._ascent import merge_search_info
+from ._parallel import run_in_chunks
 from .._engine._loop import resolve_batch_size
 from .._engine._streams import resolve_seed
 
@@ -227,18 +232,19 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     def _adapter(self):
         return make_adapter(self.estimator_, self.classes_, self._fitted_on_indices)
 
-    def _engine_kwargs(self, n_features):
-        return dict(
-            batch_size=resolve_batch_size(self.batch_size, n_features),
-            n_jobs=self.n_jobs,
-        )
+    def _batch_size(self, n_features):
+        return resolve_batch_size(self.batch_size, n_features)
 
     def _seed(self):
         return resolve_seed(self.random_state)
 
-    def _noise(self, X, adapter, seed):
+    def _noise(self, X, adapter, seed, progress):
         """``(covariances, guarantee, search_info)`` of the rows of ``X`` (subclasses)."""
         raise NotImplementedError
+
+    def _search_cost(self):
+        """Base-model predictions per input spent choosing the covariance (subclasses)."""
+        return 0
 
     def _check_sequential(self, radius):
         """Sequential sampling keeps exact integer counts: refuse a budget beyond them."""
@@ -248,6 +254,24 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
                 f"(certify(X, radius=...) or sampling='sequential'): at most "
                 f"{_MAX_SEQUENTIAL - 1} draws per input."
             )
+
+    def _run(self, X, work, per_row, what):
+        """Run ``work`` over the rows of ``X`` with the cost warning, a progress bar and ``n_jobs``.
+
+        ``per_row`` is the number of base-model predictions per input at most.
+        Returns the list of the chunks' results.
+        """
+        total = X.shape[0] * per_row
+        warn_if_costly(
+            total,
+            f"{type(self).__name__}.{what} on {X.shape[0]} inputs",
+            "Lower n_samples (or n_iter / n_samples_optim for the covariance search); "
+            "to ask whether inputs are certified at a radius R, certify(X, radius=R) "
+            "stops most inputs after a few hundred draws.",
+            stacklevel=4,
+        )
+        with Progress(total, f"smoothcert {what}", bool(self.verbose)) as progress:
+            return run_in_chunks(work, X, self.n_jobs, progress)
 
     def _certify(self, X, *, radius=None, min_eigenvalue=None, memory=None):
         """CERTIFY every row of ``X``, at a target radius or not, and wrap the result.
@@ -260,25 +284,14 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         index = row_index(X)
         X = self._check_X(X)
         self._check_sequential(radius)
-        adapter, seed = self._adapter(), self._seed()
-        covariances, guarantee, info = self._noise(X, adapter, seed)
-        target_p = None
-        if radius is not None:
-            lam = covariances.min_eigenvalue() if min_eigenvalue is None else min_eigenvalue(covariances)
-            target_p = target_probability(radius, lam)
-        top, p_lower, abstained, r, n_draws = certify_rows(
-            adapter,
-            X,
-            covariances,
-            n_samples=self.n_samples,
-            n_samples_selection=self.n_samples_selection,
-            alpha=self.alpha,
-            vote=self.vote,
-            seed=seed,
-            verbose=bool(self.verbose),
-            target_p=target_p,
-            radius_tol=self.radius_tol if radius is None and self.sampling == "sequential" else None,
-            **self._engine_kwargs(X.shape[1]),
+        work = functools.partial(
+            self._certify_chunk, seed=self._seed(), radius=radius, min_eigenvalue=min_eigenvalue
+        )
+        per_row = self._search_cost() + self.n_samples_selection + self.n_samples
+        parts = self._run(X, work, per_row, "certify")
+        covariances = RowCovariances.concatenate([part[0] for part in parts])
+        top, p_lower, abstained, r, n_draws = (
+            np.concatenate([part[k] for part in parts]) for k in range(1, 6)
         )
         cert = Certificate(
             center=X,
@@ -288,13 +301,36 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             mahalanobis_radius=r,
             p_lower=p_lower,
             alpha=self.alpha,
-            guarantee=guarantee,
+            guarantee=parts[0][6],
             n_draws=n_draws,
-            search_info=info,
+            search_info=merge_search_info([part[7] for part in parts]),
             target_radius=radius,
             index=index,
         )
         return cert if memory is None else memory.process(cert)
+
+    def _certify_chunk(self, X, progress, *, seed, radius, min_eigenvalue):
+        adapter = self._adapter()
+        covariances, guarantee, info = self._noise(X, adapter, seed, progress)
+        target_p = None
+        if radius is not None:
+            lam = covariances.min_eigenvalue() if min_eigenvalue is None else min_eigenvalue(covariances)
+            target_p = target_probability(radius, lam)
+        rows = certify_rows(
+            adapter,
+            X,
+            covariances,
+            n_samples=self.n_samples,
+            n_samples_selection=self.n_samples_selection,
+            alpha=self.alpha,
+            vote=self.vote,
+            seed=seed,
+            batch_size=self._batch_size(X.shape[1]),
+            progress=progress,
+            target_p=target_p,
+            radius_tol=self.radius_tol if radius is None and self.sampling == "sequential" else None,
+        )
+        return (covariances, *rows, guarantee, info)
 
     def predict_proba(self, X):
         """Monte-Carlo estimate of the smoothed class probabilities.
@@ -312,16 +348,16 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             Rows sum to 1.
         """
         X = self._check_X(X)
-        adapter, seed = self._adapter(), self._seed()
-        covariances, _, _ = self._noise(X, adapter, seed)
+        work = functools.partial(self._proba_chunk, seed=self._seed())
+        parts = self._run(X, work, self._search_cost() + self.n_samples, "predict_proba")
+        return np.concatenate(parts)
+
+    def _proba_chunk(self, X, progress, *, seed):
+        adapter = self._adapter()
+        covariances, _, _ = self._noise(X, adapter, seed, progress)
         return smoothed_frequencies(
-            adapter,
-            X,
-            covariances,
-            n_samples=self.n_samples,
-            vote=self.vote,
-            seed=seed,
-            **self._engine_kwargs(X.shape[1]),
+            adapter, X, covariances, n_samples=self.n_samples, vote=self.vote, seed=seed,
+            batch_size=self._batch_size(X.shape[1]), progress=progress,
         )
 
     def predict_abstain(self, X):
@@ -353,18 +389,17 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     def _predict_rows(self, X):
         X = self._check_X(X)
         self._check_sequential(None)
-        adapter, seed = self._adapter(), self._seed()
-        covariances, _, _ = self._noise(X, adapter, seed)
+        work = functools.partial(self._predict_chunk, seed=self._seed())
+        parts = self._run(X, work, self._search_cost() + self.n_samples, "predict")
+        return tuple(np.concatenate([part[k] for part in parts]) for k in range(3))
+
+    def _predict_chunk(self, X, progress, *, seed):
+        adapter = self._adapter()
+        covariances, _, _ = self._noise(X, adapter, seed, progress)
         return predict_rows(
-            adapter,
-            X,
-            covariances,
-            n_samples=self.n_samples,
-            alpha=self.alpha,
-            vote=self.vote,
-            seed=seed,
-            sampling=self.sampling,
-            **self._engine_kwargs(X.shape[1]),
+            adapter, X, covariances, n_samples=self.n_samples, alpha=self.alpha, vote=self.vote,
+            seed=seed, sampling=self.sampling, batch_size=self._batch_size(X.shape[1]),
+            progress=progress,
         )
 
     def predict_base(self, X):

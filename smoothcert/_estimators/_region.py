@@ -1,5 +1,6 @@
 """CertifiedRegion: data-dependent smoothing with a per-input noise covariance."""
 
+import functools
 import warnings
 from numbers import Integral, Real
 
@@ -9,8 +10,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseSmoothing
 from ._adapters import _unwrap_frozen, is_torch_net
-from .._search._ascent import search_covariances
-from ..metrics import UnreachableRadiusWarning, certified_accuracy, _unreachable_radius_message
+from .._geometry._forms import RowCovariances
+from .._search._ascent import search_covariances, search_predictions
+from ..exceptions import UnreachableRadiusWarning
+from ..metrics import _unreachable_radius_message, certified_accuracy
 from .._certify._stats import radius_ceiling
 
 __all__ = ["CertifiedRegion", "MAX_RIEMANNIAN_FEATURES", "MAX_RIEMANNIAN_SCALE_RATIO"]
@@ -326,7 +329,10 @@ class CertifiedRegion(BaseSmoothing):
             raise ValueError("gradient='pathwise' needs a skorch/torch base model.")
         return self.gradient
 
-    def _search(self, X, adapter, seed):
+    def _search_cost(self):
+        return search_predictions(self.method, self.n_iter, self.n_samples_optim)
+
+    def _search(self, X, adapter, seed, progress=None):
         self._check_dimension(X.shape[1])
         p_max = stats.norm.cdf(radius_ceiling(self.n_samples, self.alpha))
         return search_covariances(
@@ -344,7 +350,8 @@ class CertifiedRegion(BaseSmoothing):
             p_max=p_max,
             seed=seed,
             validation_vote=self.vote,
-            **self._engine_kwargs(X.shape[1]),
+            batch_size=self._batch_size(X.shape[1]),
+            progress=progress,
         )
 
     def optimize_covariance(self, X):
@@ -359,12 +366,16 @@ class CertifiedRegion(BaseSmoothing):
         covariance : ndarray of shape (n_samples, n_features, n_features)
         """
         X = self._check_X(X)
-        covariances, _ = self._search(X, self._adapter(), self._seed())
-        return covariances.matrices()
+        work = functools.partial(self._search_chunk, seed=self._seed())
+        parts = self._run(X, work, self._search_cost(), "optimize_covariance")
+        return RowCovariances.concatenate(parts).matrices()
+
+    def _search_chunk(self, X, progress, *, seed):
+        return self._search(X, self._adapter(), seed, progress)[0]
 
     # --------------------------------------------------------------- inference
-    def _noise(self, X, adapter, seed):
-        covariances, info = self._search(X, adapter, seed)
+    def _noise(self, X, adapter, seed, progress):
+        covariances, info = self._search(X, adapter, seed, progress)
         guarantee = "fixed-noise" if self.method == "fixed" else "per-covariance"
         return covariances, guarantee, info
 

@@ -136,7 +136,7 @@ class SmoothedClassifier(BaseSmoothing):
         self.verbose = verbose
         self.random_state = random_state
 
-    def _noise(self, X, adapter, seed):
+    def _noise(self, X, adapter, seed, progress):
         n = X.shape[0]
         covariances = RowCovariances.isotropic(np.full(n, float(self.sigma) ** 2), self.n_features_in_)
         return covariances, "fixed-noise", None

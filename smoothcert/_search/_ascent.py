@@ -54,7 +54,7 @@ from .._geometry._forms import (
 from ._gradients import smoothed_scores
 from ._objectives import gap_and_weights, objective_value, shape_factor, shape_tangent
 
-__all__ = ["search_covariances", "STAGES"]
+__all__ = ["search_covariances", "search_predictions", "merge_search_info", "STAGES"]
 
 #: The chain of covariance forms optimized by each method, in order.
 STAGES = {
@@ -151,8 +151,10 @@ def _run_stage(
         state.accept(candidate, improved)
         psi = np.where(improved[:, None], psi_new, psi_cur)
         covs = state.covariances()
+    n_moved = n_reverted = 0
     if n_iter > 0:
         moved = np.any((state.theta != start).reshape(n_rows, -1), axis=1)
+        n_moved = int(moved.sum())
         if np.any(moved):
             rows = np.flatnonzero(moved)
             keep = _validated(
@@ -167,8 +169,9 @@ def _run_stage(
             )
             revert = np.zeros(n_rows, dtype=bool)
             revert[rows] = ~keep
+            n_reverted = int(revert.sum())
             state.accept(start, revert)
-    return state, accepted / max(1, n_rows * n_iter)
+    return state, accepted / max(1, n_rows * n_iter), n_moved, n_reverted
 
 
 def _validated(validate, start, end, rows, tags, objective, kappa, p_max):
@@ -219,6 +222,7 @@ def search_covariances(
     batch_size,
     n_jobs=None,
     validation_vote="soft",
+    progress=None,
 ):
     """Optimize one noise covariance per row of ``X``.
 
@@ -251,14 +255,19 @@ def search_covariances(
         Scores of the end-of-stage validation check: mean soft scores, or hard
         vote frequencies (what a hard-vote certificate counts). The ascent
         itself always follows the soft scores.
+    progress : Progress, default=None
+        Counts the base-model predictions.
 
     Returns
     -------
     covariances : RowCovariances
     info : dict
-        ``seconds_per_iteration``, ``acceptance_rate`` per stage and
-        ``n_base_predictions`` per input (at most: the validation check only
-        samples the rows that moved).
+        Per stage (keyed by form): ``acceptance_rate`` (steps kept),
+        ``seconds_per_iteration``, ``n_moved`` (inputs whose covariance the
+        ascent changed) and ``n_reverted`` (of those, the inputs sent back to
+        the stage's start by the validation check: their gain was not
+        significant); and ``n_base_predictions`` per input (at most: the
+        validation check only samples the rows that moved).
     """
     n, d = X.shape
     var0 = float(sigma) ** 2
@@ -269,9 +278,12 @@ def search_covariances(
         "stages": [form.kind for form in stages],
         "acceptance_rate": {},
         "seconds_per_iteration": {},
+        "n_moved": {},
+        "n_reverted": {},
     }
     if not stages:
         info["n_base_predictions"] = 0
+        info["n_moved"], info["n_reverted"] = {}, {}
         return RowCovariances.isotropic(np.full(n, var0), d), info
     per_row = 2 * max(d, *(int(np.prod(form.tangent_shape(d))) for form in stages))
     block = max(1, min(n, _STATE_BUDGET // per_row))
@@ -298,12 +310,40 @@ def search_covariances(
                 n_jobs=n_jobs,
                 validation_vote=validation_vote,
                 info=info,
+                progress=progress,
             )
         )
+    info["n_base_predictions"] = search_predictions(method, n_iter, n_samples_optim)
+    return RowCovariances.concatenate(results), info
+
+
+def merge_search_info(infos):
+    """One ``search_info`` from those of several chunks of inputs (None if none)."""
+    infos = [info for info in infos if info is not None]
+    if not infos:
+        return None
+    merged = {
+        "stages": infos[0]["stages"],
+        "n_base_predictions": infos[0]["n_base_predictions"],
+    }
+    for key in ("acceptance_rate", "seconds_per_iteration"):
+        merged[key] = {}
+        for info in infos:
+            for kind, values in info[key].items():
+                merged[key].setdefault(kind, []).extend(values)
+    for key in ("n_moved", "n_reverted"):
+        merged[key] = {}
+        for info in infos:
+            for kind, value in info[key].items():
+                merged[key][kind] = merged[key].get(kind, 0) + value
+    return merged
+
+
+def search_predictions(method, n_iter, n_samples_optim):
+    """Base-model predictions of the search per input, at most (validation included)."""
     evaluations = 2 * n_iter + 1 + (2 * _validation_factor(n_iter) if n_iter > 0 else 0)
     draws = 2 * (-(-n_samples_optim // 2))
-    info["n_base_predictions"] = len(stages) * evaluations * draws
-    return RowCovariances.concatenate(results), info
+    return len(STAGES[method]) * evaluations * draws
 
 
 def _search_block(
@@ -326,6 +366,7 @@ def _search_block(
     n_jobs,
     validation_vote,
     info,
+    progress,
 ):
     n, d = X.shape
 
@@ -333,7 +374,7 @@ def _search_block(
         if validation_vote == "hard":
             (counts,) = sample(
                 adapter, X[rows], covs, n_samples_optim, VoteCounts(adapter.n_classes),
-                seed=seed, stage=tag, batch_size=batch_size, n_jobs=n_jobs,
+                seed=seed, stage=tag, batch_size=batch_size, n_jobs=n_jobs, progress=progress,
             )
             return counts / float(n_samples_optim)
         return evaluate(covs, tag, None, rows=rows)[0]
@@ -350,6 +391,7 @@ def _search_block(
             gradient=None if weights is None else gradient,
             batch_size=batch_size,
             n_jobs=n_jobs,
+            progress=progress,
         )
 
     common = dict(n_iter=n_iter, learning_rate=learning_rate, objective=objective, kappa=kappa, p_max=p_max)
@@ -359,9 +401,13 @@ def _search_block(
         start = time.perf_counter()
         theta = form.parameters_from(previous, theta, d)
         stage = _Stage(form, theta, *form.bounds(floor, cap), d)
-        stage, rate = _run_stage(phase, stage, evaluate, validate=validate, **common)
+        stage, rate, n_moved, n_reverted = _run_stage(
+            phase, stage, evaluate, validate=validate, **common
+        )
         elapsed = time.perf_counter() - start
         info["acceptance_rate"].setdefault(form.kind, []).append(rate)
+        info["n_moved"][form.kind] = info["n_moved"].get(form.kind, 0) + n_moved
+        info["n_reverted"][form.kind] = info["n_reverted"].get(form.kind, 0) + n_reverted
         info["seconds_per_iteration"].setdefault(form.kind, []).append(elapsed / max(1, n_iter))
         theta, previous, covs = stage.theta, form, stage.covariances()
         if phase == 0:

@@ -110,7 +110,7 @@ class PathwiseMoments(ScoreFunctionMoments):
 
 def smoothed_scores(
     adapter, X, covariances, n_draws, *, seed, stage, weights=None, gradient=None,
-    batch_size, n_jobs=None,
+    batch_size, n_jobs=None, progress=None,
 ):
     """Mean smoothed scores and, with ``weights``, a whitened natural-gradient estimate.
 
@@ -142,6 +142,6 @@ def smoothed_scores(
         reducer = ScoreFunctionMoments(n_classes, weights, type(covariances), X.shape[1])
     out = sample(
         adapter, X, covariances, n_draws, reducer, seed=seed, stage=stage,
-        batch_size=batch_size, n_jobs=n_jobs,
+        batch_size=batch_size, n_jobs=n_jobs, progress=progress,
     )
     return (out[0], None) if len(out) == 1 else out

@@ -1,0 +1,86 @@
+"""Running one call's work over chunks of inputs, in joblib workers.
+
+Every input's result depends only on that input (its noise streams are seeded
+from ``random_state``, its own bytes and the stage), so a call can be split into
+contiguous chunks of rows, each run from start to end -- covariance search and
+certification together -- in one worker, and the chunks joined back: the results
+are identical to a serial run. One task per chunk keeps the cost of shipping the
+model to the workers to a few pickles per call (the covariance search alone makes
+hundreds of Monte-Carlo calls, and parallelizing each of them separately cost more
+than it saved).
+
+Inside a worker, BLAS, OpenMP and torch thread pools are limited to the worker's
+share of the cores, so that ``n_jobs`` workers do not oversubscribe them.
+"""
+
+import os
+import sys
+
+import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+
+from .._engine._progress import Progress
+
+__all__ = ["run_in_chunks", "worker_threads"]
+
+#: Chunks per worker: enough to balance uneven chunks, few enough to ship the model rarely.
+CHUNKS_PER_WORKER = 2
+
+
+def worker_threads(n_workers):
+    """Threads each of ``n_workers`` workers may use without oversubscribing the cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, n_workers))
+
+
+def _run_chunk(work, X, threads):
+    """``work(X, progress)`` with limited thread pools; returns its result and predictions."""
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    previous = torch.get_num_threads() if torch is not None else None
+    try:
+        if torch is not None:
+            torch.set_num_threads(threads)
+        with threadpool_limits(limits=threads):
+            progress = Progress(0, "", verbose=False)
+            result = work(X, progress)
+    finally:
+        if torch is not None:
+            torch.set_num_threads(previous)
+    return result, progress.done
+
+
+def run_in_chunks(work, X, n_jobs, progress):
+    """Apply ``work(X_chunk, progress)`` to contiguous chunks of rows.
+
+    Parameters
+    ----------
+    work : callable
+        Picklable; returns a list of per-row results (arrays, covariance
+        forms, ...) for its chunk, in row order.
+    X : ndarray of shape (n, d)
+    n_jobs : int or None
+        Joblib workers; ``None`` or 1 runs serially in this process.
+    progress : Progress
+        Counts the predictions: block by block serially, chunk by chunk with
+        workers.
+
+    Returns
+    -------
+    parts : list of list
+        The results of the chunks, in row order (one list per chunk).
+    """
+    n = X.shape[0]
+    workers = 1 if n_jobs in (None, 1) else effective_n_jobs(n_jobs)
+    if workers == 1 or n < 2:
+        return [work(X, progress)]
+    chunks = np.array_split(np.arange(n), min(n, CHUNKS_PER_WORKER * workers))
+    threads = worker_threads(workers)
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_run_chunk)(work, X[rows], threads) for rows in chunks
+    )
+    parts = []
+    for result, count in results:
+        parts.append(result)
+        progress.update(count)
+    return parts
