@@ -223,7 +223,7 @@ class Lab:
         tau = cfg.tau
         if tau == "auto":
             cap = self.r_max if cfg.cap == "pmax" else self.r_target
-            tau = cap / 1.5
+            tau = max(1.0, cap / 1.5)
         tau = float(tau)
         self.tau_used = tau
         self.votes = cfg.votes if self.gradient == "score" else "soft"
@@ -331,10 +331,35 @@ class Lab:
             elif kind == "diagonal":
                 gW = np.diagonal(Wuse, axis1=1, axis2=2)
                 grad = (shape * wgap)[:, None] * gW + gap[:, None] * (a[:, None] + cvec)
+                if cfg.step == "split":
+                    if cfg.estimator in ("struct", "blend"):
+                        k_par = np.argmax(np.abs(u), axis=1)
+                    else:
+                        k_par = np.argmin(eig, axis=1)
+                    mask = np.zeros_like(grad, dtype=bool)
+                    mask[np.arange(n), k_par] = True
+                    g_par, g_perp = np.where(mask, grad, 0.0), np.where(mask, 0.0, grad)
+                    n_par = np.sqrt(0.5 * np.square(g_par).sum(axis=1))
+                    n_perp = np.sqrt(0.5 * np.square(g_perp).sum(axis=1))
+                    grad = g_par / np.maximum(n_par, 1e-300)[:, None] + g_perp / np.maximum(n_perp, 1e-300)[:, None]
                 norm = np.sqrt(0.5 * np.square(grad).sum(axis=1))
             else:
                 Wsh = a[:, None, None] * np.eye(d) + _spectral(vec, cvec)
                 grad = (shape * wgap)[:, None, None] * Wuse + gap[:, None, None] * Wsh
+                if cfg.step == "split":
+                    # normalize the part along the boundary direction and the
+                    # rest separately: a ridge along u (the radius / ball
+                    # balance) no longer starves the common growth of the others
+                    if cfg.estimator in ("struct", "blend"):
+                        uu = u
+                    else:
+                        uu = vec[:, :, 0]
+                    P = uu[:, :, None] * uu[:, None, :]
+                    g_par = P @ grad @ P
+                    g_perp = grad - g_par
+                    n_par = np.sqrt(0.5 * np.einsum("rij,rij->r", g_par, g_par))
+                    n_perp = np.sqrt(0.5 * np.einsum("rij,rij->r", g_perp, g_perp))
+                    grad = g_par / np.maximum(n_par, 1e-300)[:, None, None] + g_perp / np.maximum(n_perp, 1e-300)[:, None, None]
                 norm = np.sqrt(0.5 * np.einsum("rij,rij->r", grad, grad))
             eta = cfg.lr * np.sqrt(0.5 * d) / np.sqrt(t + 1.0) * mult
             fac = np.where(norm > 0, eta / np.where(norm > 0, norm, 1), 0.0)
