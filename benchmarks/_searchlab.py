@@ -89,6 +89,8 @@ class Config:
     keep_clipped_grad: bool = False
     votes: str = "soft"
     superset: object = None
+    calibrate: bool = False
+    guard: bool = False
     name: str = "library"
     extra: dict = field(default_factory=dict)
 
@@ -143,6 +145,7 @@ class Lab:
     def _h(self, roots, z, tau, A, grad):
         """Top-class scores ``h`` (n, m) at ``x + tau R z`` and ``dh/dz`` (pathwise)."""
         n, m, d = z.shape
+        tau = np.broadcast_to(np.asarray(tau, dtype=np.float64), (n,))[:, None, None]
         pts = self.X[:, None, :] + tau * (z @ roots)
         flat = pts.reshape(-1, d)
         self.n_calls += len(flat)
@@ -224,7 +227,7 @@ class Lab:
         if tau == "auto":
             cap = self.r_max if cfg.cap == "pmax" else self.r_target
             tau = max(1.0, cap / 1.5)
-        tau = float(tau)
+        tau = np.full(n, float(tau))
         self.tau_used = tau
         self.votes = cfg.votes if self.gradient == "score" else "soft"
         rng = np.random.default_rng([self.seed, 7])
@@ -244,7 +247,11 @@ class Lab:
                 floor = np.full(n, lo2)
             if kind == "isotropic":
                 self._ball_iso = None
+            if cfg.calibrate and np.any(tau > 1):
+                tau = self._calibrate(S, cfg, tau, rng)
+                self.tau_used = tau
             S, info = self._stage(kind, S, floor, cfg, tau, rng, path, record)
+            info["tempered"] = float(np.mean(tau > 1))
             if kind == "isotropic":
                 logs["iso_var"] = np.linalg.eigvalsh(S)[:, 0]
                 if cfg.superset is not None:
@@ -253,6 +260,29 @@ class Lab:
             logs["stages"][kind] = info
         logs["tau"] = tau
         return S, logs
+
+    def _calibrate(self, S, cfg, tau, rng, k=4, ratio=0.8):
+        """Rows whose tempered margin contradicts the untempered one fall back to ``tau = 1``.
+
+        On common draws at scales 1 and ``tau``: for a hyperplane both read the
+        same margin ``t`` (the untempered one is a lower bound when every draw
+        agrees). Where the tempered margin is below ``ratio`` times the
+        untempered one, the boundary is not flat at the tempered scale and the
+        extrapolation is not trusted.
+        """
+        e, v = np.linalg.eigh(S)
+        root = _spectral(v, np.sqrt(e))
+        base = self.X.astype(np.float32) if getattr(self.adapter, "float32", False) else self.X
+        A = np.argmax(self.adapter.scores(base), axis=1)
+        z = np.concatenate([self._z(rng, cfg.n_draws) for _ in range(k)], axis=1)
+        h1 = self._h(root, z, np.ones(self.n), A, False)[0]
+        ht = self._h(root, z, tau, A, False)[0]
+        m = z.shape[1]
+        eps = 0.5 / m
+        t1 = stats.norm.ppf(np.clip(h1.mean(axis=1), eps, 1 - eps))
+        tt = tau * stats.norm.ppf(np.clip(ht.mean(axis=1), eps, 1 - eps))
+        bad = (t1 > 0) & (tt < ratio * t1)
+        return np.where(bad, 1.0, tau)
 
     def _ball(self, S, cfg, tau, rng, k=4):
         """Estimated certified inscribed-ball radius ``r * sqrt(lambda_min)``."""
@@ -280,6 +310,7 @@ class Lab:
         accepted = np.zeros(n)
         mult = np.ones(n)
         log = {k: [] for k in ("clipped", "fails", "accept", "eta", "moved", "J", "cos_u", "cos_W")}
+        log["normal_share"] = []
         for t in range(cfg.n_iter):
             z = self._z(rng, m)
             root = _spectral(vec, np.sqrt(eig))
@@ -361,6 +392,13 @@ class Lab:
                     n_perp = np.sqrt(0.5 * np.einsum("rij,rij->r", g_perp, g_perp))
                     grad = g_par / np.maximum(n_par, 1e-300)[:, None, None] + g_perp / np.maximum(n_perp, 1e-300)[:, None, None]
                 norm = np.sqrt(0.5 * np.einsum("rij,rij->r", grad, grad))
+            if record and self.normal is not None and kind == "full":
+                ut = root @ self.normal
+                ut /= np.linalg.norm(ut, axis=1, keepdims=True)
+                Q = np.eye(d) - ut[:, :, None] * ut[:, None, :]
+                rest = Q @ grad @ Q
+                tot = np.einsum("rij,rij->r", grad, grad)
+                log.setdefault("normal_share", []).append(1 - np.einsum("rij,rij->r", rest, rest) / np.maximum(tot, 1e-300))
             eta = cfg.lr * np.sqrt(0.5 * d) / np.sqrt(t + 1.0) * mult
             fac = np.where(norm > 0, eta / np.where(norm > 0, norm, 1), 0.0)
             # candidate
@@ -413,16 +451,22 @@ class Lab:
         moved = np.any(np.abs(S - start) > 0, axis=(1, 2))
         if cfg.validation != "none" and cfg.n_iter > 0 and moved.any():
             k = int(min(4, max(1, cfg.n_iter // 5)))
-            vtau = 1.0 if cfg.validation == "lib" else tau
+            vtau = np.ones(n) if cfg.validation == "lib" else tau
             vcfg = cfg if cfg.validation != "lib" else cfg.but(cap="pmax", soft_clip=False)
             e0, v0 = np.linalg.eigh(start)
             r0 = _spectral(v0, np.sqrt(np.clip(e0, 1e-300, None)))
             r1 = _spectral(vec, np.sqrt(eig))
-            diffs = []
+            diffs, gdiffs = [], []
             for _ in range(k):
                 z = self._z(rng, m)
                 h0, _, _ = self._h(r0, z, vtau, A, False)
                 h1, _, _ = self._h(r1, z, vtau, A, False)
+                if cfg.guard:
+                    # the untempered library objective (hard votes) must not get worse
+                    g0 = (self._h(r0, z, np.ones(n), A, False)[0] > 0.5).astype(float)
+                    g1 = (self._h(r1, z, np.ones(n), A, False)[0] > 0.5).astype(float)
+                    lib = cfg.but(cap="pmax", soft_clip=False)
+                    gdiffs.append(self._objective(g1, eig, lib, np.ones(n))[0] - self._objective(g0, e0, lib, np.ones(n))[0])
                 if cfg.validation == "lib":  # hard votes, as the library with vote="hard"
                     h0, h1 = (h0 > 0.5).astype(float), (h1 > 0.5).astype(float)
                 j0 = self._objective(h0, e0, vcfg, vtau)[0]
@@ -432,9 +476,19 @@ class Lab:
             mean = diffs.mean(axis=0)
             se = diffs.std(axis=0, ddof=1) / np.sqrt(k) if k > 1 else 0.0
             keep = mean > cfg.z_valid * se
+            if cfg.guard and k > 1:
+                g = np.array(gdiffs)
+                keep &= g.mean(axis=0) > -cfg.z_valid * g.std(axis=0, ddof=1) / np.sqrt(k)
             reverted = moved & ~keep
             S = np.where(reverted[:, None, None], start, S)
         info["reverted"] = reverted
+        if self.normal is not None:
+            nrm = self.normal
+            for key, mat in (("start", start), ("end", S)):
+                along = np.einsum("i,rij,j->r", nrm, mat, nrm)
+                tang = (np.trace(mat, axis1=1, axis2=2) - along) / max(d - 1, 1)
+                info[f"normal_var_{key}"] = along
+                info[f"tangent_var_{key}"] = tang
         info["moved"] = moved
         w = np.linalg.eigvalsh(S)
         info["at_cap"] = (w >= self.hi**2 * (1 - 1e-6)).sum(axis=1)
@@ -448,3 +502,30 @@ def certify_covariances(region, X, S):
 
     X = region._check_X(X)
     return region._certificate(X, region._adapter(), RowCovariances.from_matrices(S), region._seed(), "per-covariance")
+
+
+#: The prototype recipes measured by ``diagnose_search.py`` (see its report).
+#: ``volume``: the fixes that reach the closed-form optimum; ``superset``: the
+#: same with the library's floor (eigenvalues >= the isotropic optimum), which
+#: keeps the inscribed ball of the isotropic certificate at some volume cost.
+RECIPE = dict(
+    votes="hard",
+    tau="auto",
+    cap="cert",
+    floor="global",
+    estimator="struct",
+    validation="same",
+    lr=0.6,
+    step="split",
+)
+PRESETS = {
+    "library": Config(),
+    "volume": Config(name="volume", kappa=0.5, **RECIPE),
+    "superset": Config(name="superset", kappa=2.0, **{**RECIPE, "floor": "iso"}),
+}
+
+
+def method_config(preset, method):
+    """The preset restricted to the stages of ``method`` (isotropic / diagonal / riemannian)."""
+    stages = {"isotropic": ("isotropic",), "diagonal": ("isotropic", "diagonal"), "riemannian": ("isotropic", "diagonal", "full")}[method]
+    return PRESETS[preset].but(stages=stages)
