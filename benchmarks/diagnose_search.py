@@ -201,7 +201,8 @@ def part_snr(args, reps=20, n_inputs=8, m=256, tau=3.0):
                             hd = 0.5 * (h[:, :half] - h[:, half:])
                             v = np.einsum("rm,rmi->ri", hd, zc) / half
                             nv = np.linalg.norm(v, axis=1)
-                            cosv = np.where(nv > 0, np.abs(v @ n) / np.maximum(nv, 1e-300), np.nan)
+                            # no failing draw: no direction at all (counted as |cos| = 0)
+                            cosv = np.where(nv > 0, np.abs(v @ n) / np.maximum(nv, 1e-300), 0.0)
                             acc.setdefault(key, {"fails": [], "W": [], "v": [], "vsum": []})
                             acc[key]["fails"].append((h < 0.5).sum(axis=1))
                             acc[key]["W"].append(cosW)
@@ -221,7 +222,7 @@ def part_snr(args, reps=20, n_inputs=8, m=256, tau=3.0):
                     vs = np.array(a["_v"])  # reps x inputs x d
                     sums = vs.reshape(-1, 10, n_inputs, d).sum(axis=1) if reps % 10 == 0 else vs.sum(axis=0, keepdims=True)
                     ns = np.linalg.norm(sums, axis=2)
-                    cos_sum = np.where(ns > 0, np.abs(sums @ n) / np.maximum(ns, 1e-300), np.nan)
+                    cos_sum = np.where(ns > 0, np.abs(sums @ n) / np.maximum(ns, 1e-300), 0.0)
                     rows.append(dict(model=model, d=d, t=t, estimate=key,
                                      fails=float(np.mean(a["fails"])), W=float(np.median(a["W"])),
                                      first=float(np.nanmedian(a["v"])), first_x10=float(np.nanmedian(cos_sum)),
