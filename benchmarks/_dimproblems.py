@@ -85,22 +85,20 @@ def _mlp(d, hidden=100, epochs=30, seed=0):
     )
 
 
-def _rotate_class():
-    from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin  # noqa: E402
 
-    class Rotate(TransformerMixin, BaseEstimator):
-        """``x -> x @ Q`` (the coordinates of the axis problem), as a transformer."""
 
-        def __init__(self, rotation=None):
-            self.rotation = rotation
+class Rotate(TransformerMixin, BaseEstimator):
+    """``x -> x @ Q`` (the coordinates of the axis problem), as a transformer."""
 
-        def fit(self, X, y=None):
-            return self
+    def __init__(self, rotation=None):
+        self.rotation = rotation
 
-        def transform(self, X):
-            return np.asarray(X) @ self.rotation
+    def fit(self, X, y=None):
+        return self
 
-    return Rotate
+    def transform(self, X):
+        return np.asarray(X) @ self.rotation
 
 
 def make_model(name, problem, n_trees=50):
@@ -113,7 +111,7 @@ def make_model(name, problem, n_trees=50):
         return RandomForestClassifier(n_trees, random_state=0, n_jobs=1)
     if name == "forest_eq":
         return Pipeline(
-            [("rotate", _rotate_class()(problem.rotation)), ("forest", RandomForestClassifier(n_trees, random_state=0, n_jobs=1))]
+            [("rotate", Rotate(problem.rotation)), ("forest", RandomForestClassifier(n_trees, random_state=0, n_jobs=1))]
         )
     if name == "mlp":
         return _mlp(problem.d)

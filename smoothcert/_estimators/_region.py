@@ -195,7 +195,7 @@ class CertifiedRegion(BaseSmoothing):
 
     _parameter_constraints: dict = {
         **BaseSmoothing._parameter_constraints,
-        "method": [StrOptions({"fixed", "isotropic", "diagonal", "riemannian"})],
+        "method": [StrOptions({"fixed", "isotropic", "diagonal", "riemannian", "lowrank"})],
         "objective": [StrOptions({"volume", "ball"})],
         "n_iter": [Interval(Integral, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -330,11 +330,10 @@ class CertifiedRegion(BaseSmoothing):
         return self.gradient
 
     def _search_cost(self):
-        return search_predictions(self.method, self.n_iter, self.n_samples_optim)
+        return search_predictions(self.method, self.n_iter, self.n_samples_optim, self.n_features_in_)
 
     def _search(self, X, adapter, seed, progress=None):
         self._check_dimension(X.shape[1])
-        p_max = stats.norm.cdf(radius_ceiling(self.n_samples, self.alpha))
         return search_covariances(
             adapter,
             X,
@@ -347,9 +346,10 @@ class CertifiedRegion(BaseSmoothing):
             n_samples_optim=self.n_samples_optim,
             gradient=self._gradient_kind(adapter),
             kappa=float(self.kappa),
-            p_max=p_max,
+            n_samples=self.n_samples,
+            alpha=float(self.alpha),
             seed=seed,
-            validation_vote=self.vote,
+            votes=self.vote,
             batch_size=self._batch_size(X.shape[1]),
             progress=progress,
         )

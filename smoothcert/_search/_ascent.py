@@ -1,41 +1,36 @@
 """Per-input search of the noise covariance (data-dependent smoothing): the ascent.
 
-Objective (:mod:`._objectives`), with ``psi_c(Sigma) = E[F_c(x + e)]`` the
-smoothed scores estimated on a few hundred *optimization* draws and
-``gap = 2 Phi^-1(psi_A)`` (the top-two gap ``Phi^-1(psi_A) - Phi^-1(psi_B)`` with
-the runner-up bounded by ``1 - psi_A``, as CERTIFY bounds it; clipped away from
-0 and 1 at the largest probability CERTIFY can certify):
+Objective (:mod:`._objectives`): ``J = 2 r_cert(t) * M(Sigma)``, with
+``t = tau Phi^-1(psi_A)`` the margin read from the top-class probability on
+tempered optimization draws and ``r_cert`` the radius CERTIFY returns at that
+margin, and ``M`` the shape term (``"volume"``: ``det^(1/(2d)) + kappa
+sqrt(lambda_min)``; ``"ball"``: ``sqrt(lambda_min)``).
 
-* ``"volume"``: ``J = gap * (det(Sigma)^(1/(2d)) + kappa * sqrt(lambda_min))``
-  (ANCER, Riemannian DDRS);
-* ``"ball"``: ``J = gap * sqrt(lambda_min(Sigma))``, the radius of the largest
-  ball in the certified ellipsoid (what certified accuracy rewards).
-
-Every step is a Fisher-Rao natural-gradient step written in whitened
-coordinates ``W = Sigma^(-1/2) grad Sigma^(-1/2)``:
+Every step is a Fisher-Rao natural-gradient step written in the whitened
+coordinates of the noise factor ``L`` (``W = L^-1 grad L^-T``):
 
 * ``"isotropic"`` moves ``log sigma_x^2`` along ``tr(W) / d``;
 * ``"diagonal"`` moves each ``log s_i^2`` along ``W_ii``;
-* ``"riemannian"`` moves the full SPD matrix by the exponential map
-  ``Sigma^(1/2) expm(eta W) Sigma^(1/2)`` (geomstats).
+* ``"full"`` moves the SPD matrix by the exponential map
+  ``Sigma^(1/2) expm(eta W) Sigma^(1/2)`` (geomstats);
+* ``"lowrank"`` moves ``(D^-1 + V V^T)^-1`` on its diagonal and its few
+  shrink directions (:mod:`smoothcert._geometry._forms._lowrank`).
 
-The gradient of ``sqrt(lambda_min)`` is that of a smooth minimum of the noise
-scales (:func:`_soft_min_scale`); the isotropic stage uses the exact gradient.
-
-Steps have Fisher-Rao length ``eta_t = learning_rate * sqrt(d / 2) / sqrt(t + 1)``
-(for an isotropic step this changes ``log sigma^2`` by
-``learning_rate / sqrt(t + 1)`` in any dimension). A step is kept only for the
-inputs where it improves the objective, evaluated on the same fresh
-optimization draws as the current point (common random numbers). Stages chain:
-fixed -> isotropic -> diagonal -> riemannian, each started from the previous
-optimum, with the eigenvalues kept in ``[sigma_iso^2, (sigma_max)^2]`` (the
-"superset" floor of ANCER). A stage ends with a check on independent
-validation draws: a row keeps the stage's result only where it beats the
-stage's starting point there by ``VALIDATION_Z`` standard errors, else it
-returns to that starting point, so that a later stage does not end worse than
-the earlier one (keep-best on noisy estimates alone lets the true objective
-drift down). With hard-vote certificates that check counts hard votes, the
-quantity certified. All inputs are optimized together in array code.
+``W`` is the structured estimate of :mod:`._structure` (a path estimates the
+boundary normal, the step is split along it), from hard votes for
+score-function searches whose certificates count hard votes. Steps have
+Fisher-Rao length ``eta_t = learning_rate * sqrt(d / 2) / sqrt(t + 1)``; a
+step is kept only for the inputs where it improves the objective, evaluated on
+the same fresh optimization draws as the current point (common random
+numbers). Stages chain (isotropic -> diagonal -> full or low-rank), each
+started from the previous optimum; every eigenvalue stays in
+``[floor, (sigma_bounds[1] sigma)^2]``, the floor being the isotropic
+optimum of the row in the later stages (the "superset" rule of ANCER). A
+stage ends with a check on independent validation draws of the same
+objective: a row keeps the stage's result only where it beats the stage's
+start by ``VALIDATION_Z`` standard errors, else it returns to the start
+(keep-best on noisy estimates alone lets the true objective drift down).
+All inputs are optimized together in array code.
 """
 
 import time
@@ -43,18 +38,20 @@ import time
 import numpy as np
 
 from .._engine._loop import sample
-from .._engine._reducers import VoteCounts
 from .._engine._streams import optimization_stage
 from .._geometry._forms import (
     DiagonalCovariances,
     FullCovariances,
     IsotropicCovariances,
+    LowRankCovariances,
     RowCovariances,
 )
-from ._gradients import smoothed_scores
-from ._objectives import gap_and_weights, objective_value, shape_factor, shape_tangent
+from ._gradients import SearchScores, search_statistics
+from ._objectives import RadiusCurve, gap_and_weights, objective_value, shape_factor, shape_tangent
+from ._structure import combine, path_direction, split_step, step_basis, structured_tangent
 
-__all__ = ["search_covariances", "search_predictions", "merge_search_info", "STAGES"]
+__all__ = ["search_covariances", "search_predictions", "merge_search_info", "stages_of", "STAGES",
+           "SearchSettings"]
 
 #: The chain of covariance forms optimized by each method, in order.
 STAGES = {
@@ -62,7 +59,11 @@ STAGES = {
     "isotropic": (IsotropicCovariances,),
     "diagonal": (IsotropicCovariances, DiagonalCovariances),
     "riemannian": (IsotropicCovariances, DiagonalCovariances, FullCovariances),
+    "lowrank": (IsotropicCovariances, DiagonalCovariances, LowRankCovariances),
 }
+#: Above this dimension ``"riemannian"`` optimizes the low-rank form instead of
+#: full matrices (a full ``d x d`` eigendecomposition per input and step).
+MAX_FULL_FEATURES = 512
 
 #: Most validation batches (of ``n_samples_optim`` draws) at the end of a stage.
 VALIDATION_FACTOR = 4
@@ -70,6 +71,30 @@ VALIDATION_FACTOR = 4
 VALIDATION_Z = 2.0
 #: Most floats held by the per-block optimization state.
 _STATE_BUDGET = 2**24
+
+
+def stages_of(method, n_features):
+    """The forms the search optimizes for ``method`` at dimension ``n_features``."""
+    if method == "riemannian" and n_features > MAX_FULL_FEATURES:
+        method = "lowrank"
+    return STAGES[method]
+
+
+class SearchSettings:
+    """The settings of one search (plain attributes; see :func:`search_covariances`)."""
+
+    def __init__(self, *, n_iter, learning_rate, n_samples_optim, objective, kappa, curve, tau,
+                 gradient, votes, blend, split=True, superset=True):
+        self.n_iter = int(n_iter)
+        self.learning_rate = float(learning_rate)
+        self.n_draws = 2 * (-(-int(n_samples_optim) // 2))
+        self.objective, self.kappa = objective, float(kappa)
+        self.curve, self.tau = curve, float(tau)
+        self.gradient, self.votes = gradient, votes
+        self.blend, self.split, self.superset = float(blend), bool(split), bool(superset)
+
+    def value(self, psi, covariances, tau):
+        return objective_value(psi, covariances, self.objective, self.kappa, self.curve, tau, self.n_draws)
 
 
 class _Stage:
@@ -90,9 +115,6 @@ class _Stage:
     def covariances(self, theta=None):
         return self.form.from_parameters(self.theta if theta is None else theta, self.d)
 
-    def norm(self, tangent):
-        return self.form.norm(tangent, self.d)
-
     def step(self, direction):
         return self.form.step(self.theta, direction, self.low, self.high)
 
@@ -102,94 +124,115 @@ class _Stage:
         self.theta = theta
 
 
-def _run_stage(
-    phase, state, evaluate, *, n_iter, learning_rate, objective, kappa, p_max, validate=None
-):
-    """Natural-gradient ascent with keep-best steps for one stage.
+class _Sampler:
+    """The search's Monte-Carlo calls for one block of rows, through the engine."""
 
-    Every step is evaluated against the current point on the same fresh
-    optimization draws and kept only where it improves the objective. Keeping
-    the better of two noisy estimates favours lucky draws, and over many steps
-    this selection lets the true objective drift down; so the stage ends with a
-    check on independent validation draws (up to ``VALIDATION_FACTOR`` times more):
-    a row keeps its final point only where it beats the stage's starting point
-    there. ``validate(covs, tag, rows)`` returns the smoothed scores used by
-    that check (default: ``evaluate``'s soft scores); the search passes hard
-    vote frequencies when the certificate counts hard votes, so that the check
-    measures what will be certified.
+    def __init__(self, adapter, X, settings, *, seed, batch_size, n_jobs, progress):
+        self.adapter, self.X, self.settings = adapter, X, settings
+        self.common = dict(seed=seed, batch_size=batch_size, n_jobs=n_jobs, progress=progress)
+
+    def statistics(self, covs, tag, weights, basis):
+        """Scores and gradient statistics at ``covs`` (already tempered)."""
+        s = self.settings
+        kind = covs.kind
+        return search_statistics(
+            self.adapter, self.X, covs, s.n_draws, stage=tag, weights=weights, gradient=s.gradient,
+            votes=s.votes if s.gradient == "score" else "soft", basis=basis,
+            diagonal=kind == "diagonal" or (kind == "lowrank" and s.blend > 0),
+            form=FullCovariances if kind == "full" and s.blend > 0 else None, **self.common,
+        )
+
+    def scores(self, covs, tag, rows=None):
+        """Mean scores (or vote frequencies) at ``covs`` (already tempered)."""
+        s = self.settings
+        votes = s.votes if s.gradient == "score" else "soft"
+        X = self.X if rows is None else self.X[rows]
+        (psi,) = sample(self.adapter, X, covs, s.n_draws, SearchScores(self.adapter.n_classes, votes),
+                        stage=tag, **self.common)
+        return psi
+
+
+def _one_hot(psi):
+    out = np.zeros_like(psi)
+    out[np.arange(len(psi)), np.argmax(psi, axis=1)] = 1.0
+    return out
+
+
+def _run_stage(phase, stage, sampler, settings, path, tau):
+    """Natural-gradient ascent with keep-best steps for one stage, then validation.
+
+    ``path`` (n, d) is updated in place. Returns the stage, its acceptance
+    rate, the number of rows it moved and the number sent back by validation.
     """
-    if validate is None:
-
-        def validate(covs, tag, rows):
-            return evaluate(covs, tag, None, rows=rows)[0]
-
-    start = state.theta.copy()
-    covs = state.covariances()
-    psi, _ = evaluate(covs, optimization_stage(phase, n_iter), None)
+    s = settings
+    n_rows, d = stage.theta.shape[0], stage.d
+    tau2 = tau**2
+    start = stage.theta.copy()
+    covs = stage.covariances()
+    psi = sampler.scores(covs.rescaled(tau2), optimization_stage(phase, s.n_iter))
     accepted = 0
-    n_rows = len(covs)
-    for t in range(n_iter):
+    rows = np.arange(n_rows)
+    for t in range(s.n_iter):
         tag = optimization_stage(phase, t)
-        _, weights = gap_and_weights(psi, p_max)
-        psi_cur, w_gap = evaluate(covs, tag, weights)
-        eig_cur = covs.eigenvalues()
-        gap_cur, _ = gap_and_weights(psi_cur, p_max)
-        shape_cur = shape_factor(eig_cur, objective, kappa)
-        j_cur = gap_cur * shape_cur
-        w_shape = shape_tangent(covs, objective, kappa)
-        expand = (slice(None),) + (None,) * (np.ndim(w_gap) - 1)
-        grad = shape_cur[expand] * w_gap + gap_cur[expand] * w_shape
-        norm = state.norm(grad)
-        eta = learning_rate * np.sqrt(0.5 * state.d) / np.sqrt(t + 1.0)
-        factor = np.where(norm > 0, eta / np.where(norm > 0, norm, 1.0), 0.0)
-        candidate = state.step(grad * factor[expand])
-        cand_covs = state.covariances(candidate)
-        psi_new, _ = evaluate(cand_covs, tag, None)
-        j_new = objective_value(psi_new, cand_covs.eigenvalues(), objective, kappa, p_max)
-        improved = j_new > j_cur
+        u = None if stage.kind == "isotropic" else path_direction(covs, path)
+        basis = None if u is None else step_basis(covs, u)
+        weights = _one_hot(psi)
+        stats = sampler.statistics(covs.rescaled(tau2), tag, weights, basis)
+        psi_cur = stats["psi"]
+        path += covs.inverse_factor_transpose(stats["v"]) / tau[:, None]
+        gap, w_gap = gap_and_weights(psi_cur, s.curve, tau, s.n_draws)
+        shape = shape_factor(covs, s.objective, s.kappa)
+        j_cur = gap * shape
+        top = np.argmax(weights, axis=1)
+        w_top = w_gap[rows, top]
+        # natural gradient of gap * M: M dgap/dpsi_A grad psi_A + gap grad M
+        grad = combine(
+            shape * w_top, structured_tangent(covs, stats, basis, s.blend),
+            gap, shape_tangent(covs, s.objective, s.kappa, basis),
+        )
+        eta = np.full(n_rows, s.learning_rate * np.sqrt(0.5 * d) / np.sqrt(t + 1.0))
+        candidate = stage.step(split_step(stage.kind, grad, u, d, eta, s.split))
+        cand_covs = stage.covariances(candidate)
+        psi_new = sampler.scores(cand_covs.rescaled(tau2), tag)
+        improved = s.value(psi_new, cand_covs, tau) > j_cur
         accepted += int(improved.sum())
-        state.accept(candidate, improved)
+        stage.accept(candidate, improved)
         psi = np.where(improved[:, None], psi_new, psi_cur)
-        covs = state.covariances()
+        covs = stage.covariances()
     n_moved = n_reverted = 0
-    if n_iter > 0:
-        moved = np.any((state.theta != start).reshape(n_rows, -1), axis=1)
+    if s.n_iter > 0:
+        moved = np.any((stage.theta != start).reshape(n_rows, -1), axis=1)
         n_moved = int(moved.sum())
         if np.any(moved):
-            rows = np.flatnonzero(moved)
+            which = np.flatnonzero(moved)
+            tags = [optimization_stage(phase, s.n_iter + 1 + k) for k in range(_validation_factor(s.n_iter))]
             keep = _validated(
-                validate,
-                state.covariances(start).take(rows),
-                state.covariances().take(rows),
-                rows,
-                [optimization_stage(phase, n_iter + 1 + k) for k in range(_validation_factor(n_iter))],
-                objective,
-                kappa,
-                p_max,
+                sampler, stage.covariances(start).take(which), stage.covariances().take(which),
+                which, tags, settings, tau[which],
             )
             revert = np.zeros(n_rows, dtype=bool)
-            revert[rows] = ~keep
+            revert[which] = ~keep
             n_reverted = int(revert.sum())
-            state.accept(start, revert)
-    return state, accepted / max(1, n_rows * n_iter), n_moved, n_reverted
+            stage.accept(start, revert)
+    return stage, accepted / max(1, n_rows * s.n_iter), n_moved, n_reverted
 
 
-def _validated(validate, start, end, rows, tags, objective, kappa, p_max):
+def _validated(sampler, start, end, rows, tags, settings, tau):
     """Rows where ``end`` beats ``start`` on independent validation draws.
 
     Each tag is a batch of ``n_samples_optim`` fresh draws shared by both points
-    (common random numbers). With one batch the end point must simply score
-    higher; with ``k >= 2`` batches the mean improvement must exceed
-    ``VALIDATION_Z`` standard errors (estimated from the spread between
-    batches), so that a stage does not keep moves that only look better.
+    (common random numbers), scored with the search's own objective. With one
+    batch the end point must simply score higher; with ``k >= 2`` batches the
+    mean improvement must exceed ``VALIDATION_Z`` standard errors (estimated
+    from the spread between batches), so that a stage does not keep moves that
+    only look better.
     """
+    tau2 = tau**2
     diffs = []
     for tag in tags:
-        psi_s = validate(start, tag, rows)
-        psi_e = validate(end, tag, rows)
-        j_s = objective_value(psi_s, start.eigenvalues(), objective, kappa, p_max)
-        j_e = objective_value(psi_e, end.eigenvalues(), objective, kappa, p_max)
-        diffs.append(j_e - j_s)
+        psi_s = sampler.scores(start.rescaled(tau2), tag, rows)
+        psi_e = sampler.scores(end.rescaled(tau2), tag, rows)
+        diffs.append(settings.value(psi_e, end, tau) - settings.value(psi_s, start, tau))
     diffs = np.array(diffs)
     mean = diffs.mean(axis=0)
     if len(tags) == 1:
@@ -217,11 +260,15 @@ def search_covariances(
     n_samples_optim,
     gradient,
     kappa,
-    p_max,
+    n_samples,
+    alpha,
     seed,
     batch_size,
+    votes="hard",
+    temper=True,
+    blend=0.0,
+    superset=True,
     n_jobs=None,
-    validation_vote="soft",
     progress=None,
 ):
     """Optimize one noise covariance per row of ``X``.
@@ -230,7 +277,7 @@ def search_covariances(
     ----------
     adapter : base-model adapter
     X : ndarray of shape (n, d)
-    method : {"fixed", "isotropic", "diagonal", "riemannian"}
+    method : {"fixed", "isotropic", "diagonal", "riemannian", "lowrank"}
     objective : {"volume", "ball"}
     sigma : float
         Starting (and, for ``"fixed"``, only) noise level.
@@ -246,15 +293,24 @@ def search_covariances(
     gradient : {"score", "pathwise"}
     kappa : float
         Weight of the inscribed-ball term of the volume objective.
-    p_max : float
-        Clip level of the smoothed probabilities.
+    n_samples, alpha : int, float
+        The certificate's draws and level: the objective is the radius CERTIFY
+        returns with them (:class:`~._objectives.RadiusCurve`).
     seed : tuple of int
     batch_size, n_jobs
         Passed to the sampling engine.
-    validation_vote : {"soft", "hard"}
-        Scores of the end-of-stage validation check: mean soft scores, or hard
-        vote frequencies (what a hard-vote certificate counts). The ascent
-        itself always follows the soft scores.
+    votes : {"hard", "soft"}, default="hard"
+        What score-function searches count: hard votes (predicted labels) or
+        soft scores; the certificate's vote. Pathwise searches use soft scores.
+    temper : bool, default=True
+        Estimate on tempered draws ``x + tau L z`` (``tau`` from
+        :meth:`~._objectives.RadiusCurve.temperature`), else ``tau = 1``.
+    blend : float, default=0.0
+        Weight of the unstructured estimate: the search follows
+        ``W_s + blend (W - W_s)`` (:mod:`._structure`).
+    superset : bool, default=True
+        Keep the eigenvalues of the later stages above the row's isotropic
+        optimum (else above ``sigma_bounds[0] * sigma`` only).
     progress : Progress, default=None
         Counts the base-model predictions.
 
@@ -266,54 +322,40 @@ def search_covariances(
         ``seconds_per_iteration``, ``n_moved`` (inputs whose covariance the
         ascent changed) and ``n_reverted`` (of those, the inputs sent back to
         the stage's start by the validation check: their gain was not
-        significant); and ``n_base_predictions`` per input (at most: the
-        validation check only samples the rows that moved).
+        significant); ``temperature`` (``tau``) and ``n_base_predictions`` per
+        input (at most: the validation check only samples the rows that moved).
     """
     n, d = X.shape
     var0 = float(sigma) ** 2
     lo = 2.0 * np.log(sigma_bounds[0] * sigma)
     hi = 2.0 * np.log(sigma_bounds[1] * sigma)
-    stages = STAGES[method]
+    stages = stages_of(method, d)
+    curve = RadiusCurve(n_samples, alpha)
+    settings = SearchSettings(
+        n_iter=n_iter, learning_rate=learning_rate, n_samples_optim=n_samples_optim, objective=objective,
+        kappa=kappa, curve=curve, tau=curve.temperature(d) if temper else 1.0, gradient=gradient,
+        votes=votes, blend=blend, superset=superset,
+    )
     info = {
         "stages": [form.kind for form in stages],
         "acceptance_rate": {},
         "seconds_per_iteration": {},
         "n_moved": {},
         "n_reverted": {},
+        "temperature": settings.tau,
     }
     if not stages:
         info["n_base_predictions"] = 0
-        info["n_moved"], info["n_reverted"] = {}, {}
         return RowCovariances.isotropic(np.full(n, var0), d), info
-    per_row = 2 * max(d, *(int(np.prod(form.tangent_shape(d))) for form in stages))
-    block = max(1, min(n, _STATE_BUDGET // per_row))
+    per_row = 4 * d * max(int(np.prod(form.tangent_shape(d))) // d for form in stages)
+    block = max(1, min(n, _STATE_BUDGET // max(per_row, 1)))
     results = []
     for start in range(0, n, block):
         rows = slice(start, min(n, start + block))
-        results.append(
-            _search_block(
-                adapter,
-                X[rows],
-                stages,
-                var0=var0,
-                lo=lo,
-                hi=hi,
-                n_iter=n_iter,
-                learning_rate=learning_rate,
-                n_samples_optim=n_samples_optim,
-                gradient=gradient,
-                objective=objective,
-                kappa=kappa,
-                p_max=p_max,
-                seed=seed,
-                batch_size=batch_size,
-                n_jobs=n_jobs,
-                validation_vote=validation_vote,
-                info=info,
-                progress=progress,
-            )
-        )
-    info["n_base_predictions"] = search_predictions(method, n_iter, n_samples_optim)
+        sampler = _Sampler(adapter, X[rows], settings, seed=seed, batch_size=batch_size, n_jobs=n_jobs,
+                           progress=progress)
+        results.append(_search_block(sampler, stages, settings, var0=var0, lo=lo, hi=hi, info=info))
+    info["n_base_predictions"] = search_predictions(method, n_iter, n_samples_optim, d)
     return RowCovariances.concatenate(results), info
 
 
@@ -326,6 +368,8 @@ def merge_search_info(infos):
         "stages": infos[0]["stages"],
         "n_base_predictions": infos[0]["n_base_predictions"],
     }
+    if "temperature" in infos[0]:
+        merged["temperature"] = infos[0]["temperature"]
     for key in ("acceptance_rate", "seconds_per_iteration"):
         merged[key] = {}
         for info in infos:
@@ -339,78 +383,32 @@ def merge_search_info(infos):
     return merged
 
 
-def search_predictions(method, n_iter, n_samples_optim):
+def search_predictions(method, n_iter, n_samples_optim, n_features=1):
     """Base-model predictions of the search per input, at most (validation included)."""
     evaluations = 2 * n_iter + 1 + (2 * _validation_factor(n_iter) if n_iter > 0 else 0)
     draws = 2 * (-(-n_samples_optim // 2))
-    return len(STAGES[method]) * evaluations * draws
+    return len(stages_of(method, n_features)) * evaluations * draws
 
 
-def _search_block(
-    adapter,
-    X,
-    stages,
-    *,
-    var0,
-    lo,
-    hi,
-    n_iter,
-    learning_rate,
-    n_samples_optim,
-    gradient,
-    objective,
-    kappa,
-    p_max,
-    seed,
-    batch_size,
-    n_jobs,
-    validation_vote,
-    info,
-    progress,
-):
-    n, d = X.shape
-
-    def validate(covs, tag, rows):
-        if validation_vote == "hard":
-            (counts,) = sample(
-                adapter, X[rows], covs, n_samples_optim, VoteCounts(adapter.n_classes),
-                seed=seed, stage=tag, batch_size=batch_size, n_jobs=n_jobs, progress=progress,
-            )
-            return counts / float(n_samples_optim)
-        return evaluate(covs, tag, None, rows=rows)[0]
-
-    def evaluate(covs, tag, weights, rows=None):
-        return smoothed_scores(
-            adapter,
-            X if rows is None else X[rows],
-            covs,
-            n_samples_optim,
-            seed=seed,
-            stage=tag,
-            weights=weights,
-            gradient=None if weights is None else gradient,
-            batch_size=batch_size,
-            n_jobs=n_jobs,
-            progress=progress,
-        )
-
-    common = dict(n_iter=n_iter, learning_rate=learning_rate, objective=objective, kappa=kappa, p_max=p_max)
+def _search_block(sampler, stages, settings, *, var0, lo, hi, info):
+    n, d = sampler.X.shape
     floor, cap = np.full(n, lo), np.full(n, hi)
-    theta, previous, covs = np.full(n, np.log(var0)), None, None
+    theta, previous = np.full(n, np.log(var0)), None
+    path = np.zeros((n, d))
+    tau = np.full(n, settings.tau)
+    covs = None
     for phase, form in enumerate(stages):
         start = time.perf_counter()
         theta = form.parameters_from(previous, theta, d)
         stage = _Stage(form, theta, *form.bounds(floor, cap), d)
-        stage, rate, n_moved, n_reverted = _run_stage(
-            phase, stage, evaluate, validate=validate, **common
-        )
+        stage, rate, n_moved, n_reverted = _run_stage(phase, stage, sampler, settings, path, tau)
         elapsed = time.perf_counter() - start
         info["acceptance_rate"].setdefault(form.kind, []).append(rate)
         info["n_moved"][form.kind] = info["n_moved"].get(form.kind, 0) + n_moved
         info["n_reverted"][form.kind] = info["n_reverted"].get(form.kind, 0) + n_reverted
-        info["seconds_per_iteration"].setdefault(form.kind, []).append(elapsed / max(1, n_iter))
+        info["seconds_per_iteration"].setdefault(form.kind, []).append(elapsed / max(1, settings.n_iter))
         theta, previous, covs = stage.theta, form, stage.covariances()
-        if phase == 0:
+        if phase == 0 and settings.superset:
             # later stages keep every variance above the first (isotropic)
             # stage's optimum: the "superset" floor
             floor = theta.copy()

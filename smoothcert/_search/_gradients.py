@@ -1,22 +1,30 @@
-"""Gradient estimators of the covariance search, as reducers of the engine loop.
+"""Estimates of the covariance search, as reducers of the engine loop.
 
-With ``h(x + e) = sum_c weights[c] * F_c(x + e)``, ``e = Sigma^(1/2) z``, the
-Fisher-Rao (natural) gradient of ``E[h]`` with respect to ``Sigma``, written
-in whitened coordinates ``W = Sigma^(-1/2) grad Sigma^(-1/2)``, is estimated by
+With ``h(x + e) = sum_c weights[c] * F_c(x + e)``, ``e = L z`` (``L`` the noise
+factor of the covariance being optimized, possibly tempered), the Fisher-Rao
+(natural) gradient of ``E[h]`` with respect to ``Sigma``, written in whitened
+coordinates ``W = L^-1 grad L^-T``, is estimated by
 
 * the **score-function** estimator (any black box):
   ``W = mean[(h - mean h) (z z^T - I)]`` -- the covariance update of natural
   evolution strategies, with antithetic pairs ``z``, ``-z`` averaged first and
-  the mean as baseline (:class:`ScoreFunctionMoments`);
+  the mean as baseline;
 * the **pathwise** estimator (autograd through a torch base):
-  ``W = sym(mean[grad_z h  z^T])`` with ``grad_z h = Sigma^(1/2) grad_x h``
-  (:class:`PathwiseMoments`).
+  ``W = sym(mean[grad_z h  z^T])`` with ``grad_z h = L^T grad_x h``.
 
-Each returns ``W`` projected on the tangent space of the covariance form being
-optimized (``tr(W) / d``, ``diag(W)`` or ``W``; see the forms'
-``score_moment`` / ``pathwise_moment``), together with the mean smoothed
-scores on the same draws. :class:`MeanScores` gives the scores alone. All
-three take all of a row's draws at once (they are centred over them).
+``F_c`` is the base model's ``predict_proba`` (soft votes) or, for hard votes,
+the indicator ``1[f(x + e) = c]`` of its predicted label (what hard-vote
+CERTIFY counts; a forest's soft score, a fraction of its trees, stays away
+from 0 and 1 where all its votes agree).
+
+The ``d x d`` matrix ``W`` costs ``O(d^2)`` per draw; the search mostly needs
+less (:class:`SearchMoments`): its trace, its action ``W B`` on a few
+directions ``B`` (the estimated boundary normal, the low-rank form's
+directions), its diagonal, and the **first moment** ``v``, the whitened
+gradient of ``E[h]`` with respect to ``x`` (``mean[(h(z) - h(-z)) / 2 z]``
+for the score function -- Stein's lemma --, ``mean[grad_z h]`` pathwise),
+all ``O(d)`` per draw. :class:`SearchScores` gives the scores alone. Both
+take all of a row's draws at once (they are centred over them).
 """
 
 import numpy as np
@@ -24,24 +32,35 @@ import numpy as np
 from .._engine._loop import sample
 from .._engine._reducers import Reducer
 
-__all__ = ["MeanScores", "ScoreFunctionMoments", "PathwiseMoments", "smoothed_scores"]
+__all__ = ["SearchScores", "SearchMoments", "search_statistics", "smoothed_scores"]
 
 
-class MeanScores(Reducer):
-    """Mean smoothed scores over antithetic draws, ``(n, n_classes)``."""
+class SearchScores(Reducer):
+    """Mean scores (or vote frequencies) over antithetic draws, ``(n, n_classes)``.
 
-    output = "scores"
+    Parameters
+    ----------
+    n_classes : int
+    votes : {"soft", "hard"}
+        ``predict_proba`` scores, or one-hot predicted labels.
+    """
+
     whole_rows = True
     antithetic = True
 
-    def __init__(self, n_classes):
+    def __init__(self, n_classes, votes="soft"):
         self.n_classes = int(n_classes)
+        self.votes = votes
+        self.output = "labels" if votes == "hard" else "scores"
 
     def begin(self, rows):
         return {"rows": rows}
 
     def _scores(self, out, active):
-        return out.reshape(active.size, -1, self.n_classes)
+        if self.votes == "hard":
+            labels = np.asarray(out).reshape(active.size, -1)
+            return (labels[:, :, None] == np.arange(self.n_classes)).astype(np.float64)
+        return np.asarray(out).reshape(active.size, -1, self.n_classes)
 
     def update(self, state, active, out, z, factor):
         state["mean"] = self._scores(out, active).mean(axis=1)
@@ -53,66 +72,139 @@ class MeanScores(Reducer):
         return [(self.n_classes,)]
 
 
-class ScoreFunctionMoments(MeanScores):
-    """Mean scores and the score-function natural gradient of ``sum_c w_c F_c``.
+class SearchMoments(SearchScores):
+    """Mean scores and the moments of the natural gradient of ``E[sum_c w_c F_c]``.
+
+    Returns, per row: the mean scores ``psi`` (n_classes,), the first moment
+    ``v`` (d,), ``tr W``, and on request ``W B`` (d, m) for the row's basis
+    ``B``, ``diag W`` (d,) and the projection of ``W`` on a form's tangent
+    (``form.score_moment`` / ``form.pathwise_moment``). Absent ones come back
+    with a zero-length last axis.
 
     Parameters
     ----------
     n_classes : int
     weights : ndarray of shape (n, n_classes)
         Weights defining ``h`` for every row of the sampled inputs.
-    form : RowCovariances subclass
-        The covariance form whose tangent the gradient is projected on.
+    n_features : int
+    gradient : {"score", "pathwise"}
+    votes : {"soft", "hard"}
+        Score-function estimates only (pathwise ones differentiate the soft scores).
+    basis : ndarray of shape (n, d, m), default=None
+    diagonal : bool, default=False
+    form : RowCovariances subclass, default=None
     """
 
     keeps_normals = True
 
-    def __init__(self, n_classes, weights, form, n_features):
-        super().__init__(n_classes)
+    def __init__(self, n_classes, weights, n_features, gradient="score", votes="soft", basis=None,
+                 diagonal=False, form=None):
+        if gradient == "pathwise" and votes == "hard":
+            raise ValueError("pathwise gradients differentiate soft scores, not hard votes")
+        super().__init__(n_classes, votes)
         self.weights = weights
-        self.form = form
         self.n_features = int(n_features)
-
-    def update(self, state, active, out, z, factor):
-        scores = self._scores(out, active)
-        state["mean"] = scores.mean(axis=1)
-        h = np.einsum("rmc,rc->rm", scores, self.weights[state["rows"][active]])
-        half = z.shape[1] // 2
-        h = 0.5 * (h[:, :half] + h[:, half:])
-        z = z[:, :half].astype(np.float64, copy=False)
-        centred = h - h.mean(axis=1, keepdims=True)
-        state["grad"] = self.form.score_moment(centred, z)
-
-    def end(self, state):
-        return state["mean"], state["grad"]
-
-    def empty_shapes(self):
-        return [(self.n_classes,), self.form.tangent_shape(self.n_features)]
-
-
-class PathwiseMoments(ScoreFunctionMoments):
-    """Mean scores and the pathwise natural gradient (torch base models)."""
-
-    output = "scores_and_gradient"
+        self.gradient = gradient
+        self.basis = basis
+        self.diagonal = bool(diagonal)
+        self.form = form
+        if gradient == "pathwise":
+            self.output = "scores_and_gradient"
 
     def extra_inputs(self, state, active, points_per_row):
+        if self.gradient != "pathwise":
+            return ()
         return (np.repeat(self.weights[state["rows"][active]], points_per_row, axis=0),)
 
     def update(self, state, active, out, z, factor):
-        scores, grad_x = out
-        scores = self._scores(scores, active)
+        rows = state["rows"][active]
+        z = z.astype(np.float64, copy=False)
+        if self.gradient == "pathwise":
+            scores, grad_x = out
+            scores = self._scores(scores, active)
+            grad_x = np.asarray(grad_x, dtype=np.float64).reshape(active.size, scores.shape[1], -1)
+            # grad_z h = L^T grad_x h (the chain rule of z -> x + L z)
+            g = factor.apply_transpose(grad_x)
+            m = z.shape[1]
+            state["v"] = g.mean(axis=1)
+            state["tr"] = np.einsum("rmd,rmd->r", g, z) / m
+            if self.diagonal:
+                state["diag"] = np.einsum("rmd,rmd->rd", g, z) / m
+            if self.basis is not None:
+                B = self.basis[rows]
+                state["WB"] = 0.5 * (np.swapaxes(g, 1, 2) @ (z @ B) + np.swapaxes(z, 1, 2) @ (g @ B)) / m
+            if self.form is not None:
+                state["moment"] = self.form.pathwise_moment(g, z)
+        else:
+            scores = self._scores(out, active)
+            h = np.einsum("rmc,rc->rm", scores, self.weights[rows])
+            half = z.shape[1] // 2
+            plus, minus = h[:, :half], h[:, half:]
+            z = z[:, :half]
+            centred = 0.5 * (plus + minus)
+            centred = centred - centred.mean(axis=1, keepdims=True)
+            state["v"] = np.einsum("rm,rmd->rd", 0.5 * (plus - minus), z) / half
+            state["tr"] = np.einsum("rm,rm->r", centred, np.square(z).sum(axis=2)) / half
+            if self.diagonal:
+                state["diag"] = np.einsum("rm,rmd->rd", centred, np.square(z)) / half
+            if self.basis is not None:
+                B = self.basis[rows]
+                state["WB"] = np.swapaxes(z * centred[:, :, None], 1, 2) @ (z @ B) / half
+            if self.form is not None:
+                state["moment"] = self.form.score_moment(centred, z)
         state["mean"] = scores.mean(axis=1)
-        grad_x = grad_x.reshape(active.size, scores.shape[1], -1)
-        # grad_z h = Sigma^(1/2) grad_x h (symmetric square root)
-        grad_z = factor.apply(grad_x)
-        state["grad"] = self.form.pathwise_moment(grad_z, z.astype(np.float64, copy=False))
+
+    def _absent(self, n):
+        return np.zeros((n, 0))
+
+    def end(self, state):
+        n = state["mean"].shape[0]
+        return (
+            state["mean"],
+            state["v"],
+            state["tr"],
+            state.get("WB", self._absent(n)),
+            state.get("diag", self._absent(n)),
+            state.get("moment", self._absent(n)),
+        )
+
+    def empty_shapes(self):
+        d = self.n_features
+        m = 0 if self.basis is None else self.basis.shape[2]
+        moment = (0,) if self.form is None else self.form.tangent_shape(d)
+        return [(self.n_classes,), (d,), (), (d, m) if m else (0,), (d,) if self.diagonal else (0,), moment]
+
+
+def search_statistics(adapter, X, covariances, n_draws, *, seed, stage, weights, gradient, votes,
+                      basis=None, diagonal=False, form=None, batch_size, n_jobs=None, progress=None):
+    """Run :class:`SearchMoments` on every row of ``X``.
+
+    Returns
+    -------
+    stats : dict
+        ``psi``, ``v``, ``tr`` and, when asked for, ``WB``, ``diag``, ``moment``.
+    """
+    reducer = SearchMoments(adapter.n_classes, weights, X.shape[1], gradient, votes, basis, diagonal, form)
+    out = sample(
+        adapter, X, covariances, n_draws, reducer, seed=seed, stage=stage,
+        batch_size=batch_size, n_jobs=n_jobs, progress=progress,
+    )
+    keys = ("psi", "v", "tr", "WB", "diag", "moment")
+    stats = dict(zip(keys, out))
+    if basis is None:
+        stats.pop("WB")
+    if not diagonal:
+        stats.pop("diag")
+    if form is None:
+        stats.pop("moment")
+    return stats
 
 
 def smoothed_scores(
-    adapter, X, covariances, n_draws, *, seed, stage, weights=None, gradient=None,
+    adapter, X, covariances, n_draws, *, seed, stage, weights=None, gradient=None, votes="soft",
     batch_size, n_jobs=None, progress=None,
 ):
-    """Mean smoothed scores and, with ``weights``, a whitened natural-gradient estimate.
+    """Mean smoothed scores and, with ``weights``, the whitened natural gradient on the form's tangent.
 
     Parameters
     ----------
@@ -124,24 +216,24 @@ def smoothed_scores(
         Weights defining ``h``; needed for a gradient.
     gradient : {None, "score", "pathwise"}
         The estimator. The gradient is projected on the tangent of the form
-        of ``covariances``.
+        of ``covariances`` (``tr(W) / d``, ``diag(W)`` or ``W``).
+    votes : {"soft", "hard"}, default="soft"
 
     Returns
     -------
     mean_scores : ndarray of shape (n, n_classes)
     grad : ndarray or None
     """
-    n_classes = adapter.n_classes
     if gradient is not None and weights is None:
         raise ValueError("A gradient needs weights.")
-    if gradient is None or weights is None:
-        reducer = MeanScores(n_classes)
-    elif gradient == "pathwise":
-        reducer = PathwiseMoments(n_classes, weights, type(covariances), X.shape[1])
-    else:
-        reducer = ScoreFunctionMoments(n_classes, weights, type(covariances), X.shape[1])
-    out = sample(
-        adapter, X, covariances, n_draws, reducer, seed=seed, stage=stage,
-        batch_size=batch_size, n_jobs=n_jobs, progress=progress,
+    if gradient is None:
+        (psi,) = sample(
+            adapter, X, covariances, n_draws, SearchScores(adapter.n_classes, votes), seed=seed,
+            stage=stage, batch_size=batch_size, n_jobs=n_jobs, progress=progress,
+        )
+        return psi, None
+    stats = search_statistics(
+        adapter, X, covariances, n_draws, seed=seed, stage=stage, weights=weights, gradient=gradient,
+        votes=votes, form=type(covariances), batch_size=batch_size, n_jobs=n_jobs, progress=progress,
     )
-    return (out[0], None) if len(out) == 1 else out
+    return stats["psi"], stats["moment"]

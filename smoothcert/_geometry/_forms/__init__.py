@@ -17,8 +17,9 @@ representation and knows everything the rest of the library asks of it:
   from the previous stage's optimum.
 
 The forms are :class:`IsotropicCovariances` (``sigma_i^2 I``),
-:class:`DiagonalCovariances` (``diag(s_i^2)``) and :class:`FullCovariances`
-(SPD matrices). Adding a form is adding one subclass of
+:class:`DiagonalCovariances` (``diag(s_i^2)``), :class:`FullCovariances`
+(SPD matrices) and :class:`LowRankCovariances` (``(D^-1 + V V^T)^-1``: a
+diagonal shrunk along ``k`` directions, ``O(d k)`` per row, for large ``d``). Adding a form is adding one subclass of
 :class:`RowCovariances`; it registers itself under its ``kind``.
 """
 
@@ -26,12 +27,16 @@ from ._base import FORMS, NoiseFactor, RowCovariances
 from ._diagonal import DiagonalCovariances
 from ._full import FullCovariances
 from ._isotropic import IsotropicCovariances
+from ._lowrank import LowRankCovariances, LowRankFactor, LowRankTangent
 
 __all__ = [
     "RowCovariances",
     "IsotropicCovariances",
     "DiagonalCovariances",
     "FullCovariances",
+    "LowRankCovariances",
+    "LowRankFactor",
+    "LowRankTangent",
     "NoiseFactor",
     "FORMS",
 ]

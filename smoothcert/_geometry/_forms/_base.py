@@ -36,6 +36,13 @@ class NoiseFactor:
         # root is symmetric: e_j = sum_k root[j, k] z_k
         return np.matmul(z, root, out=out)
 
+    def apply_transpose(self, x, out=None):
+        """``L^T x`` for vectors ``x`` of shape (r, m, d): the chain rule of
+        ``z -> x + L z`` (``grad_z = L^T grad_x``). The roots stored here are
+        symmetric, so this is :meth:`apply`; a form with another factor
+        overrides it."""
+        return self.apply(x, out=out)
+
     def astype(self, dtype):
         """The same factor in ``dtype`` (no copy when it already is)."""
         return NoiseFactor(self.root.astype(dtype, copy=False))
@@ -221,6 +228,23 @@ class RowCovariances:
         raise NotImplementedError
 
     # ---------------------------------------------------------- the search
+    def factor_transpose(self, vectors):
+        """``L^T x`` for one vector per row, ``(n, d)``: an x-space direction in
+        the whitened coordinates of the search (``L`` the noise factor; the
+        symmetric root ``Sigma^(1/2)`` for the forms here)."""
+        return self.factor(slice(None)).apply_transpose(vectors[:, None, :])[:, 0]
+
+    def inverse_factor_transpose(self, vectors):
+        """``L^-T v`` for one whitened vector per row, ``(n, d)``: a whitened
+        gradient back in x-space (``Sigma^(-1/2) v`` for a symmetric root)."""
+        return self.whiten(slice(None), vectors[:, None, :])[:, 0]
+
+    def rescaled(self, factors):
+        """The covariances ``factors[i] * Sigma_i`` (``factors`` of shape (n,), positive)."""
+        factors = np.asarray(factors, dtype=np.float64)
+        shape = (len(factors),) + (1,) * (self._values.ndim - 1)
+        return self._wrap(self._values * factors.reshape(shape), self.n_features)
+
     @classmethod
     def from_parameters(cls, theta, n_features):
         """The form whose search parameters are ``theta`` (see :meth:`parameters_from`)."""

@@ -96,6 +96,11 @@ class FullCovariances(RowCovariances):
         full = np.einsum("ij,njl,kl->nik", B, self._values, B)
         return RowCovariances.from_matrices(symmetrize(full))
 
+    def rescaled(self, factors):
+        factors = np.asarray(factors, dtype=np.float64)
+        w, v = self._eig
+        return self._wrap(self._values * factors[:, None, None], self.n_features, _eig=(w * factors[:, None], v))
+
     @classmethod
     def from_parameters(cls, theta, n_features):
         return cls(theta, n_features)
