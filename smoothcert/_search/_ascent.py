@@ -36,6 +36,7 @@ All inputs are optimized together in array code.
 import time
 
 import numpy as np
+from scipy import stats
 
 from .._engine._loop import sample
 from .._engine._streams import optimization_stage
@@ -49,6 +50,7 @@ from .._geometry._forms import (
 from ._gradients import SearchScores, search_statistics
 from ._objectives import RadiusCurve, gap_and_weights, objective_value, shape_factor, shape_tangent
 from ._structure import combine, path_direction, split_step, step_basis, structured_tangent
+from ._validation import validated, validation_batches
 
 __all__ = ["search_covariances", "search_predictions", "merge_search_info", "stages_of", "STAGES",
            "SearchSettings"]
@@ -65,10 +67,10 @@ STAGES = {
 #: full matrices (a full ``d x d`` eigendecomposition per input and step).
 MAX_FULL_FEATURES = 512
 
-#: Most validation batches (of ``n_samples_optim`` draws) at the end of a stage.
-VALIDATION_FACTOR = 4
-#: Standard errors by which a stage's end must beat its start on validation draws.
-VALIDATION_Z = 2.0
+#: Weight of the unstructured estimate for rows searched again untempered.
+FALLBACK_BLEND = 0.3
+#: Phase offset of the stage tags of those second searches (independent draws).
+_RERUN_PHASE = 64
 #: Most floats held by the per-block optimization state.
 _STATE_BUDGET = 2**24
 
@@ -84,7 +86,7 @@ class SearchSettings:
     """The settings of one search (plain attributes; see :func:`search_covariances`)."""
 
     def __init__(self, *, n_iter, learning_rate, n_samples_optim, objective, kappa, curve, tau,
-                 gradient, votes, blend, split=True, superset=True):
+                 gradient, votes, blend, split=True, superset=True, rerun=True):
         self.n_iter = int(n_iter)
         self.learning_rate = float(learning_rate)
         self.n_draws = 2 * (-(-int(n_samples_optim) // 2))
@@ -92,6 +94,7 @@ class SearchSettings:
         self.curve, self.tau = curve, float(tau)
         self.gradient, self.votes = gradient, votes
         self.blend, self.split, self.superset = float(blend), bool(split), bool(superset)
+        self.rerun = bool(rerun)
 
     def value(self, psi, covariances, tau):
         return objective_value(psi, covariances, self.objective, self.kappa, self.curve, tau, self.n_draws)
@@ -131,16 +134,23 @@ class _Sampler:
         self.adapter, self.X, self.settings = adapter, X, settings
         self.common = dict(seed=seed, batch_size=batch_size, n_jobs=n_jobs, progress=progress)
 
-    def statistics(self, covs, tag, weights, basis):
+    def statistics(self, covs, tag, weights, basis, blend):
         """Scores and gradient statistics at ``covs`` (already tempered)."""
         s = self.settings
         kind = covs.kind
+        blended = bool(np.any(blend > 0))
         return search_statistics(
             self.adapter, self.X, covs, s.n_draws, stage=tag, weights=weights, gradient=s.gradient,
             votes=s.votes if s.gradient == "score" else "soft", basis=basis,
-            diagonal=kind == "diagonal" or (kind == "lowrank" and s.blend > 0),
-            form=FullCovariances if kind == "full" and s.blend > 0 else None, **self.common,
+            diagonal=kind == "diagonal" or (kind == "lowrank" and blended),
+            form=FullCovariances if kind == "full" and blended else None, **self.common,
         )
+
+    def subset(self, rows):
+        """The sampler of some of the rows."""
+        new = _Sampler.__new__(_Sampler)
+        new.adapter, new.X, new.settings, new.common = self.adapter, self.X[rows], self.settings, self.common
+        return new
 
     def scores(self, covs, tag, rows=None):
         """Mean scores (or vote frequencies) at ``covs`` (already tempered)."""
@@ -158,11 +168,13 @@ def _one_hot(psi):
     return out
 
 
-def _run_stage(phase, stage, sampler, settings, path, tau):
+def _run_stage(phase, stage, sampler, settings, path, tau, blend):
     """Natural-gradient ascent with keep-best steps for one stage, then validation.
 
-    ``path`` (n, d) is updated in place. Returns the stage, its acceptance
-    rate, the number of rows it moved and the number sent back by validation.
+    ``path`` (n, d) is updated in place. Returns the stage and a dict:
+    ``accepted`` (steps kept), ``moved`` and ``reverted`` (bool per row) and
+    ``distrust`` (rows whose tempered search failed the guard of
+    :func:`~._validation.validated`).
     """
     s = settings
     n_rows, d = stage.theta.shape[0], stage.d
@@ -177,17 +189,16 @@ def _run_stage(phase, stage, sampler, settings, path, tau):
         u = None if stage.kind == "isotropic" else path_direction(covs, path)
         basis = None if u is None else step_basis(covs, u)
         weights = _one_hot(psi)
-        stats = sampler.statistics(covs.rescaled(tau2), tag, weights, basis)
+        stats = sampler.statistics(covs.rescaled(tau2), tag, weights, basis, blend)
         psi_cur = stats["psi"]
         path += covs.inverse_factor_transpose(stats["v"]) / tau[:, None]
         gap, w_gap = gap_and_weights(psi_cur, s.curve, tau, s.n_draws)
         shape = shape_factor(covs, s.objective, s.kappa)
         j_cur = gap * shape
-        top = np.argmax(weights, axis=1)
-        w_top = w_gap[rows, top]
+        w_top = w_gap[rows, np.argmax(weights, axis=1)]
         # natural gradient of gap * M: M dgap/dpsi_A grad psi_A + gap grad M
         grad = combine(
-            shape * w_top, structured_tangent(covs, stats, basis, s.blend),
+            shape * w_top, structured_tangent(covs, stats, basis, blend),
             gap, shape_tangent(covs, s.objective, s.kappa, basis),
         )
         eta = np.full(n_rows, s.learning_rate * np.sqrt(0.5 * d) / np.sqrt(t + 1.0))
@@ -199,52 +210,22 @@ def _run_stage(phase, stage, sampler, settings, path, tau):
         stage.accept(candidate, improved)
         psi = np.where(improved[:, None], psi_new, psi_cur)
         covs = stage.covariances()
-    n_moved = n_reverted = 0
+    moved = np.zeros(n_rows, dtype=bool)
+    revert = np.zeros(n_rows, dtype=bool)
+    distrust = np.zeros(n_rows, dtype=bool)
     if s.n_iter > 0:
         moved = np.any((stage.theta != start).reshape(n_rows, -1), axis=1)
-        n_moved = int(moved.sum())
         if np.any(moved):
             which = np.flatnonzero(moved)
-            tags = [optimization_stage(phase, s.n_iter + 1 + k) for k in range(_validation_factor(s.n_iter))]
-            keep = _validated(
+            tags = [optimization_stage(phase, s.n_iter + 1 + k) for k in range(validation_batches(s.n_iter))]
+            keep, bad = validated(
                 sampler, stage.covariances(start).take(which), stage.covariances().take(which),
                 which, tags, settings, tau[which],
             )
-            revert = np.zeros(n_rows, dtype=bool)
             revert[which] = ~keep
-            n_reverted = int(revert.sum())
+            distrust[which] = bad
             stage.accept(start, revert)
-    return stage, accepted / max(1, n_rows * s.n_iter), n_moved, n_reverted
-
-
-def _validated(sampler, start, end, rows, tags, settings, tau):
-    """Rows where ``end`` beats ``start`` on independent validation draws.
-
-    Each tag is a batch of ``n_samples_optim`` fresh draws shared by both points
-    (common random numbers), scored with the search's own objective. With one
-    batch the end point must simply score higher; with ``k >= 2`` batches the
-    mean improvement must exceed ``VALIDATION_Z`` standard errors (estimated
-    from the spread between batches), so that a stage does not keep moves that
-    only look better.
-    """
-    tau2 = tau**2
-    diffs = []
-    for tag in tags:
-        psi_s = sampler.scores(start.rescaled(tau2), tag, rows)
-        psi_e = sampler.scores(end.rescaled(tau2), tag, rows)
-        diffs.append(settings.value(psi_e, end, tau) - settings.value(psi_s, start, tau))
-    diffs = np.array(diffs)
-    mean = diffs.mean(axis=0)
-    if len(tags) == 1:
-        return mean > 0
-    se = diffs.std(axis=0, ddof=1) / np.sqrt(len(tags))
-    return mean > VALIDATION_Z * se
-
-
-def _validation_factor(n_iter):
-    """Validation batches of a stage: grows with the number of steps (the drift
-    it guards against), at most ``VALIDATION_FACTOR``."""
-    return int(min(VALIDATION_FACTOR, max(1, n_iter // 5)))
+    return stage, dict(accepted=accepted, moved=moved, reverted=revert, distrust=distrust)
 
 
 def search_covariances(
@@ -268,6 +249,8 @@ def search_covariances(
     temper=True,
     blend=0.0,
     superset=True,
+    split=True,
+    rerun=True,
     n_jobs=None,
     progress=None,
 ):
@@ -334,7 +317,7 @@ def search_covariances(
     settings = SearchSettings(
         n_iter=n_iter, learning_rate=learning_rate, n_samples_optim=n_samples_optim, objective=objective,
         kappa=kappa, curve=curve, tau=curve.temperature(d) if temper else 1.0, gradient=gradient,
-        votes=votes, blend=blend, superset=superset,
+        votes=votes, blend=blend, superset=superset, split=split, rerun=rerun,
     )
     info = {
         "stages": [form.kind for form in stages],
@@ -342,6 +325,7 @@ def search_covariances(
         "seconds_per_iteration": {},
         "n_moved": {},
         "n_reverted": {},
+        "n_untempered": {},
         "temperature": settings.tau,
     }
     if not stages:
@@ -355,7 +339,7 @@ def search_covariances(
         sampler = _Sampler(adapter, X[rows], settings, seed=seed, batch_size=batch_size, n_jobs=n_jobs,
                            progress=progress)
         results.append(_search_block(sampler, stages, settings, var0=var0, lo=lo, hi=hi, info=info))
-    info["n_base_predictions"] = search_predictions(method, n_iter, n_samples_optim, d)
+    info["n_base_predictions"] = search_predictions(method, n_iter, n_samples_optim, d, temper)
     return RowCovariances.concatenate(results), info
 
 
@@ -375,19 +359,37 @@ def merge_search_info(infos):
         for info in infos:
             for kind, values in info[key].items():
                 merged[key].setdefault(kind, []).extend(values)
-    for key in ("n_moved", "n_reverted"):
+    for key in ("n_moved", "n_reverted", "n_untempered"):
         merged[key] = {}
         for info in infos:
-            for kind, value in info[key].items():
+            for kind, value in info.get(key, {}).items():
                 merged[key][kind] = merged[key].get(kind, 0) + value
     return merged
 
 
-def search_predictions(method, n_iter, n_samples_optim, n_features=1):
-    """Base-model predictions of the search per input, at most (validation included)."""
-    evaluations = 2 * n_iter + 1 + (2 * _validation_factor(n_iter) if n_iter > 0 else 0)
+def search_predictions(method, n_iter, n_samples_optim, n_features=1, temper=True):
+    """Base-model predictions of the search per input, at most (validation included).
+
+    Per stage: ``2 n_iter + 1`` evaluations and ``2 k`` validation batches
+    (``k`` of :func:`~._validation.validation_batches`); with tempering, the
+    untempered guard doubles the validation batches and a distrusted row is
+    searched a second time, untempered (at most once per stage).
+    """
+    batches = validation_batches(n_iter) if n_iter > 0 else 0
+    evaluations = 2 * n_iter + 1 + 2 * batches
+    if temper:
+        evaluations += 2 * batches + (2 * n_iter + 1 + 2 * batches)
     draws = 2 * (-(-n_samples_optim // 2))
     return len(stages_of(method, n_features)) * evaluations * draws
+
+
+def _record(info, kind, report, elapsed, n_iter):
+    n = len(report["moved"])
+    info["acceptance_rate"].setdefault(kind, []).append(report["accepted"] / max(1, n * n_iter))
+    info["n_moved"][kind] = info["n_moved"].get(kind, 0) + int(report["moved"].sum())
+    info["n_reverted"][kind] = info["n_reverted"].get(kind, 0) + int(report["reverted"].sum())
+    info["n_untempered"][kind] = info["n_untempered"].get(kind, 0) + int(report["distrust"].sum())
+    info["seconds_per_iteration"].setdefault(kind, []).append(elapsed / max(1, n_iter))
 
 
 def _search_block(sampler, stages, settings, *, var0, lo, hi, info):
@@ -396,20 +398,40 @@ def _search_block(sampler, stages, settings, *, var0, lo, hi, info):
     theta, previous = np.full(n, np.log(var0)), None
     path = np.zeros((n, d))
     tau = np.full(n, settings.tau)
+    blend = np.full(n, settings.blend)
     covs = None
     for phase, form in enumerate(stages):
         start = time.perf_counter()
         theta = form.parameters_from(previous, theta, d)
-        stage = _Stage(form, theta, *form.bounds(floor, cap), d)
-        stage, rate, n_moved, n_reverted = _run_stage(phase, stage, sampler, settings, path, tau)
-        elapsed = time.perf_counter() - start
-        info["acceptance_rate"].setdefault(form.kind, []).append(rate)
-        info["n_moved"][form.kind] = info["n_moved"].get(form.kind, 0) + n_moved
-        info["n_reverted"][form.kind] = info["n_reverted"].get(form.kind, 0) + n_reverted
-        info["seconds_per_iteration"].setdefault(form.kind, []).append(elapsed / max(1, settings.n_iter))
+        low, high = form.bounds(floor, cap)
+        stage = _Stage(form, theta, low, high, d)
+        stage, report = _run_stage(phase, stage, sampler, settings, path, tau, blend)
+        distrust = np.flatnonzero(report["distrust"])
+        if distrust.size:
+            # searched on tempered draws that misread this row's boundary: it
+            # is searched again from the stage's start, untempered, with the
+            # blended step, and stays so for the later stages
+            tau[distrust] = 1.0
+            blend[distrust] = np.maximum(blend[distrust], FALLBACK_BLEND)
+            if settings.rerun:
+                again = _Stage(form, theta[distrust], low[distrust], high[distrust], d)
+                sub_path = path[distrust]
+                again, _ = _run_stage(
+                    _RERUN_PHASE + phase, again, sampler.subset(distrust), settings, sub_path,
+                    tau[distrust], blend[distrust],
+                )
+                path[distrust] = sub_path
+                stage.accept(_scatter(stage.theta, distrust, again.theta), np.isin(np.arange(n), distrust))
+        _record(info, form.kind, report, time.perf_counter() - start, settings.n_iter)
         theta, previous, covs = stage.theta, form, stage.covariances()
         if phase == 0 and settings.superset:
             # later stages keep every variance above the first (isotropic)
             # stage's optimum: the "superset" floor
             floor = theta.copy()
     return covs
+
+
+def _scatter(theta, rows, values):
+    out = theta.copy()
+    out[rows] = values
+    return out

@@ -155,9 +155,10 @@ def gap_and_weights(psi, curve, tau, n_draws):
         Temperature of each row's draws.
     n_draws : int
         Draws of the estimate: ``psi_A`` is read within ``[1/(2m), 1 - 1/(2m)]``;
-        beyond, every draw agreed and the margin is not resolved (the gap is
-        ``2 r_cert`` at the end of that range, or ``2 r_max`` when all draws
-        vote for ``A``), with zero weight.
+        beyond, every draw agreed and the margin is not resolved: the gap is
+        that of the end of the range (the margin the draws can tell, not the
+        largest radius, which would reward a point for having too few draws
+        to see its failures), with zero weight.
 
     Returns
     -------
@@ -175,7 +176,6 @@ def gap_and_weights(psi, curve, tau, n_draws):
     q = stats.norm.ppf(np.clip(pa, eps, 1.0 - eps))
     t = np.asarray(tau, dtype=np.float64) * q
     r, slope = curve(t)
-    r = np.where(pa >= 1.0 - eps, curve.r_max, r)
     weights = np.zeros_like(psi, dtype=np.float64)
     weights[rows, top] = np.where(inside, 2.0 * slope * tau / stats.norm.pdf(q), 0.0)
     return 2.0 * r, weights

@@ -81,6 +81,8 @@ def structured_tangent(covariances, stats, basis, blend):
     """
     kind, d = covariances.kind, covariances.n_features
     tr = stats["tr"]
+    blend = np.broadcast_to(np.asarray(blend, dtype=np.float64), tr.shape)
+    mixed = bool(np.any(blend > 0))
     if kind == "isotropic":
         return tr / d
     B = basis
@@ -92,19 +94,19 @@ def structured_tangent(covariances, stats, basis, blend):
     rest = rest * (np.einsum("ndm->nm", B * B)[:, :, None] * np.einsum("ndm->nm", B * B)[:, None, :])
     if kind == "diagonal":
         diag_s = c_perp[:, None] + np.einsum("ndm,nmk,ndk->nd", B, rest, B)
-        if blend:
-            diag_s = diag_s + blend * (stats["diag"] - diag_s)
+        if mixed:
+            diag_s = diag_s + blend[:, None] * (stats["diag"] - diag_s)
         return diag_s
     if kind == "full":
         Ws = c_perp[:, None, None] * np.eye(d)[None] + B @ rest @ np.swapaxes(B, 1, 2)
-        if blend:
-            Ws = Ws + blend * (stats["moment"] - Ws)
+        if mixed:
+            Ws = Ws + blend[:, None, None] * (stats["moment"] - Ws)
         return Ws
     if kind == "lowrank":
         diag = np.repeat(c_perp[:, None], d, axis=1)
-        if blend:
+        if mixed:
             diag_s = c_perp[:, None] + np.einsum("ndm,nmk,ndk->nd", B, rest, B)
-            diag = diag + blend * (stats["diag"] - diag_s)
+            diag = diag + blend[:, None] * (stats["diag"] - diag_s)
         return LowRankTangent(diag, B, rest)
     raise ValueError(f"no structured tangent for the {kind} form")
 
