@@ -32,6 +32,9 @@ from .._geometry._forms import LowRankTangent
 __all__ = ["path_direction", "step_basis", "structured_tangent", "combine", "split_step"]
 
 _TINY = 1e-300
+# Reductions are written as matrix products or two-operand sums: a
+# three-operand einsum reduces a batch of one row in another order than the
+# same row among others, and results must not depend on the batch.
 
 
 def _unit(vectors):
@@ -93,7 +96,7 @@ def structured_tangent(covariances, stats, basis, blend):
     rest = block - c_perp[:, None, None] * np.eye(block.shape[1])[None]
     rest = rest * (np.einsum("ndm->nm", B * B)[:, :, None] * np.einsum("ndm->nm", B * B)[:, None, :])
     if kind == "diagonal":
-        diag_s = c_perp[:, None] + np.einsum("ndm,nmk,ndk->nd", B, rest, B)
+        diag_s = c_perp[:, None] + ((B @ rest) * B).sum(axis=2)
         if mixed:
             diag_s = diag_s + blend[:, None] * (stats["diag"] - diag_s)
         return diag_s
@@ -105,7 +108,7 @@ def structured_tangent(covariances, stats, basis, blend):
     if kind == "lowrank":
         diag = np.repeat(c_perp[:, None], d, axis=1)
         if mixed:
-            diag_s = c_perp[:, None] + np.einsum("ndm,nmk,ndk->nd", B, rest, B)
+            diag_s = c_perp[:, None] + ((B @ rest) * B).sum(axis=2)
             diag = diag + blend[:, None] * (stats["diag"] - diag_s)
         return LowRankTangent(diag, B, rest)
     raise ValueError(f"no structured tangent for the {kind} form")
@@ -145,7 +148,7 @@ def split_step(kind, tangent, u, d, length, split=True):
             mask[np.arange(len(tangent)), np.argmax(np.abs(u), axis=1)] = True
             par, perp = np.where(mask, tangent, 0.0), np.where(mask, 0.0, tangent)
         elif kind == "full":
-            along = np.einsum("ni,nij,nj->n", u, tangent, u)
+            along = (u[:, None, :] @ tangent @ u[:, :, None])[:, 0, 0]
             par = along[:, None, None] * u[:, :, None] * u[:, None, :]
             perp = tangent - par
         else:

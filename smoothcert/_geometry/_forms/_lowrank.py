@@ -205,9 +205,10 @@ class LowRankCovariances(RowCovariances):
         D, V = self._parts()
         k = V.shape[2]
         e = 1.0 / D - mu[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv = 1.0 / e
-        small = np.eye(k)[None] + np.einsum("ndk,nd,ndl->nkl", V, inv, V)
+        # an eigenvalue of D^-1 exactly at mu is not below it: a hair above
+        e = np.where(e == 0, 1e-12 / D, e)
+        inv = 1.0 / e
+        small = np.eye(k)[None] + np.swapaxes(V, 1, 2) @ (inv[:, :, None] * V)
         positive = (np.linalg.eigvalsh(symmetrize(small)) > 0).sum(axis=1)
         return (e < 0).sum(axis=1) + positive - k
 
@@ -403,7 +404,7 @@ class LowRankCovariances(RowCovariances):
         top = inv_d.max(axis=1)
         spiked = mu > top * (1.0 + 1e-9)
         gap = np.where(spiked[:, None], mu[:, None] - inv_d, 1.0)
-        K = np.einsum("ndk,nd,ndl->nkl", V, 1.0 / gap, V)
+        K = np.swapaxes(V, 1, 2) @ (V / gap[:, :, None])
         w, c = np.linalg.eigh(symmetrize(K))
         c = c[:, :, -1]
         x = np.einsum("ndk,nk->nd", V, c) / gap
