@@ -203,6 +203,8 @@ class CertifiedRegion(BaseSmoothing):
         "gradient": [StrOptions({"auto", "score", "pathwise"})],
         "kappa": [Interval(Real, 0, None, closed="left")],
         "sigma_bounds": [tuple, list],
+        "scale_cap": [StrOptions({"volume", "axis"})],
+        "floor": [StrOptions({"isotropic", "bounds"})],
         "radius": [Interval(Real, 0, None, closed="left")],
     }
 
@@ -219,6 +221,8 @@ class CertifiedRegion(BaseSmoothing):
         gradient="auto",
         kappa=2.0,
         sigma_bounds=(0.25, 4.0),
+        scale_cap="volume",
+        floor="isotropic",
         n_samples=100_000,
         n_samples_selection=100,
         alpha=0.001,
@@ -242,6 +246,8 @@ class CertifiedRegion(BaseSmoothing):
         self.gradient = gradient
         self.kappa = kappa
         self.sigma_bounds = sigma_bounds
+        self.scale_cap = scale_cap
+        self.floor = floor
         self.n_samples = n_samples
         self.n_samples_selection = n_samples_selection
         self.alpha = alpha
@@ -350,6 +356,8 @@ class CertifiedRegion(BaseSmoothing):
             alpha=float(self.alpha),
             seed=seed,
             votes=self.vote,
+            scale_cap=self.scale_cap,
+            superset=self.floor == "isotropic",
             batch_size=self._batch_size(X.shape[1]),
             progress=progress,
         )

@@ -27,6 +27,7 @@ __all__ = [
     "exp_whitened",
     "sym_sqrt",
     "clamp_eigenvalues",
+    "cap_log_mean",
 ]
 
 _METRICS = {}
@@ -101,20 +102,69 @@ def fisher_rao_norm_whitened(whitened):
     return np.sqrt(0.5 * np.einsum("...ij,...ij->...", whitened, whitened))
 
 
-def clamp_eigenvalues(matrices, low, high):
+def clamp_eigenvalues(matrices, low, high, volume=None):
     """Clip the eigenvalues of each SPD matrix into ``[low[i], high[i]]``.
+
+    With ``volume`` (log of the largest ``det^(1/d)``), the log-eigenvalues are
+    also projected so that their mean is at most ``volume``
+    (:func:`cap_log_mean`).
 
     Parameters
     ----------
     matrices : ndarray of shape (n, d, d)
     low, high : ndarray of shape (n,) or float
+    volume : ndarray of shape (n,) or float, default=None
 
     Returns
     -------
     clamped : ndarray of shape (n, d, d)
     """
     w, v = np.linalg.eigh(matrices)
-    low = np.broadcast_to(np.asarray(low, dtype=np.float64), w.shape[:-1])[..., None]
-    high = np.broadcast_to(np.asarray(high, dtype=np.float64), w.shape[:-1])[..., None]
-    w = np.clip(w, low, high)
+    n = w.shape[0]
+    low = np.broadcast_to(np.asarray(low, dtype=np.float64), (n,))
+    high = np.broadcast_to(np.asarray(high, dtype=np.float64), (n,))
+    if volume is None:
+        w = np.clip(w, low[:, None], high[:, None])
+    else:
+        w = np.exp(cap_log_mean(np.log(np.clip(w, 1e-300, None)), np.log(low), np.log(high), volume))
     return symmetrize(spectral(v, w))
+
+
+def cap_log_mean(logs, low, high, volume=None):
+    """Clip log-variances into ``[low, high]`` and cap their mean at ``volume``.
+
+    Where the mean of the clipped values exceeds ``volume`` (the log of the
+    largest geometric-mean variance, that is of ``det^(1/d)``), every value is
+    lowered by one common shift and clipped again at ``low``: the Euclidean
+    projection onto ``{low <= x_i <= high, mean(x) <= volume}`` (found by
+    bisection on the shift, which the mean decreases monotonically).
+
+    Parameters
+    ----------
+    logs : ndarray of shape (n, d)
+    low, high : ndarray of shape (n,) or float
+    volume : ndarray of shape (n,) or float, default=None
+        Must be at least ``low``; ``None``: no cap on the mean.
+
+    Returns
+    -------
+    ndarray of shape (n, d)
+    """
+    n = logs.shape[0]
+    low = np.broadcast_to(np.asarray(low, dtype=np.float64), (n,))[:, None]
+    high = np.broadcast_to(np.asarray(high, dtype=np.float64), (n,))[:, None]
+    out = np.clip(logs, low, high)
+    if volume is None:
+        return out
+    volume = np.broadcast_to(np.asarray(volume, dtype=np.float64), (n,))
+    over = out.mean(axis=1) > volume
+    if not np.any(over):
+        return out
+    x, lo_r, hi_r, v = out[over], low[over], high[over], volume[over]
+    a, b = np.zeros(len(x)), (x.max(axis=1) - lo_r[:, 0]).clip(0.0) + 1e-12
+    for _ in range(60):
+        mid = 0.5 * (a + b)
+        too_big = np.clip(x - mid[:, None], lo_r, hi_r).mean(axis=1) > v
+        a, b = np.where(too_big, mid, a), np.where(too_big, b, mid)
+    out[over] = np.clip(x - b[:, None], lo_r, hi_r)
+    return out

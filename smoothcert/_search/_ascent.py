@@ -104,11 +104,12 @@ class _Stage:
     """One stage of the search for a block of rows: a covariance form, its
     parameters ``theta`` and their per-row bounds."""
 
-    def __init__(self, form, theta, low, high, n_features):
+    def __init__(self, form, theta, low, high, n_features, volume=None):
         self.form = form
         self.theta = theta
         self.low = low
         self.high = high
+        self.volume = volume
         self.d = n_features
 
     @property
@@ -119,7 +120,7 @@ class _Stage:
         return self.form.from_parameters(self.theta if theta is None else theta, self.d)
 
     def step(self, direction):
-        return self.form.step(self.theta, direction, self.low, self.high)
+        return self.form.step(self.theta, direction, self.low, self.high, self.volume)
 
     def accept(self, candidate, mask):
         theta = self.theta.copy()
@@ -251,6 +252,7 @@ def search_covariances(
     superset=True,
     split=True,
     rerun=True,
+    scale_cap="volume",
     n_jobs=None,
     progress=None,
 ):
@@ -294,6 +296,13 @@ def search_covariances(
     superset : bool, default=True
         Keep the eigenvalues of the later stages above the row's isotropic
         optimum (else above ``sigma_bounds[0] * sigma`` only).
+    scale_cap : {"volume", "axis"}, default="volume"
+        ``"axis"``: every noise scale at most ``sigma_bounds[1] * sigma``.
+        ``"volume"``: the geometric mean of the scales (``det^(1/(2d))``) at
+        most ``sigma_bounds[1] * sigma``, each scale at most
+        ``sigma_bounds[1]^2 / sigma_bounds[0] * sigma``: noise cannot grow
+        where the classifier is constant (that grows every scale), but an
+        ellipse may be long along a boundary and thin across it.
     progress : Progress, default=None
         Counts the base-model predictions.
 
@@ -312,6 +321,9 @@ def search_covariances(
     var0 = float(sigma) ** 2
     lo = 2.0 * np.log(sigma_bounds[0] * sigma)
     hi = 2.0 * np.log(sigma_bounds[1] * sigma)
+    volume = None
+    if scale_cap == "volume":
+        volume, hi = hi, hi + 2.0 * np.log(sigma_bounds[1] / sigma_bounds[0])
     stages = stages_of(method, d)
     curve = RadiusCurve(n_samples, alpha)
     settings = SearchSettings(
@@ -338,7 +350,9 @@ def search_covariances(
         rows = slice(start, min(n, start + block))
         sampler = _Sampler(adapter, X[rows], settings, seed=seed, batch_size=batch_size, n_jobs=n_jobs,
                            progress=progress)
-        results.append(_search_block(sampler, stages, settings, var0=var0, lo=lo, hi=hi, info=info))
+        results.append(
+            _search_block(sampler, stages, settings, var0=var0, lo=lo, hi=hi, volume=volume, info=info)
+        )
     info["n_base_predictions"] = search_predictions(method, n_iter, n_samples_optim, d, temper)
     return RowCovariances.concatenate(results), info
 
@@ -392,9 +406,10 @@ def _record(info, kind, report, elapsed, n_iter):
     info["seconds_per_iteration"].setdefault(kind, []).append(elapsed / max(1, n_iter))
 
 
-def _search_block(sampler, stages, settings, *, var0, lo, hi, info):
+def _search_block(sampler, stages, settings, *, var0, lo, hi, volume, info):
     n, d = sampler.X.shape
     floor, cap = np.full(n, lo), np.full(n, hi)
+    volume = None if volume is None else np.full(n, volume)
     theta, previous = np.full(n, np.log(var0)), None
     path = np.zeros((n, d))
     tau = np.full(n, settings.tau)
@@ -404,7 +419,7 @@ def _search_block(sampler, stages, settings, *, var0, lo, hi, info):
         start = time.perf_counter()
         theta = form.parameters_from(previous, theta, d)
         low, high = form.bounds(floor, cap)
-        stage = _Stage(form, theta, low, high, d)
+        stage = _Stage(form, theta, low, high, d, volume)
         stage, report = _run_stage(phase, stage, sampler, settings, path, tau, blend)
         distrust = np.flatnonzero(report["distrust"])
         if distrust.size:
@@ -414,7 +429,8 @@ def _search_block(sampler, stages, settings, *, var0, lo, hi, info):
             tau[distrust] = 1.0
             blend[distrust] = np.maximum(blend[distrust], FALLBACK_BLEND)
             if settings.rerun:
-                again = _Stage(form, theta[distrust], low[distrust], high[distrust], d)
+                again = _Stage(form, theta[distrust], low[distrust], high[distrust], d,
+                               None if volume is None else volume[distrust])
                 sub_path = path[distrust]
                 again, _ = _run_stage(
                     _RERUN_PHASE + phase, again, sampler.subset(distrust), settings, sub_path,

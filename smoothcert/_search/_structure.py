@@ -32,6 +32,9 @@ from .._geometry._forms import LowRankTangent
 __all__ = ["path_direction", "step_basis", "structured_tangent", "combine", "split_step"]
 
 _TINY = 1e-300
+#: Smallest part (of a unit vector) off the span of the previous basis columns
+#: for a shrink direction of the low-rank form to enter the step's basis.
+LIVE_DIRECTION = 0.3
 # Reductions are written as matrix products or two-operand sums: a
 # three-operand einsum reduces a batch of one row in another order than the
 # same row among others, and results must not depend on the batch.
@@ -70,9 +73,11 @@ def step_basis(covariances, u):
         return u[:, :, None]
     P, s = covariances._svd()
     q, r = np.linalg.qr(np.concatenate([u[:, :, None], P], axis=2))
-    # a column whose direction is already spanned (or a dead direction of P)
-    # is zeroed: it carries no new direction
-    live = np.abs(np.diagonal(r, axis1=1, axis2=2)) > 1e-8
+    # a column whose direction is (nearly) spanned by the previous ones, or a
+    # dead direction of P, is zeroed: its new part would be a direction of
+    # noise (an old shrink direction a few degrees off u), and the W estimated
+    # along it would take the step's length
+    live = np.abs(np.diagonal(r, axis1=1, axis2=2)) > LIVE_DIRECTION
     return q * live[:, None, :]
 
 

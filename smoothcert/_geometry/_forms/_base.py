@@ -275,8 +275,14 @@ class RowCovariances:
         raise NotImplementedError
 
     @classmethod
-    def step(cls, theta, direction, low, high):
-        """Parameters after a step ``direction`` (whitened tangent), kept within bounds."""
+    def step(cls, theta, direction, low, high, volume=None):
+        """Parameters after a step ``direction`` (whitened tangent), kept within bounds.
+
+        Every eigenvalue stays in ``[low, high]`` (per row, in the form's
+        bound units of :meth:`bounds`) and, with ``volume`` (per row, log of
+        the largest ``det(Sigma)^(1/d)``), the geometric mean of the
+        eigenvalues at most ``exp(volume)``.
+        """
         raise NotImplementedError
 
     def spectral_tangent(self, a, c, scale_derivative):

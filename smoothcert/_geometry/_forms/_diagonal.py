@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._fisher_rao import cap_log_mean
 from .._linalg import psd_sqrt, symmetrize
 from ._base import FORMS, NoiseFactor, RowCovariances
 
@@ -59,8 +60,8 @@ class DiagonalCovariances(RowCovariances):
         return np.sqrt(0.5 * np.square(tangent).sum(axis=1))
 
     @classmethod
-    def step(cls, theta, direction, low, high):
-        return np.clip(theta + direction, low[:, None], high[:, None])
+    def step(cls, theta, direction, low, high, volume=None):
+        return cap_log_mean(theta + direction, low, high, volume)
 
     def spectral_tangent(self, a, c, scale_derivative):
         return a[:, None] + c

@@ -124,7 +124,7 @@ class FullCovariances(RowCovariances):
         return fisher_rao_norm_whitened(tangent)
 
     @classmethod
-    def step(cls, theta, direction, low, high):
+    def step(cls, theta, direction, low, high, volume=None):
         # No useful step changes a variance by more than the whole allowed
         # range (the clamp undoes the excess): cap the spectral norm of the
         # whitened step there, so that expm cannot overflow whatever the
@@ -133,7 +133,7 @@ class FullCovariances(RowCovariances):
         largest = np.abs(np.linalg.eigvalsh(direction)).max(axis=-1)
         shrink = np.where(largest > limit, limit / np.where(largest > limit, largest, 1.0), 1.0)
         moved = exp_whitened(theta, direction * shrink[:, None, None])
-        return clamp_eigenvalues(moved, low, high)
+        return clamp_eigenvalues(moved, low, high, volume)
 
     def spectral_tangent(self, a, c, scale_derivative):
         return a[:, None, None] * np.eye(self.n_features) + spectral(self._eig[1], c)

@@ -67,7 +67,9 @@ class IsotropicCovariances(RowCovariances):
         return np.sqrt(0.5 * n_features) * np.abs(tangent)
 
     @classmethod
-    def step(cls, theta, direction, low, high):
+    def step(cls, theta, direction, low, high, volume=None):
+        if volume is not None:
+            high = np.minimum(high, volume)
         return np.clip(theta + direction, low, high)
 
     def spectral_tangent(self, a, c, scale_derivative):

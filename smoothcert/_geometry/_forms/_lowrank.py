@@ -26,15 +26,16 @@ extreme eigenvalues are found by bisection on the inertia of
 ``O(d k^2)`` per bisection step; the full spectrum (:meth:`eigenvalues`) is
 dense, ``O(d^3)``.
 
-Bounds (for the search): every eigenvalue of ``Sigma`` lies in
-``[1 / (max_i D_i^-1 + ||V||_2^2), max_i D_i]``, so clipping ``D`` into
-``[floor, cap]`` and shrinking ``V`` until ``max_i D_i^-1 + ||V||_2^2 <= 1 / floor``
-keeps every eigenvalue in ``[floor, cap]`` (exactly at the optimum of a
-hyperplane, where ``D`` is constant).
+Bounds (for the search): ``Sigma <= D``, so clipping ``D`` at the cap bounds
+every eigenvalue; ``lambda_min(Sigma) >= floor`` holds exactly when
+``lambda_max(V^T diag(1/floor - 1/D)^-1 V) <= 1`` (a ``k x k`` eigenvalue),
+which fixes how far ``V`` may go; and ``log det Sigma <= sum log D`` bounds the
+volume (conservatively: the shrink directions are not credited).
 """
 
 import numpy as np
 
+from .._fisher_rao import cap_log_mean
 from .._linalg import psd_sqrt, symmetrize
 from ._base import NoiseFactor, RowCovariances
 
@@ -338,7 +339,7 @@ class LowRankCovariances(RowCovariances):
         return tangent.norm()
 
     @classmethod
-    def step(cls, theta, direction, low, high):
+    def step(cls, theta, direction, low, high, volume=None):
         """Move ``log D`` by ``g`` and the low-rank part by ``M^(1/2) exp(B C B^T) M^(1/2)``.
 
         The block step acts on the whitened frame of ``L``: with ``M`` the
@@ -348,8 +349,9 @@ class LowRankCovariances(RowCovariances):
         is kept, at most ``k`` directions, as the new ``U = D^(1/2) V``
         (directions that would grow the noise beyond ``D`` are left to ``D``).
         Then ``log D`` moves by ``g``, ``D`` is clipped into ``[low, high]``
-        (log scale) and ``V`` shrunk until every eigenvalue is at least
-        ``exp(low)`` (see the module docstring).
+        (log scale) with the mean of ``log D`` at most ``volume``, and ``V``
+        shrunk until every eigenvalue is at least ``exp(low)`` (see the module
+        docstring).
         """
         n, d, k1 = theta.shape
         k = k1 - 1
@@ -378,7 +380,10 @@ class LowRankCovariances(RowCovariances):
         ev = np.clip(ev, 0.0, None)[:, ::-1][:, :k]
         evec = evec[:, :, ::-1][:, :, :k]
         U_new = (q @ evec) * np.sqrt(ev)[:, None, :]
-        log_d_new = np.clip(log_d + direction.diag, low[:, None], high[:, None])
+        # the mean of log D is capped at ``volume``: log det Sigma = sum log D
+        # + log det M <= sum log D, so the geometric mean of the eigenvalues
+        # stays within the cap (the shrink directions are not credited)
+        log_d_new = cap_log_mean(log_d + direction.diag, low, high, volume)
         D_new = np.exp(log_d_new)
         # U = D^(1/2) V is kept while D moves (M fixed: a common factor of D
         # scales Sigma exactly)
@@ -414,37 +419,59 @@ class LowRankCovariances(RowCovariances):
         y = self.factor_transpose(x)
         return y / np.linalg.norm(y, axis=1, keepdims=True)
 
-    def shape_tangent(self, objective, kappa, basis):
+    def shape_tangent(self, objective, kappa, basis, beta=10.0):
         """Whitened gradient of the shape term on the step's ``basis`` (a :class:`LowRankTangent`).
 
         The volume term ``det^(1/(2d))`` has the exact gradient
         ``det^(1/(2d)) / d * I``: a common move of ``log D``. The ball term
-        ``kappa sqrt(lambda_min)`` has the gradient ``kappa sqrt(lambda_min) y y^T``
-        (``y`` from :meth:`smallest_axis`), taken on the block for its part in
-        ``span(basis)`` and on ``log D`` for the rest.
+        ``kappa sqrt(lambda_min)`` follows a smooth minimum of the noise scales
+        (as the other forms do, sharpness ``beta``) over a pseudo-spectrum: the
+        variances ``D_i``, whose weights move ``log D_i``, and, when a
+        direction is shrunk below them, the smallest eigenvalue, whose weight
+        goes on ``y y^T`` (``y`` from :meth:`smallest_axis`; its part in
+        ``span(basis)`` on the block, the rest on ``log D``).
         """
         n, d = len(self), self.n_features
-        s_min = np.sqrt(self.min_eigenvalue())
-        coef = (1.0 if objective == "ball" else kappa) * s_min
-        diag = np.zeros((n, d))
+        D, _ = self._parts()
+        lam = self.min_eigenvalue()
+        spiked = lam < D.min(axis=1) * (1.0 - 1e-9)
+        spectrum = np.concatenate([D, np.where(spiked, lam, np.inf)[:, None]], axis=1)
+        log_s = 0.5 * np.log(spectrum)
+        logits = -beta * log_s
+        top = logits.max(axis=1, keepdims=True)
+        weights = np.exp(logits - top)
+        total = weights.sum(axis=1, keepdims=True)
+        m = np.exp(-(top[:, 0] + np.log(total[:, 0])) / beta)
+        omega = weights / total
+        coef = (1.0 if objective == "ball" else kappa) * m
+        diag = coef[:, None] * omega[:, :d]
         if objective != "ball":
             diag += (np.exp(self.logdet() / (2.0 * d)) / d)[:, None]
         y = self.smallest_axis()
         By = np.einsum("ndm,nd->nm", basis, y)
         rest = y - np.einsum("ndm,nm->nd", basis, By)
-        diag += coef[:, None] * np.square(rest)
-        block = coef[:, None, None] * By[:, :, None] * By[:, None, :]
+        w_spike = coef * omega[:, d]
+        diag += w_spike[:, None] * np.square(rest)
+        block = w_spike[:, None, None] * By[:, :, None] * By[:, None, :]
         return LowRankTangent(diag, basis, block)
 
     @staticmethod
     def _respect_floor(D, V, floor):
-        """Shrink ``V`` so that ``max_i D_i^-1 + ||V||_2^2 <= 1 / floor`` (every eigenvalue >= floor)."""
-        gram = np.swapaxes(V, 1, 2) @ V
-        spec = np.linalg.eigvalsh(symmetrize(gram))[:, -1]
-        room = np.clip(1.0 / floor - (1.0 / D).max(axis=1), 0.0, None)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            shrink = np.where(spec > room, np.sqrt(room / np.where(spec > 0, spec, 1.0)), 1.0)
-        # a hair inside, so that rounding cannot push an eigenvalue below the floor
-        shrink = np.where(spec > room, shrink * (1.0 - 1e-12), shrink)
-        return V * shrink[:, None, None]
+        """Shrink ``V`` (by one factor per row) so that every eigenvalue of ``Sigma`` is at least ``floor``.
 
+        ``lambda_min(Sigma) >= f`` is ``D^-1 + V V^T <= I / f``, that is
+        ``V V^T <= E = diag(1/f - 1/D_i)`` (``D >= f``): with ``gamma V`` in
+        place of ``V``, ``gamma^2 lambda_max(V^T E^-1 V) <= 1``, a ``k x k``
+        eigenvalue. Components of ``V`` on axes already at the floor
+        (``E_i = 0``) are removed: no direction through them can shrink.
+        """
+        floor = np.asarray(floor, dtype=np.float64)[:, None]
+        room = 1.0 / floor - 1.0 / D
+        at_floor = room <= 1e-12 / floor
+        V = np.where(at_floor[:, :, None], 0.0, V)
+        inv = np.where(at_floor, 0.0, 1.0 / np.where(at_floor, 1.0, room))
+        K = np.swapaxes(V, 1, 2) @ (inv[:, :, None] * V)
+        top = np.linalg.eigvalsh(symmetrize(K))[:, -1]
+        # a hair inside, so that rounding cannot push an eigenvalue below the floor
+        shrink = np.where(top > 1.0, (1.0 - 1e-9) / np.sqrt(np.where(top > 1.0, top, 1.0)), 1.0)
+        return V * shrink[:, None, None]
