@@ -196,26 +196,29 @@ class LinearOracle:
     """Closed-form best covariances for a hyperplane boundary at distance ``delta``.
 
     The smoothed hard vote of a linear classifier with ``N(0, Sigma)`` noise is
-    ``Phi(delta / s_u)`` with ``s_u^2 = u^T Sigma u`` (``u`` the unit normal).
-    For a given ``s_u``, ``log det Sigma`` with eigenvalues in ``[lo^2, hi^2]``
-    is largest for ``Sigma = s_u^2 u u^T + hi^2 (I - u u^T)`` (Hadamard's
-    inequality in a basis containing ``u``), so
+    ``Phi(delta / s)`` with ``s^2 = u^T Sigma u`` (``u`` the unit normal). For a
+    given ``s``, ``log det Sigma`` is largest with ``u`` an eigenvector and every
+    other eigenvalue as large as the bounds allow (Hadamard's inequality in a
+    basis containing ``u``): ``t^2`` with ``t = min(cap, (volume^d / s)^(1/(d-1)))``
+    under the library's default ``scale_cap="volume"`` (geometric mean of the
+    scales at most ``volume = hi``, each at most ``cap = hi^2 / lo``), or
+    ``t = hi`` with ``scale_cap="axis"``. So
 
-    * anisotropic: ``L(s) = d log r(delta / s) + log s + (d - 1) log hi + log V_d``;
-    * isotropic:   ``L(s) = d log r(delta / s) + d log s + log V_d``.
+    * anisotropic: ``L(s) = d log r(delta / s) + log s + (d - 1) log t(s) + log V_d``,
+      ``s`` at least the floor;
+    * isotropic:   ``L(s) = d log r(delta / s) + d log s + log V_d``, ``s`` in ``[lo, hi]``,
 
-    With the ideal radius ``r = min(delta / s, r_max)``, ``L`` peaks at
-    ``s* = clip(delta / r_max, lo, hi)`` (the kink where every draw agrees) and
-    the isotropic ``L`` is flat, ``d log delta``, for every ``s >= delta / r_max``.
-    The library's objective ``gap * (det^(1/2d) + kappa sqrt(lambda_min))`` peaks
-    at the same ``s*``: ``J* = 2 r_max (s*^(1/d) hi^(1 - 1/d) + kappa s*)``
-    against ``2 delta (1 + kappa)`` for every isotropic ``s >= delta / r_max``.
-    Here ``r`` is the expected certified radius of hard-vote CERTIFY
-    (:func:`certified_log_radius_curve`), maximized on a grid of ``s``.
+    with ``r`` the expected certified radius of hard-vote CERTIFY
+    (:func:`certified_log_radius_curve`), maximized on a grid of ``s``. The
+    library's default floor of the anisotropic stages is the input's isotropic
+    optimum (``floor="isotropic"``): pass ``floor=best["s_iso"]`` to get the best
+    covariance *within the library's own bounds*.
     """
 
-    def __init__(self, d, n_samples, alpha, lo, hi, n_grid=400):
+    def __init__(self, d, n_samples, alpha, lo, hi, n_grid=400, scale_cap="volume"):
         self.d, self.lo, self.hi = d, lo, hi
+        self.scale_cap = scale_cap
+        self.cap = hi**2 / lo if scale_cap == "volume" else hi
         self.n_samples, self.alpha = n_samples, alpha
         self.s_grid = np.exp(np.linspace(np.log(lo), np.log(hi), n_grid))
         self._t = np.linspace(0.0, 12.0, 2401)
@@ -227,39 +230,41 @@ class LinearOracle:
     def _log_r_at(self, t):
         return np.interp(t, self._t, self._log_r, left=-np.inf)
 
+    def tangent_scale(self, s):
+        """Largest scale of the other ``d - 1`` axes when the normal's is ``s``."""
+        if self.scale_cap != "volume" or self.d == 1:
+            return np.full(np.shape(s), self.hi)
+        return np.minimum(self.cap, (self.hi**self.d / np.asarray(s)) ** (1.0 / (self.d - 1)))
+
     def best(self, delta, floor=None):
         """Best certified log-volume (expected), anisotropic and isotropic.
 
         ``floor``: smallest allowed scale of the anisotropic covariance
-        (default ``lo``; the library's chain floors it at the isotropic
-        optimum). Returns a dict of arrays over ``delta``.
+        (default ``lo``; the library's default floors it at the isotropic
+        optimum, ``best(delta)["s_iso"]``). Returns a dict of arrays over ``delta``.
         """
-        d, hi = self.d, self.hi
+        d = self.d
         delta = np.atleast_1d(np.asarray(delta, dtype=float))
         floor = np.full(delta.shape, self.lo) if floor is None else np.broadcast_to(floor, delta.shape)
         s = self.s_grid[None, :]
         log_r = self._log_r_at(delta[:, None] / s)
         lv_iso = d * log_r + d * np.log(s) + log_unit_ball(d)
-        lv_ani = d * log_r + np.log(s) + (d - 1) * np.log(hi) + log_unit_ball(d)
+        lv_ani = d * log_r + np.log(s) + (d - 1) * np.log(self.tangent_scale(s)) + log_unit_ball(d)
         lv_ani = np.where(s >= floor[:, None] * (1 - 1e-9), lv_ani, -np.inf)
         i_iso = np.argmax(lv_iso, axis=1)
         i_ani = np.argmax(lv_ani, axis=1)
         rows = np.arange(len(delta))
-        s_star = np.clip(delta / self.r_max, np.maximum(floor, self.lo), hi)
-        kappa = 2.0
         return {
             "logvol_iso": lv_iso[rows, i_iso],
             "s_iso": self.s_grid[i_iso],
             "logvol_ani": lv_ani[rows, i_ani],
             "s_ani": self.s_grid[i_ani],
-            "s_star_ideal": s_star,
-            "J_star": 2 * self.r_max * (s_star ** (1 / d) * hi ** (1 - 1 / d) + kappa * s_star),
-            "J_iso": 2 * np.minimum(delta, self.r_max * hi) * (1 + kappa),
         }
 
     def covariance(self, normal, s):
-        """``s^2 u u^T + hi^2 (I - u u^T)`` for each ``s``."""
+        """``s^2 u u^T + t(s)^2 (I - u u^T)`` for each ``s``."""
         u = normal / np.linalg.norm(normal)
         P = np.outer(u, u)
         s = np.atleast_1d(s)
-        return (s**2)[:, None, None] * P + self.hi**2 * (np.eye(self.d) - P)[None]
+        t = self.tangent_scale(s)
+        return (s**2)[:, None, None] * P + (t**2)[:, None, None] * (np.eye(self.d) - P)[None]

@@ -18,9 +18,10 @@ from smoothcert._geometry._forms import RowCovariances
 from smoothcert._geometry._fisher_rao import clamp_eigenvalues, sym_sqrt
 from smoothcert._engine._streams import optimization_stage
 from smoothcert._geometry._forms import FORMS
-from smoothcert._search._ascent import VALIDATION_Z, _run_stage, _Stage, _validated
-from smoothcert._search._gradients import smoothed_scores
+from smoothcert._search._ascent import SearchSettings, _run_stage, _Stage
+from smoothcert._search._gradients import search_statistics, smoothed_scores
 from smoothcert._search._objectives import (
+    RadiusCurve,
     _shape_factor,
     _shape_gradient,
     _smooth_shape_factor,
@@ -28,6 +29,7 @@ from smoothcert._search._objectives import (
     objective_value,
     shape_tangent,
 )
+from smoothcert._search._validation import VALIDATION_Z, inconsistent_margins, validated
 
 
 def _State(kind, theta, low, high, d):
@@ -116,52 +118,85 @@ class ProbitAdapter:
         return coef[:, None, None] * np.einsum("ni,nj->nij", sw, sw)
 
 
-# ---------------------------------------------------------------- gap weights
+# --------------------------------------------------- the radius curve and gap
+def _exact_log_radius(n, alpha, t):
+    """``E[log Phi^-1(CP lower bound)]`` over the certifying counts, by the full sum."""
+    k = np.arange(n + 1)
+    lower = np.where(k > 0, stats.beta.ppf(alpha, np.maximum(k, 1), n - k + 1), 0.0)
+    with np.errstate(divide="ignore"):
+        r = stats.norm.ppf(lower)
+    ok = r > 0
+    pk = stats.binom.pmf(k, n, stats.norm.cdf(t))
+    return (pk[ok] * np.log(r[ok])).sum() / pk[ok].sum()
+
+
+@pytest.mark.parametrize("n_samples", [200, 5000])
+def test_radius_curve_is_the_expected_certified_radius(n_samples):
+    alpha = 0.01
+    curve = RadiusCurve(n_samples, alpha)
+    for t in (1.5, 2.0, 2.6, 3.5):
+        r, _ = curve(t)
+        assert np.log(r) == pytest.approx(_exact_log_radius(n_samples, alpha, t), abs=2e-3)
+    t = np.linspace(-1.0, 11.0, 400)
+    r, slope = curve(t)
+    assert np.all(np.diff(r) >= 0) and np.all(slope >= 0)
+    # finite N: below the margin, and saturating at Phi^-1(alpha^(1/N))
+    assert np.all(r[t > 0.5] < t[t > 0.5])
+    assert curve.r_max == pytest.approx(stats.norm.ppf(alpha ** (1 / n_samples)))
+    assert r[-1] == pytest.approx(curve.r_max, rel=1e-6)
+    inner = (t > 1.0) & (t < 8.0)
+    assert_allclose(slope[inner], np.gradient(r, t)[inner], atol=0.1)
+    # the best margin of a long ellipsoid grows with d, and tempering with it
+    assert 1.0 < curve.best_margin(2) < curve.best_margin(16) < curve.best_margin(64)
+    assert curve.temperature(64) == pytest.approx(max(1.0, curve.best_margin(64) / 1.5))
+
+
 def test_gap_and_weights_values_and_derivatives():
+    curve = RadiusCurve(10_000, 0.001)
     psi = np.array([[0.7, 0.2, 0.1], [0.25, 0.33, 0.42], [0.04, 0.9, 0.06]])
-    p_max = 0.999
-    gap, weights = gap_and_weights(psi, p_max)
-    # what CERTIFY certifies: the top class against 1 - psi_A
-    expected = [
-        stats.norm.ppf(0.7) - stats.norm.ppf(0.3),
-        stats.norm.ppf(0.42) - stats.norm.ppf(0.58),
-        stats.norm.ppf(0.9) - stats.norm.ppf(0.1),
-    ]
+    tau = np.array([1.0, 2.0, 3.0])
+    gap, weights = gap_and_weights(psi, curve, tau, 256)
+    top = [0, 2, 1]
+    expected = 2 * curve(tau * stats.norm.ppf(psi[np.arange(3), top]))[0]
     assert_allclose(gap, expected, rtol=1e-12)
     # d gap / d psi_c by finite differences, the order of the classes fixed
     eps = 1e-6
     for c in range(3):
         step = np.zeros_like(psi)
         step[:, c] = eps
-        up, _ = gap_and_weights(psi + step, p_max)
-        down, _ = gap_and_weights(psi - step, p_max)
-        assert_allclose(weights[:, c], (up - down) / (2 * eps), rtol=1e-6, atol=1e-8)
-    # only the top class carries weight
+        up, _ = gap_and_weights(psi + step, curve, tau, 256)
+        down, _ = gap_and_weights(psi - step, curve, tau, 256)
+        # the slope of the table is piecewise linear: a few percent
+        assert_allclose(weights[:, c], (up - down) / (2 * eps), rtol=0.03, atol=1e-6)
+    # only the top class carries weight (CERTIFY bounds the runner-up by 1 - p_A)
     assert np.count_nonzero(weights, axis=1).tolist() == [1, 1, 1]
-    assert weights[0, 0] > 0 and weights[1, 2] > 0 and weights[2, 1] > 0
 
 
-def test_gap_is_clipped_at_p_max_and_the_clipped_side_has_no_weight():
-    p_max = 0.99
-    gap, weights = gap_and_weights(np.array([[1.0, 0.0], [0.995, 0.005], [0.6, 0.4]]), p_max)
-    top = stats.norm.ppf(p_max)
-    assert_allclose(gap[:2], 2 * top)
-    assert np.all(weights[:2] == 0)
-    assert weights[2, 0] > 0 and weights[2, 1] == 0
+def test_unresolved_margins_have_no_weight_and_read_the_resolution_limit():
+    curve = RadiusCurve(10_000, 0.001)
+    m = 256
+    psi = np.array([[1.0, 0.0], [1 - 1 / (4 * m), 1 / (4 * m)], [0.8, 0.2]])
+    gap, weights = gap_and_weights(psi, curve, np.full(3, 2.0), m)
+    limit = 2 * curve(2.0 * stats.norm.ppf(1 - 0.5 / m))[0]
+    assert_allclose(gap[:2], limit)
+    assert np.all(weights[:2] == 0) and weights[2, 0] > 0
     assert np.all(np.isfinite(gap))
 
 
 def test_objective_value_is_gap_times_shape():
     rng = np.random.default_rng(0)
-    sigma = random_spd(rng, 4, 3)
-    eig = np.linalg.eigvalsh(sigma)
+    curve = RadiusCurve(10_000, 0.001)
+    covs = RowCovariances.from_matrices(random_spd(rng, 4, 3))
+    eig = covs.eigenvalues()
     psi = np.array([[0.8, 0.2], [0.6, 0.4], [0.3, 0.7], [0.5, 0.5]])
-    gap, _ = gap_and_weights(psi, 0.999)
+    tau = np.ones(4)
+    gap, _ = gap_and_weights(psi, curve, tau, 256)
     s_min = np.sqrt(eig.min(axis=1))
-    geo = np.exp(np.log(np.linalg.det(sigma)) / 6)
-    assert_allclose(objective_value(psi, eig, "ball", 2.0, 0.999), gap * s_min)
-    assert_allclose(objective_value(psi, eig, "volume", 2.0, 0.999), gap * (geo + 2.0 * s_min))
-    assert objective_value(psi, eig, "ball", 2.0, 0.999)[3] == 0
+    geo = np.exp(np.log(eig).sum(axis=1) / 6)
+    assert_allclose(objective_value(psi, covs, "ball", 2.0, curve, tau, 256), gap * s_min)
+    assert_allclose(objective_value(psi, covs, "volume", 2.0, curve, tau, 256), gap * (geo + 2.0 * s_min))
+    # a coin flip certifies nothing: the gap is negative there (abstention)
+    assert objective_value(psi, covs, "ball", 2.0, curve, tau, 256)[3] < 0
 
 
 # ------------------------------------------------------------ shape gradients
@@ -398,98 +433,122 @@ def test_isotropic_and_diagonal_steps_clip_to_the_bounds():
 
 
 # ---------------------------------------------------- keep-best ascent, exact
-class ExactProbitEvaluate:
-    """A noise-free ``evaluate`` for ``_run_stage``: exact psi and natural gradient."""
+def _settings(n_iter, learning_rate, objective, kappa, n_draws=10**7, blend=0.0):
+    """Search settings with a radius curve of 10^6 certification draws and no tempering."""
+    return SearchSettings(
+        n_iter=n_iter, learning_rate=learning_rate, n_samples_optim=n_draws, objective=objective,
+        kappa=kappa, curve=RadiusCurve(10**6, 0.001), tau=1.0, gradient="score", votes="soft", blend=blend,
+    )
 
-    def __init__(self, adapter, X, moment):
-        self.adapter, self.X, self.moment = adapter, X, moment
 
-    def __call__(self, covs, tag, weights, rows=None):
+class ExactProbitSampler:
+    """A noise-free sampler for ``_run_stage``: exact scores and every gradient statistic."""
+
+    def __init__(self, adapter, X):
+        self.adapter, self.X = adapter, X
+
+    def subset(self, rows):
+        return ExactProbitSampler(self.adapter, self.X[rows])
+
+    def scores(self, covs, tag, rows=None):
         X = self.X if rows is None else self.X[rows]
+        p = self.adapter.exact_proba(X, covs.matrices())
+        return np.stack([1 - p, p], axis=1)
+
+    def statistics(self, covs, tag, weights, basis, blend):
         sigma = covs.matrices()
-        p = self.adapter.exact_proba(X, sigma)
-        psi = np.stack([1 - p, p], axis=1)
-        if weights is None:
-            return psi, None
-        w = (weights[:, 1] - weights[:, 0])[:, None, None] * self.adapter.exact_whitened_gradient(X, sigma)
-        if self.moment == "full":
-            return psi, w
-        if self.moment == "diagonal":
-            return psi, np.einsum("nii->ni", w)
-        return psi, np.einsum("nii->n", w) / X.shape[1]
+        coef = weights[:, 1] - weights[:, 0]
+        W = coef[:, None, None] * self.adapter.exact_whitened_gradient(self.X, sigma)
+        m = self.X @ self.adapter.w + self.adapter.b
+        total = np.sqrt(self.adapter.tau**2 + np.einsum("i,nij,j->n", self.adapter.w, sigma, self.adapter.w))
+        grad_x = (coef * stats.norm.pdf(m / total) / total)[:, None] * self.adapter.w
+        out = {"psi": self.scores(covs, tag), "v": covs.factor_transpose(grad_x), "tr": np.trace(W, axis1=1, axis2=2),
+               "diag": np.einsum("nii->ni", W), "moment": W}
+        if basis is not None:
+            out["WB"] = W @ basis
+        return out
 
 
-def test_riemannian_ascent_aligns_the_ellipse_with_a_linear_boundary(monkeypatch):
+def _run(kind, theta, low, high, d, sampler, settings, volume=None):
+    stage = _State(kind, theta, low, high, d)
+    stage.volume = volume
+    n = len(theta)
+    return _run_stage(0, stage, sampler, settings, np.zeros((n, d)), np.ones(n), np.full(n, settings.blend))
+
+
+@pytest.mark.parametrize("blend", [0.0, 0.5])
+def test_riemannian_ascent_aligns_the_ellipse_with_a_linear_boundary(monkeypatch, blend):
     # Volume objective, linear boundary w.x + b = 0: the best Sigma has its
     # small axis along w (at the floor) and the others at the cap. Started
-    # isotropic, the Fisher-Rao ascent must rotate nothing wrongly: the final
-    # smallest eigenvector is w / |w|, and the exact objective never decreases.
+    # rotated away from w, the structured Fisher-Rao ascent (the path finds
+    # w, the step is split along it) must end with its smallest eigenvector
+    # along w / |w|, and the exact objective never decreases.
     rng = np.random.default_rng(0)
     d, n = 3, 5
     adapter = ProbitAdapter(rng.standard_normal(d), 0.0, 1e-3)
     X = rng.standard_normal((n, d))
     X += ((1.5 - X @ adapter.w) / (adapter.w @ adapter.w))[:, None] * adapter.w  # margin 1.5
     low, high = 0.05, 4.0
-    # start rotated away from w, inside the bounds
     start = random_spd(rng, n, d, low=np.log(0.3), high=np.log(1.0))
-    state = _State("full", start, np.full(n, low), np.full(n, high), d)
+    settings = _settings(150, 0.5, "volume", 0.0, blend=blend)
+    sampler = ExactProbitSampler(adapter, X)
     values = []
     original_accept = _Stage.accept
 
     def accept(self, candidate, mask):
         original_accept(self, candidate, mask)
-        covs = self.covariances()
-        p = adapter.exact_proba(X, covs.matrices())
-        values.append(objective_value(np.stack([1 - p, p], 1), covs.eigenvalues(), "volume", 0.0, 0.9999))
+        values.append(settings.value(sampler.scores(self.covariances(), 0), self.covariances(), np.ones(n)))
 
     monkeypatch.setattr(_Stage, "accept", accept)
-    evaluate = ExactProbitEvaluate(adapter, X, "full")
-    p0 = adapter.exact_proba(X, start)
-    j0 = objective_value(np.stack([1 - p0, p0], 1), np.linalg.eigvalsh(start), "volume", 0.0, 0.9999)
-    state, rate, _, _ = _run_stage(
-        0, state, evaluate, n_iter=150, learning_rate=0.5, objective="volume", kappa=0.0, p_max=0.9999
-    )
+    j0 = settings.value(sampler.scores(RowCovariances.from_matrices(start), 0), RowCovariances.from_matrices(start),
+                        np.ones(n))
+    stage, report = _run("full", start, np.full(n, low), np.full(n, high), d, sampler, settings)
     values = np.array([j0] + values)
     assert np.all(np.diff(values, axis=0) >= -1e-12), "keep-best must never decrease the objective"
     assert np.all(values[-1] > 1.5 * j0)
-    eig, vec = np.linalg.eigh(state.theta)
+    eig, vec = np.linalg.eigh(stage.theta)
     unit = adapter.w / np.linalg.norm(adapter.w)
     assert np.all(np.abs(vec[:, :, 0] @ unit) > 0.99)
     assert np.all(eig >= low * (1 - 1e-9)) and np.all(eig <= high * (1 + 1e-9))
     assert np.all(eig[:, -1] > 0.9 * high)
-    assert 0 < rate <= 1
+    assert 0 < report["accepted"] <= n * 150
+    assert not report["distrust"].any()
 
 
-@pytest.mark.parametrize("kind", ["isotropic", "diagonal"])
-def test_flat_stages_climb_the_exact_objective(kind):
+@pytest.mark.parametrize("kind", ["isotropic", "diagonal", "lowrank"])
+def test_flat_and_lowrank_stages_climb_the_exact_objective(kind):
     # Ball objective of an exact probit model: gap * sigma_min increases with
-    # the noise along the boundary; the isotropic and diagonal stages must climb.
+    # the noise along the boundary; every stage must climb.
     rng = np.random.default_rng(1)
-    d, n = 2, 4
-    adapter = ProbitAdapter(np.array([1.0, 0.0]), 0.0, 0.5)
-    X = np.column_stack([rng.uniform(0.5, 1.0, n), rng.standard_normal(n)])
-    value = np.full(n, np.log(0.01)) if kind == "isotropic" else np.full((n, d), np.log(0.01))
-    state = _State(kind, value, np.full(n, np.log(0.01)), np.full(n, np.log(1.0)), d)
-    before = state.covariances()
-    evaluate = ExactProbitEvaluate(adapter, X, kind)
-    state, _, _, _ = _run_stage(
-        0, state, evaluate, n_iter=40, learning_rate=0.3, objective="ball", kappa=2.0, p_max=0.9999
-    )
-    after = state.covariances()
+    d, n = 4, 4
+    adapter = ProbitAdapter(np.array([1.0, 0.5, 0.0, -0.3]), 0.0, 0.5)
+    X = np.column_stack([rng.uniform(0.5, 1.0, n), rng.standard_normal((n, d - 1))])
+    theta = {
+        "isotropic": np.full(n, np.log(0.01)),
+        "diagonal": np.full((n, d), np.log(0.01)),
+        "lowrank": np.concatenate([np.full((n, d, 1), np.log(0.01)), np.zeros((n, d, 2))], axis=2),
+    }[kind]
+    sampler = ExactProbitSampler(adapter, X)
+    settings = _settings(40, 0.3, "ball", 2.0)
+    before = FORMS[kind].from_parameters(theta, d)
+    stage, _ = _run(kind, theta, np.full(n, np.log(0.01)), np.full(n, np.log(1.0)), d, sampler, settings)
+    after = stage.covariances()
 
     def j(covs):
-        p = adapter.exact_proba(X, covs.matrices())
-        return objective_value(np.stack([1 - p, p], 1), covs.eigenvalues(), "ball", 2.0, 0.9999)
+        return settings.value(sampler.scores(covs, 0), covs, np.ones(n))
 
     assert np.all(j(after) > 1.5 * j(before))
+    eig = np.linalg.eigvalsh(after.matrices())
+    assert np.all(eig >= 0.01 * (1 - 1e-9)) and np.all(eig <= 1.0 * (1 + 1e-9))
 
 
 # ------------------------------------------------ steps of a real search
 @pytest.mark.parametrize("gradient", ["score", pytest.param("pathwise", marks=pytest.mark.torch)])
 def test_every_riemannian_step_of_a_search_is_spd_within_bounds(monkeypatch, gradient):
     # Record every candidate of the full-SPD stage during a real search; each
-    # must be SPD with eigenvalues in [floor, cap], the floor being the row's
-    # isotropic optimum (ANCER's "superset" constraint).
+    # must be SPD with eigenvalues in [floor, cap] and geometric mean at most
+    # the volume cap, the floor being the row's isotropic optimum (ANCER's
+    # "superset" constraint).
     from sklearn.datasets import make_moons
     from sklearn.ensemble import RandomForestClassifier
 
@@ -520,15 +579,17 @@ def test_every_riemannian_step_of_a_search_is_spd_within_bounds(monkeypatch, gra
 
     monkeypatch.setattr(_Stage, "step", step)
     cov = region.set_params(method="riemannian").optimize_covariance(Xq)
-    assert len(steps) == 6
-    cap = (bounds[1] * sigma) ** 2
+    assert len(steps) >= 6
+    cap = (bounds[1] ** 2 / bounds[0] * sigma) ** 2  # per axis, scale_cap="volume"
+    volume = (bounds[1] * sigma) ** 2  # geometric mean of the eigenvalues
     for out, low, high in steps:
-        assert_allclose(low, floor, rtol=1e-12)
         assert_allclose(high, cap, rtol=1e-12)
         assert_allclose(out, np.swapaxes(out, 1, 2), atol=0)
         eig = np.linalg.eigvalsh(out)
-        assert np.all(eig >= floor[:, None] * (1 - 1e-9))
+        assert np.all(eig >= low[:, None] * (1 - 1e-9))
         assert np.all(eig <= cap * (1 + 1e-9))
+        assert np.all(np.exp(np.log(eig).mean(axis=1)) <= volume * (1 + 1e-9))
+    assert np.all(steps[0][1] == floor) or np.allclose(steps[0][1], floor, rtol=1e-12)
     eig = np.linalg.eigvalsh(cov)
     assert np.all(eig >= floor[:, None] * (1 - 1e-9)) and np.all(eig <= cap * (1 + 1e-9))
     # the search did move some rows off the isotropic optimum
@@ -536,30 +597,32 @@ def test_every_riemannian_step_of_a_search_is_spd_within_bounds(monkeypatch, gra
 
 
 # ------------------------------------------------ end-of-stage validation
-class TwoFacedEvaluate:
-    """Smoothed scores that reward noise on the step draws; the validation
-    draws (tags after the initial one) tell another story, chosen by ``truth``."""
+class TwoFacedSampler:
+    """Scores that reward noise on the step draws; the validation draws (tags
+    after the initial one) tell another story: ``psi(s_min)`` there."""
 
     def __init__(self, n_iter, truth):
         self.first_validation_tag = optimization_stage(0, n_iter + 1)
         self.truth = truth
 
-    def __call__(self, covs, tag, weights, rows=None):
+    def scores(self, covs, tag, rows=None):
         s_min = np.sqrt(covs.min_eigenvalue())
-        if tag >= self.first_validation_tag:
-            # true objective gap * s_min = truth(s_min)
-            p = stats.norm.cdf(0.5 * self.truth(s_min) / s_min)
-        else:
-            p = np.full(len(covs), 0.8)  # gap constant: J grows with s_min
-        psi = np.stack([p, 1 - p], axis=1)
-        if weights is None:
-            return psi, None
-        zeros = {"isotropic": np.zeros(len(covs)), "diagonal": np.zeros((len(covs), covs.n_features))}
-        return psi, zeros.get(covs.kind, np.zeros((len(covs), covs.n_features, covs.n_features)))
+        p = self.truth(s_min) if tag >= self.first_validation_tag else np.full(len(covs), 0.8)
+        return np.stack([p, 1 - p], axis=1)
+
+    def statistics(self, covs, tag, weights, basis, blend):
+        n, d = len(covs), covs.n_features
+        out = {"psi": self.scores(covs, tag), "v": np.zeros((n, d)), "tr": np.zeros(n),
+               "diag": np.zeros((n, d)), "moment": np.zeros((n, d, d))}
+        if basis is not None:
+            out["WB"] = np.zeros(basis.shape)
+        return out
 
 
 @pytest.mark.parametrize("kind", ["isotropic", "diagonal", "full"])
-@pytest.mark.parametrize("truth, kept", [(lambda s: 1.0 / s, False), (lambda s: 2.0 * s, True)])
+@pytest.mark.parametrize(
+    "truth, kept", [(lambda s: stats.norm.cdf(0.2 / s), False), (lambda s: np.full(len(s), 0.9), True)]
+)
 def test_stage_keeps_its_end_only_if_it_validates(kind, truth, kept):
     n, d, n_iter = 3, 2, 10
     start = {
@@ -570,33 +633,69 @@ def test_stage_keeps_its_end_only_if_it_validates(kind, truth, kept):
     low, high = (np.full(n, np.log(0.1)), np.full(n, np.log(4.0)))
     if kind == "full":
         low, high = np.exp(low), np.exp(high)
-    state = _State(kind, start.copy(), low, high, d)
-    evaluate = TwoFacedEvaluate(n_iter, truth)
-    state, rate, _, _ = _run_stage(
-        0, state, evaluate, n_iter=n_iter, learning_rate=0.5, objective="ball", kappa=2.0, p_max=0.9999
-    )
-    assert rate > 0.5  # the steps were accepted on their own draws
+    settings = _settings(n_iter, 0.5, "ball", 2.0, n_draws=256)
+    stage, report = _run(kind, start.copy(), low, high, d, TwoFacedSampler(n_iter, truth), settings)
+    assert report["accepted"] > 0.5 * n * n_iter  # the steps were accepted on their own draws
     if kept:
-        assert np.all(state.covariances().min_eigenvalue() > 0.2)
+        assert np.all(stage.covariances().min_eigenvalue() > 0.2)
     else:
-        assert_allclose(state.theta, start)
+        assert_allclose(stage.theta, start)
+        assert report["reverted"].all()
 
 
 def test_validation_rejects_insignificant_improvements():
     n, d = 4, 2
     start = RowCovariances.isotropic(np.full(n, 0.25), d)
-    end = RowCovariances.isotropic(np.full(n, 0.25), d)
+    end = RowCovariances.isotropic(np.full(n, 0.25 * (1 + 1e-12)), d)  # told apart by a hair
     base = np.array([0.70, 0.70, 0.70, 0.70])
     # per-batch gains of the end point (in p): consistent, none, noisy, negative
-    gains = np.array([[0.02, 0.02, 0.02, -0.01], [0.021, 0.0, -0.05, -0.01], [0.019, 0.0, 0.06, -0.01]])
+    gains = np.array([[0.02, 0.0, 0.02, -0.01], [0.021, 0.0, -0.05, -0.01], [0.019, -1e-4, 0.06, -0.01]])
 
-    def validate(covs, tag, rows):
-        p = base + (gains[tag] if covs is end else 0.0)
-        return np.stack([p, 1 - p], axis=1)
+    class Sampler:
+        def scores(self, covs, tag, rows):
+            p = base + (gains[tag] if covs.values[0] > 0.25 else 0.0)
+            return np.stack([p, 1 - p], axis=1)
 
-    keep = _validated(validate, start, end, np.arange(n), [0, 1, 2], "ball", 2.0, 0.9999)
+    settings = _settings(10, 0.5, "ball", 2.0, n_draws=256)
+    keep, distrust = validated(Sampler(), start, end, np.arange(n), [0, 1, 2], settings, np.ones(n))
     assert np.array_equal(keep, [True, False, False, False]), keep
+    assert not distrust.any()
     assert VALIDATION_Z >= 1
     # a single batch only asks for a higher value
-    keep = _validated(validate, start, end, np.arange(n), [2], "ball", 2.0, 0.9999)
+    keep, _ = validated(Sampler(), start, end, np.arange(n), [2], settings, np.ones(n))
     assert np.array_equal(keep, [True, False, True, False])
+
+
+def test_tempered_rows_that_misread_the_boundary_are_distrusted():
+    # Tempered draws read the margin of Sigma from tau^2 Sigma. A row whose
+    # untempered objective gets significantly worse, or whose tempered margin
+    # contradicts the untempered one, is sent back and distrusted.
+    n, d = 3, 2
+    start = RowCovariances.isotropic(np.full(n, 0.25), d)
+    end = RowCovariances.isotropic(np.full(n, 0.30), d)
+    tau = np.full(n, 3.0)
+
+    class Sampler:
+        def scores(self, covs, tag, rows):
+            s = np.sqrt(covs.min_eigenvalue())  # 0.5, 0.55 untempered; 1.5, 1.64 tempered
+            tempered = s > 1.0
+            # row 0: a flat boundary at distance 0.6 (both readings agree);
+            # row 1: the tempered draws see a boundary closer than it is;
+            # row 2: a flat boundary, but the end is worse untempered
+            delta = np.array([0.6, 0.6, 0.6])[rows]
+            t = delta / s
+            t = np.where(tempered & (rows == 1), 0.5 * t, t)
+            t = np.where(~tempered & (rows == 2) & (s > 0.52), 0.3 * t, t)
+            # batch-to-batch noise, so that the standard errors are not zero
+            p = np.clip(stats.norm.cdf(t) + 2e-3 * (-1.0) ** tag, 0, 1)
+            return np.stack([p, 1 - p], axis=1)
+
+    settings = _settings(10, 0.5, "volume", 2.0, n_draws=256)
+    keep, distrust = validated(Sampler(), start, end, np.arange(n), [0, 1, 2, 3], settings, tau)
+    assert distrust.tolist() == [False, True, True]
+    assert not keep[1] and not keep[2]
+    # the margin check alone
+    psi = lambda p: np.stack([p, 1 - p], axis=1)  # noqa: E731
+    flags = inconsistent_margins(psi(np.array([0.98, 0.98, 0.9999])), psi(np.array([0.75, 0.6, 0.83])),
+                                 np.full(3, 3.0), 1024)
+    assert flags.tolist() == [False, True, False]

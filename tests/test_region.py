@@ -204,8 +204,10 @@ def test_moons_ball_riemannian_dominates_isotropic(kind):
     # covariance barely moved can cross a grid radius by the Monte-Carlo noise
     # of its certificate alone (common random numbers keep unmoved rows equal).
     assert np.all(f_riem >= f_iso - 1.0 / n - 1e-12), np.round(f_riem - f_iso, 3)
-    # and the curve is clearly higher overall, and at every large radius
-    assert np.mean(f_riem - f_iso) > 0.02
+    # and the curve is higher overall, and at every large radius (the
+    # isotropic curve itself is about 0.04 higher than with the search before
+    # the r_cert objective, which leaves riemannian a smaller relative margin)
+    assert np.mean(f_riem - f_iso) >= 0.015
     assert np.all(f_riem[grid >= 0.6] >= f_iso[grid >= 0.6])
     assert np.mean(riem.radius) > np.mean(iso.radius)
 
@@ -360,25 +362,18 @@ def test_pathwise_needs_a_differentiable_model(no_sampling):
         region.certify(X[:3])
 
 
-def test_riemannian_dimension_limit_suggests_diagonal(no_sampling):
-    d = MAX_RIEMANNIAN_FEATURES + 1
+def test_riemannian_switches_to_the_lowrank_form_above_the_full_limit():
+    # up to MAX_RIEMANNIAN_FEATURES full matrices, above the low-rank form
+    # (a full eigendecomposition per input and step would dominate)
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((12, d))
-    y = np.arange(12) % 2
-    _CountingForest.n_fits = 0
-    with pytest.raises(ValueError, match="diagonal") as info:
-        small_region(_CountingForest(2), method="riemannian").fit(X, y)
-    assert str(MAX_RIEMANNIAN_FEATURES) in str(info.value)
-    assert _CountingForest.n_fits == 0
-    # lists are checked before training too
-    with pytest.raises(ValueError, match="diagonal"):
-        small_region(_CountingForest(2), method="riemannian").fit(X.tolist(), y)
-    assert _CountingForest.n_fits == 0
-    # d at the limit is fine for "riemannian"; above it "diagonal" is fine too
-    region = small_region(_CountingForest(2, random_state=0), method="diagonal").fit(X, y)
-    region.set_params(method="riemannian")
-    with pytest.raises(ValueError, match="diagonal"):
-        region.certify(X[:2])
+    for d, last in ((8, "full"), (MAX_RIEMANNIAN_FEATURES + 1, "lowrank")):
+        X = rng.standard_normal((12, d))
+        y = (X[:, 0] > 0).astype(int)
+        region = small_region(LogisticRegression(), method="riemannian", n_iter=2, n_samples=100).fit(X, y)
+        cert = region.certify(X[:3])
+        assert cert.search_info["stages"] == ["isotropic", "diagonal", last]
+        assert cert.covariances.kind == last
+        assert np.all(cert.certified | cert.abstained)
 
 
 def test_wide_bounds_and_huge_steps_stay_finite():
@@ -387,15 +382,26 @@ def test_wide_bounds_and_huge_steps_stay_finite():
     X, y = make_moons_data(100)
     wide = (1e-3, 1e3)
     assert wide[1] / wide[0] <= MAX_RIEMANNIAN_SCALE_RATIO
-    for method, bounds in [("diagonal", (1e-8, 1e8)), ("riemannian", wide)]:
+    cases = [
+        ("diagonal", (1e-8, 1e8), "volume"),
+        ("riemannian", wide, "axis"),
+        ("riemannian", (0.03, 30.0), "volume"),  # per-axis cap 30^2 / 0.03: a ratio 1e6
+        ("lowrank", (0.03, 30.0), "volume"),
+    ]
+    for method, bounds, cap in cases:
         region = small_region(
-            LogisticRegression(), method=method, sigma_bounds=bounds, learning_rate=1e4, n_iter=4
+            LogisticRegression(), method=method, sigma_bounds=bounds, learning_rate=1e4, n_iter=4,
+            scale_cap=cap,
         ).fit(X, y)
         cert = region.certify(X[:15])
         eig = np.linalg.eigvalsh(cert.covariance)
+        largest = bounds[1] ** 2 / bounds[0] if cap == "volume" else bounds[1]
         assert np.all(np.isfinite(cert.radius)) and np.all(np.isfinite(eig))
         assert np.all(eig >= (bounds[0] * 0.25) ** 2 * (1 - 1e-6))
-        assert np.all(eig <= (bounds[1] * 0.25) ** 2 * (1 + 1e-6))
+        assert np.all(eig <= (largest * 0.25) ** 2 * (1 + 1e-6))
+        assert np.all(np.exp(np.log(eig).mean(axis=1)) <= (bounds[1] * 0.25) ** 2 * (1 + 1e-6))
+    with pytest.raises(ValueError, match="scale_cap"):
+        small_region(LogisticRegression(), sigma_bounds=wide).fit(X, y)
 
 
 # ------------------------------------------------------------ 7. the rest
@@ -439,7 +445,10 @@ def test_search_stays_within_bounds_and_above_the_isotropic_optimum(method):
     assert np.all(iso_var >= (bounds[0] * sigma) ** 2 * (1 - 1e-12))
     eig = np.linalg.eigvalsh(cov)
     assert np.all(eig[:, 0] >= iso_var * (1 - 1e-9))  # the "superset" floor
-    assert np.all(eig[:, -1] <= (bounds[1] * sigma) ** 2 * (1 + 1e-9))
+    # scale_cap="volume": each scale at most bounds[1]^2 / bounds[0] * sigma,
+    # their geometric mean at most bounds[1] * sigma
+    assert np.all(eig[:, -1] <= (bounds[1] ** 2 / bounds[0] * sigma) ** 2 * (1 + 1e-9))
+    assert np.all(np.exp(np.log(eig).mean(axis=1)) <= (bounds[1] * sigma) ** 2 * (1 + 1e-9))
     assert_allclose(cov, np.swapaxes(cov, 1, 2), atol=0)
     assert np.any(iso_var > 1.01 * sigma**2)  # the search moved
     if method != "isotropic":

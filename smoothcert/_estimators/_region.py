@@ -5,21 +5,20 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy import stats
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseSmoothing
 from ._adapters import _unwrap_frozen, is_torch_net
 from .._geometry._forms import RowCovariances
-from .._search._ascent import search_covariances, search_predictions
+from .._search._ascent import MAX_FULL_FEATURES, search_covariances, search_predictions
 from ..exceptions import UnreachableRadiusWarning
 from ..metrics import _unreachable_radius_message, certified_accuracy
-from .._certify._stats import radius_ceiling
 
 __all__ = ["CertifiedRegion", "MAX_RIEMANNIAN_FEATURES", "MAX_RIEMANNIAN_SCALE_RATIO"]
 
-#: Largest input dimension accepted by ``method="riemannian"``.
-MAX_RIEMANNIAN_FEATURES = 512
+#: Largest input dimension at which ``method="riemannian"`` optimizes full
+#: matrices; above, it optimizes the low-rank form.
+MAX_RIEMANNIAN_FEATURES = MAX_FULL_FEATURES
 #: Largest ``sigma_bounds[1] / sigma_bounds[0]`` accepted by ``method="riemannian"``:
 #: a full covariance with eigenvalues spread over ``ratio^2`` must stay resolvable
 #: in float64 (condition number at most 1e12).
@@ -46,22 +45,38 @@ class CertifiedRegion(BaseSmoothing):
     of ``g_{Sigma_x}`` is constant on the ellipsoid
     ``{x + d : d^T Sigma_x^-1 d <= r^2}``, ``r = Phi^-1(p_lower)``.
 
-    The four methods form a chain, each started from the optimum of the
-    previous one:
+    The methods form a chain, each started from the optimum of the previous
+    one:
 
-    ========================  ======================  ========================
-    ``method``                ``Sigma_x``             reference
-    ========================  ======================  ========================
-    ``"fixed"``               ``sigma^2 I``           Cohen et al. (2019)
-    ``"isotropic"``           ``sigma_x^2 I``         Alfarra et al. (DDRS)
-    ``"diagonal"``            ``diag(s_x^2)``         Eiras et al. (ANCER)
-    ``"riemannian"``          full SPD matrix         Labarbarie, Hajri, Arnaudon
-    ========================  ======================  ========================
+    ========================  ============================  ========================
+    ``method``                ``Sigma_x``                   reference
+    ========================  ============================  ========================
+    ``"fixed"``               ``sigma^2 I``                 Cohen et al. (2019)
+    ``"isotropic"``           ``sigma_x^2 I``               Alfarra et al. (DDRS)
+    ``"diagonal"``            ``diag(s_x^2)``               Eiras et al. (ANCER)
+    ``"riemannian"``          full SPD matrix               Labarbarie, Hajri, Arnaudon
+    ``"lowrank"``             ``(D^-1 + V V^T)^-1``         (diagonal, shrunk along
+                                                            ``k = 2`` directions)
+    ========================  ============================  ========================
 
     The Riemannian search is a natural-gradient ascent on the manifold of SPD
     matrices with the Fisher-Rao metric of ``N(0, Sigma)``,
     ``<U, V> = 1/2 tr(Sigma^-1 U Sigma^-1 V)``, stepping with its exponential
-    map (geomstats), which keeps every ``Sigma_x`` SPD.
+    map, which keeps every ``Sigma_x`` SPD. Above 512 features it optimizes
+    the ``"lowrank"`` form instead (a full ``d x d`` eigendecomposition per
+    input and step would dominate): ``O(d)`` numbers per input, any
+    orientation of the few directions across which the noise is small.
+
+    In dimension the search follows the structure of a decision boundary
+    that is locally flat: a *path* (the running sum of first-moment
+    estimates of the gradient of the smoothed score) estimates the boundary
+    normal, the natural gradient is projected on "along the normal / the
+    rest", and each step is split between the two. Its draws are *tempered*
+    (``x + tau Sigma^(1/2) z`` with ``tau`` about 3, so that enough draws
+    fail to give a direction), which is exact for a flat boundary; each stage
+    checks on independent draws, untempered, that tempering did not mislead
+    it, and searches a row again untempered where it did. See the user guide,
+    *Four ways to choose the noise* and *The Fisher-Rao geometry*.
 
     Parameters
     ----------
@@ -69,13 +84,13 @@ class CertifiedRegion(BaseSmoothing):
         The base classifier (``None``: LogisticRegression). Black-box models
         (trees, forests, SVMs, kNN, boosting) are optimized with score-function
         gradients; skorch nets can use pathwise (autograd) gradients.
-    method : {"fixed", "isotropic", "diagonal", "riemannian"}, default="riemannian"
+    method : {"fixed", "isotropic", "diagonal", "riemannian", "lowrank"}, default="riemannian"
         Parametrization of ``Sigma_x`` (see above).
     objective : {"volume", "ball"}, default="volume"
-        With ``gap = 2 Phi^-1(psi_A)``, ``psi_A`` the smoothed score of the
-        top class on optimization draws (the top-two gap
-        ``Phi^-1(psi_A) - Phi^-1(psi_B)`` with the runner-up bounded by
-        ``1 - psi_A``, as CERTIFY bounds it):
+        With ``gap = 2 r_cert(t)``, ``t`` the margin of the top class read on
+        optimization draws and ``r_cert(t)`` the radius CERTIFY returns, in
+        expectation, at that margin with ``n_samples`` draws and level
+        ``alpha`` (so the search is paid for what will be certified):
         ``"volume"`` maximizes
         ``gap * det(Sigma)^(1/(2d)) + kappa * gap * sqrt(lambda_min(Sigma))``
         (ANCER / RDDRS proxy); ``"ball"`` maximizes
@@ -85,7 +100,7 @@ class CertifiedRegion(BaseSmoothing):
         Initial noise level, and the noise of ``method="fixed"``.
     n_iter : int, default=100
         Ascent iterations per stage of the chain.
-    learning_rate : float, default=0.3
+    learning_rate : float, default=0.6
         Initial step length in Fisher-Rao distance per ``sqrt(d / 2)``;
         iteration ``t`` uses ``learning_rate / sqrt(t + 1)``.
     n_samples_optim : int, default=256
@@ -98,9 +113,27 @@ class CertifiedRegion(BaseSmoothing):
     kappa : float, default=2.0
         Weight of the inscribed-ball term of the ``"volume"`` objective.
     sigma_bounds : tuple of two floats, default=(0.25, 4.0)
-        Every noise scale ``sqrt(eigenvalue(Sigma_x))`` stays within
-        ``[sigma_bounds[0] * sigma, sigma_bounds[1] * sigma]``; the upper cap
-        stops noise from growing without end far from any decision boundary.
+        Every noise scale ``sqrt(eigenvalue(Sigma_x))`` is at least
+        ``sigma_bounds[0] * sigma``; ``sigma_bounds[1] * sigma`` caps them as
+        ``scale_cap`` says. The cap stops noise from growing without end far
+        from any decision boundary.
+    scale_cap : {"volume", "axis"}, default="volume"
+        ``"volume"``: the geometric mean of the noise scales
+        (``det(Sigma_x)^(1/(2d))``) is at most ``sigma_bounds[1] * sigma`` and
+        each scale at most ``sigma_bounds[1]^2 / sigma_bounds[0] * sigma``.
+        What diverges without a cap is noise where the classifier is constant,
+        which grows every scale; a cap on their mean stops it and still lets an
+        ellipsoid be long along a boundary and thin across it. ``"axis"``:
+        every scale at most ``sigma_bounds[1] * sigma`` (ellipsoids near a
+        curved boundary then stay nearly round).
+    floor : {"isotropic", "bounds"}, default="isotropic"
+        Smallest noise scale of the ``"diagonal"``, ``"riemannian"`` and
+        ``"lowrank"`` stages: the input's isotropic optimum (the "superset"
+        rule of ANCER: the ellipsoid is never thinner than the isotropic ball,
+        which keeps the certified ball of each input at least about the
+        isotropic one's), or ``sigma_bounds[0] * sigma`` (``"bounds"``: larger
+        certified volumes, in dimension by many nats, at the price of a
+        smaller inscribed ball where a long thin ellipsoid pays).
     n_samples : int, default=100_000
         Certification (and prediction) draws per input.
     n_samples_selection : int, default=100
@@ -110,8 +143,9 @@ class CertifiedRegion(BaseSmoothing):
     radius : float, default=0.25
         l2 radius at which :meth:`score` measures certified accuracy.
     vote : {"hard", "soft"}, default="hard"
-        Vote of the certification (the search always uses soft scores when the
-        base model has ``predict_proba``).
+        Vote of the certification. Score-function searches count the same
+        votes (predicted labels, or ``predict_proba`` scores); pathwise
+        searches differentiate the soft scores.
     noise_augmentation : int, default=0
         Train the base model on this many noisy copies of the training data
         (noise ``N(0, sigma^2 I)``).
@@ -154,13 +188,15 @@ class CertifiedRegion(BaseSmoothing):
     Cost per input: the search draws ``n_samples_optim`` points twice per
     iteration (current point and candidate) for ``n_iter`` iterations per
     stage (1 stage for ``"isotropic"``, 2 for ``"diagonal"``, 3 for
-    ``"riemannian"``), plus at most ``8 * n_samples_optim`` per stage for a
-    final check on independent draws (a stage's result is kept only where it
-    is significantly better there than the stage's start, measured with the
-    certificate's own ``vote``); certification adds
+    ``"riemannian"`` and ``"lowrank"``), plus at most ``16 * n_samples_optim``
+    per stage for a final check on independent draws (a stage's result is
+    kept only where it is significantly better there than the stage's start,
+    and not worse untempered); a row whose tempered search that check
+    distrusts is searched once more, untempered. Certification adds
     ``n_samples_selection + n_samples``.
-    The Riemannian stage also costs a few ``d x d`` eigendecompositions per
-    input and step, which is why it is limited to ``d <= 512``.
+    The full Riemannian stage also costs a few ``d x d`` eigendecompositions
+    per input and step, hence the low-rank form above ``d = 512``; the
+    low-rank stage costs ``O(d)`` per draw.
 
     A certificate covers the classifier smoothed with *that input's*
     covariance (``guarantee="per-covariance"``), not the map
@@ -216,7 +252,7 @@ class CertifiedRegion(BaseSmoothing):
         objective="volume",
         sigma=0.25,
         n_iter=100,
-        learning_rate=0.3,
+        learning_rate=0.6,
         n_samples_optim=256,
         gradient="auto",
         kappa=2.0,
@@ -274,11 +310,14 @@ class CertifiedRegion(BaseSmoothing):
                 f"0 < low <= 1 <= high, got {bounds!r}."
             )
         low, high = (float(b) for b in bounds)
-        self._check_sigma_range(low * float(self.sigma), high * float(self.sigma))
-        if self.method == "riemannian" and high / low > MAX_RIEMANNIAN_SCALE_RATIO:
+        largest = high**2 / low if self.scale_cap == "volume" else high
+        self._check_sigma_range(low * float(self.sigma), largest * float(self.sigma))
+        spread = (high / low) ** 2 if self.scale_cap == "volume" else high / low
+        if self.method in ("riemannian", "lowrank") and spread > MAX_RIEMANNIAN_SCALE_RATIO:
             raise ValueError(
-                f"sigma_bounds={bounds!r} lets the noise scales of one full covariance "
-                f"differ by a factor {high / low:g}; method='riemannian' accepts at most "
+                f"sigma_bounds={bounds!r} lets the noise scales of one covariance "
+                f"differ by a factor {spread:g} (scale_cap={self.scale_cap!r}); "
+                f"method={self.method!r} accepts at most "
                 f"{MAX_RIEMANNIAN_SCALE_RATIO:g} (beyond, the covariance is numerically "
                 "singular in float64). Narrow sigma_bounds or use method='diagonal'."
             )
@@ -291,13 +330,9 @@ class CertifiedRegion(BaseSmoothing):
             )
 
     def _check_dimension(self, n_features):
-        if self.method == "riemannian" and n_features > MAX_RIEMANNIAN_FEATURES:
-            raise ValueError(
-                f"method='riemannian' optimizes a full {n_features} x {n_features} "
-                f"covariance per input, limited to d <= {MAX_RIEMANNIAN_FEATURES} "
-                "features (several eigendecompositions per input and step). "
-                "Use method='diagonal' for high-dimensional inputs."
-            )
+        """Nothing is refused any more: ``"riemannian"`` switches to the low-rank
+        form above :data:`MAX_RIEMANNIAN_FEATURES` features."""
+        return None
 
     def fit(self, X, y=None, sample_weight=None, **fit_params):
         """Fit the base classifier.

@@ -36,7 +36,6 @@ All inputs are optimized together in array code.
 import time
 
 import numpy as np
-from scipy import stats
 
 from .._engine._loop import sample
 from .._engine._streams import optimization_stage

@@ -114,7 +114,7 @@ class RadiusCurve:
     def __init__(self, n_samples, alpha):
         self.n_samples, self.alpha = int(n_samples), float(alpha)
         self._t, self._r = _radius_table(self.n_samples, self.alpha)
-        self._slope = np.gradient(self._r, self._t)
+        self._slope = np.clip(np.gradient(self._r, self._t), 0.0, None)
         #: largest radius (all draws agree)
         self.r_max = float(stats.norm.ppf(self.alpha ** (1.0 / self.n_samples)))
 
@@ -123,7 +123,7 @@ class RadiusCurve:
         t = np.asarray(t, dtype=np.float64)
         top = self._t[-1]
         r = np.where(
-            t < 0, self._r[0] + t, np.where(t > top, self.r_max, np.interp(t, self._t, self._r))
+            t < 0, self._r[0] + t, np.where(t > top, self._r[-1], np.interp(t, self._t, self._r))
         )
         slope = np.where(t < 0, 1.0, np.where(t > top, 0.0, np.interp(t, self._t, self._slope)))
         return r, slope

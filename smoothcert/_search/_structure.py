@@ -157,11 +157,13 @@ def split_step(kind, tangent, u, d, length, split=True):
             par = along[:, None, None] * u[:, :, None] * u[:, None, :]
             perp = tangent - par
         else:
-            # the basis' first column is u
-            keep = np.zeros(tangent.block.shape[1:])
-            keep[0, 0] = 1.0
-            par = LowRankTangent(np.zeros_like(tangent.diag), tangent.basis, tangent.block * keep)
-            perp = LowRankTangent(tangent.diag, tangent.basis, tangent.block * (1.0 - keep))
+            # the basis' first column is +-u: the tangent's u-u component is
+            # its block entry plus what the diagonal part does along u
+            along = tangent.block[:, 0, 0] + (tangent.diag * np.square(u)).sum(axis=1)
+            first = np.zeros(tangent.block.shape[1:])
+            first[0, 0] = 1.0
+            par = LowRankTangent(np.zeros_like(tangent.diag), tangent.basis, along[:, None, None] * first)
+            perp = LowRankTangent(tangent.diag, tangent.basis, tangent.block - along[:, None, None] * first)
         n_par, n_perp = _fr_norm(kind, par, d), _fr_norm(kind, perp, d)
         tangent = combine(
             np.where(n_par > _TINY, 1.0 / np.maximum(n_par, _TINY), 0.0), par,

@@ -364,6 +364,10 @@ class LowRankCovariances(RowCovariances):
         # M^(-1/2) B expressed on the joint basis [P, B]: the step's new
         # M'^-1 = M^(-1/2) expm(-B C B^T) M^(-1/2) = M^-1 + M^(-1/2) B (expm(-C) - I) B^T M^(-1/2)
         w, R = np.linalg.eigh(symmetrize(-C))
+        # no useful step changes a variance by more than the whole allowed
+        # range: cap the block's spectrum there (expm cannot overflow)
+        limit = (np.asarray(high) - np.asarray(low) + 1.0)[:, None]
+        w = np.clip(w, -limit, limit)
         E = (R * np.expm1(w)[:, None, :]) @ np.swapaxes(R, 1, 2)  # expm(-C) - I, (n, m, m)
         PtB = np.swapaxes(P, 1, 2) @ B  # (n, k, m)
         inv_a = 1.0 / a
@@ -431,7 +435,7 @@ class LowRankCovariances(RowCovariances):
         goes on ``y y^T`` (``y`` from :meth:`smallest_axis`; its part in
         ``span(basis)`` on the block, the rest on ``log D``).
         """
-        n, d = len(self), self.n_features
+        d = self.n_features
         D, _ = self._parts()
         lam = self.min_eigenvalue()
         spiked = lam < D.min(axis=1) * (1.0 - 1e-9)
