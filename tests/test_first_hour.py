@@ -176,3 +176,14 @@ def test_workers_limit_nested_thread_pools():
     threads, count = _run_chunk(work, np.zeros((3, 2)), 1)
     assert count == 3 and threads and all(t == 1 for t in threads)
     assert worker_threads(2) >= 1 and worker_threads(10**6) == 1
+
+
+@pytest.mark.parametrize("cls", [SmoothedClassifier, CertifiedRegion])
+def test_a_frozen_base_is_wrapped_without_labels(moons, cls):
+    X, y = moons
+    base = LogisticRegression().fit(X, np.array(["a", "b"])[y])
+    est = cls(FrozenEstimator(base), n_samples=100, random_state=0).fit(X)
+    assert list(est.classes_) == ["a", "b"] and est.n_features_in_ == 2
+    assert set(est.predict_base(X)) <= {"a", "b"}
+    with pytest.raises(ValueError, match="requires y"):
+        cls(LogisticRegression()).fit(X)
