@@ -157,9 +157,10 @@ def _check_looks(looks):
 class LookSchedule:
     """Per-row progress through a shared schedule of looks (base of the sequential tests).
 
-    Subclasses set ``n_rows`` and call :meth:`_start_looks` with the looks; they
-    update ``_decided`` (looks passed) and ``_status`` (running, certified,
-    futile, exhausted) as rows are decided.
+    Subclasses set ``n_rows`` and ``n_seen`` (draws fed to each row) and call
+    :meth:`_start_looks` with the looks; they count fed draws with
+    :meth:`_count_draws` and update ``_decided`` (looks passed) and ``_status``
+    (running, certified, futile, exhausted) as rows are decided.
     """
 
     def _start_looks(self, looks):
@@ -183,3 +184,13 @@ class LookSchedule:
     def _check_running(self, rows):
         if np.any(self._status[rows] != _RUNNING):
             raise ValueError("rows contains rows that have already stopped.")
+
+    def _count_draws(self, rows, n_draws):
+        """Add ``n_draws`` to ``n_seen[rows]``, refusing draws beyond a row's next look."""
+        seen = self.n_seen[rows]
+        nxt = self.next_look(rows)
+        if np.any((seen == nxt) & (n_draws > 0)):
+            raise ValueError("some rows are at a look: call decide before feeding more draws.")
+        if np.any(seen + n_draws > nxt):
+            raise ValueError("the block would go beyond the rows' next look (see next_look).")
+        self.n_seen[rows] += n_draws

@@ -367,13 +367,7 @@ class SequentialCertifier(LookSchedule):
                 raise ValueError(f"block has {block.shape[0]} rows, rows has {rows.size}.")
             n_draws = np.full(rows.size, block.shape[1], dtype=np.int64)
             s1, s2 = score_sums(block)
-        seen = self.n_seen[rows]
-        nxt = self.next_look(rows)
-        if np.any((seen == nxt) & (n_draws > 0)):
-            raise ValueError("some rows are at a look: call decide before feeding more draws.")
-        if np.any(seen + n_draws > nxt):
-            raise ValueError("the block would go beyond the rows' next look (see next_look).")
-        self.n_seen[rows] += n_draws
+        self._count_draws(rows, n_draws)
         self._s1[rows] += s1
         if self._cs is not None:
             self._cs.update_sums(rows, n_draws, s1, s2)

@@ -139,13 +139,7 @@ class SequentialPredictor(LookSchedule):
                 or np.any(sums > n_draws[:, None] * (1 + 1e-9))
             ):
                 raise ValueError("soft sums must lie in [0, n_draws].")
-        seen = self.n_seen[rows]
-        nxt = self.next_look(rows)
-        if np.any((seen == nxt) & (n_draws > 0)):
-            raise ValueError("some rows are at a look: call decide before feeding more draws.")
-        if np.any(seen + n_draws > nxt):
-            raise ValueError("the block would go beyond the rows' next look (see next_look).")
-        self.n_seen[rows] += n_draws
+        self._count_draws(rows, n_draws)
         self._sums[rows] += sums
 
     def _rejects(self, top, second, n, level):

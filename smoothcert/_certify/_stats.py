@@ -322,12 +322,12 @@ def bentkus_lower_bound(mean, n, alpha):
     Parameters
     ----------
     mean, n, alpha
-        Empirical means in [0, 1], numbers of scores, failure probability: as in
-        :func:`hoeffding_lower`.
+        As in :func:`kl_lower_bound`, with ``n`` an integer.
 
     Returns
     -------
     lower : ndarray of float64
+        Never below ``kl_lower_bound(mean, n, alpha)``.
 
     Examples
     --------
