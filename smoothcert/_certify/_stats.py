@@ -253,8 +253,12 @@ def kl_lower_bound(mean, n, alpha):
 def kl_upper_bound(mean, n, alpha):
     """Chernoff-Hoeffding upper bound: ``1 - kl_lower_bound(1 - mean, n, alpha)``.
 
-    Takes the parameters of :func:`kl_lower_bound`; with no success in 100
-    scores at ``alpha = 0.001`` the upper bound is ``0.06675`` (to 5 digits).
+    Takes the parameters of :func:`kl_lower_bound` and returns an ndarray of
+    float64. With no success in 100 scores at ``alpha = 0.001``:
+
+    >>> from smoothcert._certify._stats import kl_upper_bound
+    >>> round(float(kl_upper_bound(0.0, 100, 0.001)), 5)
+    0.06675
     """
     mean = np.asarray(mean, dtype=np.float64)
     return 1.0 - kl_lower_bound(1.0 - mean, n, alpha)
