@@ -133,17 +133,15 @@ def certified_accuracy_curve(y_true, certificate, radii=None, *, sample_weight=N
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        True labels of the certified inputs.
-    certificate : Certificate
-        Result of ``certify(X)`` on the same inputs.
+    y_true, certificate
+        As in :func:`certified_accuracy`.
     radii : int or array-like of shape (n_radii,), default=None
         Radii at which to evaluate. ``None``: 100 evenly spaced radii from 0 to
         the largest certified radius; an int: that many radii on the same
         range. Given radii must be finite and non-negative and are returned in
         the given order.
     sample_weight : array-like of shape (n_samples,), default=None
-        Non-negative weights (positive sum).
+        As in :func:`certified_accuracy`.
 
     Returns
     -------
@@ -154,17 +152,16 @@ def certified_accuracy_curve(y_true, certificate, radii=None, *, sample_weight=N
 
     Examples
     --------
-    >>> import numpy as np
     >>> from smoothcert import Certificate, certified_accuracy_curve
     >>> cert = Certificate(
-    ...     center=np.zeros((2, 2)), prediction=np.array([0, 1]),
-    ...     abstained=np.array([False, False]),
-    ...     covariance=[1.0, 1.0],
-    ...     mahalanobis_radius=np.array([0.5, 1.0]),
-    ...     p_lower=np.array([0.7, 0.85]), alpha=0.001)
+    ...     center=[[0.0, 0.0], [0.0, 0.0]], prediction=[0, 1], abstained=[False, False],
+    ...     covariance=[1.0, 1.0], mahalanobis_radius=[0.5, 1.0], p_lower=[0.7, 0.85],
+    ...     alpha=0.001)
     >>> radii, acc = certified_accuracy_curve([0, 1], cert, radii=[0.0, 0.5, 0.8, 1.2])
     >>> acc
     array([1. , 1. , 0.5, 0. ])
+    >>> certified_accuracy_curve([0, 1], cert, radii=3)[0]  # 3 radii up to the largest
+    array([0. , 0.5, 1. ])
     """
     y_true, weights = _check_targets(y_true, certificate, sample_weight)
     if radii is None or isinstance(radii, Integral):
@@ -221,17 +218,22 @@ def certificate_summary(certificate, y_true=None):
 
     Examples
     --------
+    One input certified with diagonal noise (variances 1 and 0.25), one
+    abstention: the l2 radius is ``0.5 * sqrt(0.25)``, the proxy radius
+    ``0.5 * 0.25 ** (1 / 4)``, both averaged with the abstention's 0.
+
     >>> import numpy as np
     >>> from smoothcert import Certificate, certificate_summary
     >>> cert = Certificate(
-    ...     center=np.zeros((2, 2)), prediction=np.array([0, 1]),
-    ...     abstained=np.array([False, True]),
-    ...     covariance=[1.0, 1.0],
-    ...     mahalanobis_radius=np.array([0.5, 0.0]),
-    ...     p_lower=np.array([0.7, 0.4]), alpha=0.001)
+    ...     center=np.zeros((2, 2)), covariance=np.array([[1.0, 0.25], [1.0, 1.0]]),
+    ...     prediction=np.array([0, 1]), abstained=np.array([False, True]),
+    ...     mahalanobis_radius=np.array([0.5, 0.0]), p_lower=np.array([0.7, 0.4]),
+    ...     alpha=0.001)
     >>> summary = certificate_summary(cert, y_true=[0, 1])
-    >>> summary["abstention_rate"], summary["mean_radius"], summary["certified_accuracy"]
-    (0.5, 0.25, 0.5)
+    >>> summary["abstention_rate"], summary["mean_radius"], round(summary["mean_proxy_radius"], 4)
+    (0.5, 0.125, 0.1768)
+    >>> summary["certified_accuracy"]
+    0.5
     """
     n = len(certificate)
     certified = certificate.certified

@@ -127,6 +127,7 @@ def _documented(name, text):
 
 def test_api_reference_lists_every_public_name():
     import smoothcert
+    import smoothcert.demo
     import smoothcert.exceptions
     import smoothcert.metrics
     import smoothcert.plotting
@@ -135,6 +136,7 @@ def test_api_reference_lists_every_public_name():
     names = set(smoothcert.__all__)
     names |= _public_functions(smoothcert.metrics)
     names |= _public_functions(smoothcert.exceptions)
+    names |= _public_functions(smoothcert.demo)
     names |= _public_functions(smoothcert.plotting)
     missing = sorted(name for name in names if not _documented(name, text))
     assert not missing, f"docs/api.rst does not mention: {missing}"

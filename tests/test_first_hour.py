@@ -71,3 +71,119 @@ def test_region_score_warns_too(moons):
                              n_samples=100, radius=50.0, random_state=0).fit(X, y)
     with pytest.warns(UnreachableRadiusWarning, match="CertifiedRegion.score: no input reaches"):
         assert region.score(X[:10], y[:10]) == 0.0
+
+
+# ------------------------------------------------------------ cost made visible
+def test_a_huge_call_warns_before_any_draw(moons, no_sampling_engine):
+    X, y = moons
+    clf = SmoothedClassifier(LogisticRegression(), n_samples=10**12).fit(X, y)
+    with pytest.warns(CostWarning, match=r"1e\+13 base-model predictions.*radius=R"):
+        with pytest.raises(AssertionError, match="noise was drawn"):
+            clf.certify(X[:10])
+    region = CertifiedRegion(LogisticRegression(), n_iter=10**6, n_samples=100).fit(X, y)
+    with pytest.warns(CostWarning, match="n_iter"):
+        with pytest.raises(AssertionError, match="noise was drawn"):
+            region.optimize_covariance(X[:10])
+
+
+def test_ordinary_calls_do_not_warn(moons):
+    X, y = moons
+    clf = SmoothedClassifier(LogisticRegression(), n_samples=1000, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CostWarning)
+        clf.certify(X[:5])
+
+
+class _Recorder:
+    """Stands in for the progress bar: records every update."""
+
+    instances = []
+
+    def __init__(self, total, desc, verbose):
+        self.total, self.desc, self.updates = total, desc, []
+        _Recorder.instances.append(self)
+
+    def update(self, n):
+        self.updates.append(n)
+
+    @property
+    def done(self):
+        return sum(self.updates)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def test_one_progress_bar_covers_the_search_and_the_certification(moons, monkeypatch):
+    import smoothcert._estimators._base as base
+
+    X, y = moons
+    monkeypatch.setattr(base, "Progress", _Recorder)
+    _Recorder.instances.clear()
+    region = CertifiedRegion(LogisticRegression(), method="diagonal", n_iter=3, n_samples_optim=16,
+                             n_samples=200, n_samples_selection=10, verbose=1,
+                             random_state=0).fit(X, y)
+    cert = region.certify(X[:6])
+    (bar,) = _Recorder.instances
+    assert bar.desc == "smoothcert certify"
+    search = cert.search_info["n_base_predictions"]
+    assert bar.total == 6 * (search + 10 + 200)
+    # the search's predictions are counted (before certification: many small blocks)
+    certification = 6 * 10 + cert.n_draws.sum()
+    assert certification < bar.done <= bar.total
+    assert len(bar.updates) > 2 * 3 * 2  # at least the search's evaluations
+
+
+def test_progress_bar_shows_a_time_estimate(moons, capsys):
+    pytest.importorskip("tqdm")
+    X, y = moons
+    region = CertifiedRegion(LogisticRegression(), method="isotropic", n_iter=2, n_samples_optim=16,
+                             n_samples=2000, verbose=1, random_state=0).fit(X, y)
+    capsys.readouterr()
+    region.certify(X[:20])
+    err = capsys.readouterr().err
+    assert "smoothcert certify" in err and "pred" in err and "<" in err  # tqdm's [elapsed<remaining]
+
+
+# ------------------------------------------------- understanding what happened
+def test_search_info_counts_moved_and_reverted_inputs(moons):
+    X, y = moons
+    region = CertifiedRegion(LogisticRegression(), method="riemannian", n_iter=4,
+                             n_samples_optim=32, n_samples=200, random_state=0).fit(X, y)
+    info = region.certify(X[:12]).search_info
+    assert set(info["n_moved"]) == set(info["n_reverted"]) == {"isotropic", "diagonal", "full"}
+    for kind in info["n_moved"]:
+        assert 0 <= info["n_reverted"][kind] <= info["n_moved"][kind] <= 12
+    assert sum(info["n_moved"].values()) > 0
+    # the same whatever the number of workers (the counts are summed over chunks)
+    parallel = region.set_params(n_jobs=2).certify(X[:12]).search_info
+    assert parallel["n_moved"] == info["n_moved"] and parallel["n_reverted"] == info["n_reverted"]
+
+
+# ---------------------------------------------------------------- threads
+def test_workers_limit_nested_thread_pools():
+    from threadpoolctl import threadpool_info
+
+    from smoothcert._estimators._parallel import _run_chunk, worker_threads
+
+    def work(X, progress):
+        progress.update(len(X))
+        return [lib["num_threads"] for lib in threadpool_info()]
+
+    threads, count = _run_chunk(work, np.zeros((3, 2)), 1)
+    assert count == 3 and threads and all(t == 1 for t in threads)
+    assert worker_threads(2) >= 1 and worker_threads(10**6) == 1
+
+
+@pytest.mark.parametrize("cls", [SmoothedClassifier, CertifiedRegion])
+def test_a_frozen_base_is_wrapped_without_labels(moons, cls):
+    X, y = moons
+    base = LogisticRegression().fit(X, np.array(["a", "b"])[y])
+    est = cls(FrozenEstimator(base), n_samples=100, random_state=0).fit(X)
+    assert list(est.classes_) == ["a", "b"] and est.n_features_in_ == 2
+    assert set(est.predict_base(X)) <= {"a", "b"}
+    with pytest.raises(ValueError, match="requires y"):
+        cls(LogisticRegression()).fit(X)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._stats import _check_alpha
 
-__all__ = ["geometric_looks", "spend_alpha"]
+__all__ = ["geometric_looks", "spend_alpha", "LookSchedule"]
 
 STATUS_RUNNING = "running"
 STATUS_CERTIFIED = "certified"
@@ -152,3 +152,45 @@ def _check_looks(looks):
     if looks[-1] >= 2**31:
         raise ValueError("looks must stay below 2**31 draws (the score sums are int64).")
     return looks
+
+
+class LookSchedule:
+    """Per-row progress through a shared schedule of looks (base of the sequential tests).
+
+    Subclasses set ``n_rows`` and ``n_seen`` (draws fed to each row) and call
+    :meth:`_start_looks` with the looks; they count fed draws with
+    :meth:`_count_draws` and update ``_decided`` (looks passed) and ``_status``
+    (running, certified, futile, exhausted) as rows are decided.
+    """
+
+    def _start_looks(self, looks):
+        self._looks = np.asarray(looks, dtype=np.int64)
+        self._decided = np.zeros(self.n_rows, dtype=np.int64)
+        self._status = np.zeros(self.n_rows, dtype=np.int8)
+
+    def looks(self):
+        """Draw counts at which every row is looked at (the last is the budget)."""
+        return self._looks.copy()
+
+    def active(self):
+        """Boolean mask of the rows still running."""
+        return self._status == _RUNNING
+
+    def next_look(self, rows=None):
+        """The look each row is heading to: draw up to it, then ``decide``."""
+        rows = np.arange(self.n_rows) if rows is None else _check_rows(rows, self.n_rows)
+        return self._looks[np.minimum(self._decided[rows], self._looks.size - 1)]
+
+    def _check_running(self, rows):
+        if np.any(self._status[rows] != _RUNNING):
+            raise ValueError("rows contains rows that have already stopped.")
+
+    def _count_draws(self, rows, n_draws):
+        """Add ``n_draws`` to ``n_seen[rows]``, refusing draws beyond a row's next look."""
+        seen = self.n_seen[rows]
+        nxt = self.next_look(rows)
+        if np.any((seen == nxt) & (n_draws > 0)):
+            raise ValueError("some rows are at a look: call decide before feeding more draws.")
+        if np.any(seen + n_draws > nxt):
+            raise ValueError("the block would go beyond the rows' next look (see next_look).")
+        self.n_seen[rows] += n_draws

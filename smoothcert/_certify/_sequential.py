@@ -46,6 +46,7 @@ from ._betting import (
     score_sums,
 )
 from ._looks import (
+    LookSchedule,
     _CERTIFIED,
     _EXHAUSTED,
     _FUTILE,
@@ -119,7 +120,7 @@ class SequentialResult:
         return f"SequentialResult(n_rows={self.p_lower.size}, {summary}, mean_draws={self.n_draws.mean():.1f})"
 
 
-class SequentialCertifier:
+class SequentialCertifier(LookSchedule):
     """Early-stopping CERTIFY: the state the Monte-Carlo engine feeds look by look.
 
     Every row has the same looks (:meth:`looks`), so its stopping time depends
@@ -286,7 +287,7 @@ class SequentialCertifier:
                 first_look = 1 if method == "betting" else self.budget
             else:
                 first_look = DEFAULT_FIRST_LOOK[self.mode]
-        self._looks = geometric_looks(first_look, self.budget, ratio)
+        self._start_looks(geometric_looks(first_look, self.budget, ratio))
         n_looks = self._looks.size
         if method == "spending":
             if isinstance(spending, str) and spending == "auto":
@@ -304,8 +305,6 @@ class SequentialCertifier:
         )
         self.n_seen = np.zeros(self.n_rows, dtype=np.int64)
         self._s1 = np.zeros(self.n_rows, dtype=np.int64)
-        self._decided = np.zeros(self.n_rows, dtype=np.int64)
-        self._status = np.zeros(self.n_rows, dtype=np.int8)
         self._p_lower = np.zeros(self.n_rows)
         self._n_used = np.zeros(self.n_rows, dtype=np.int64)
         self._cs = None
@@ -320,21 +319,9 @@ class SequentialCertifier:
                 prior=prior,
             )
 
-    # -- schedule -----------------------------------------------------------
 
-    def looks(self):
-        """Draw counts at which every row is looked at (the last is the budget)."""
-        return self._looks.copy()
 
-    def active(self):
-        """Boolean mask of the rows still running."""
-        return self._status == _RUNNING
 
-    def next_look(self, rows=None):
-        """The look each row is heading to: draw up to it, then :meth:`decide`."""
-        rows = np.arange(self.n_rows) if rows is None else _check_rows(rows, self.n_rows)
-        index = np.minimum(self._decided[rows], self._looks.size - 1)
-        return self._looks[index]
 
     # -- feeding ------------------------------------------------------------
 
@@ -355,8 +342,7 @@ class SequentialCertifier:
         A block must not go beyond a row's next look (:meth:`next_look`).
         """
         rows = _check_rows(rows, self.n_rows)
-        if np.any(self._status[rows] != _RUNNING):
-            raise ValueError("rows contains rows that have already stopped.")
+        self._check_running(rows)
         block = np.asarray(block)
         if self.vote == "hard":
             if block.ndim == 2:
@@ -381,13 +367,7 @@ class SequentialCertifier:
                 raise ValueError(f"block has {block.shape[0]} rows, rows has {rows.size}.")
             n_draws = np.full(rows.size, block.shape[1], dtype=np.int64)
             s1, s2 = score_sums(block)
-        seen = self.n_seen[rows]
-        nxt = self.next_look(rows)
-        if np.any((seen == nxt) & (n_draws > 0)):
-            raise ValueError("some rows are at a look: call decide before feeding more draws.")
-        if np.any(seen + n_draws > nxt):
-            raise ValueError("the block would go beyond the rows' next look (see next_look).")
-        self.n_seen[rows] += n_draws
+        self._count_draws(rows, n_draws)
         self._s1[rows] += s1
         if self._cs is not None:
             self._cs.update_sums(rows, n_draws, s1, s2)
@@ -454,8 +434,7 @@ class SequentialCertifier:
             Rows that stop now (certified, futile or budget exhausted).
         """
         rows = _check_rows(rows, self.n_rows)
-        if np.any(self._status[rows] != _RUNNING):
-            raise ValueError("rows contains rows that have already stopped.")
+        self._check_running(rows)
         n_seen = np.broadcast_to(np.asarray(n_seen), rows.shape)
         if np.any(n_seen != self.n_seen[rows]):
             raise ValueError("n_seen does not match the draws fed to these rows.")

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ._looks import (
+    LookSchedule,
     _CERTIFIED,
     _EXHAUSTED,
     _FUTILE,
@@ -17,7 +18,7 @@ from ._stats import _check_alpha, binomial_test_pvalue, hoeffding_lower
 __all__ = ["SequentialPredictor"]
 
 
-class SequentialPredictor:
+class SequentialPredictor(LookSchedule):
     """Cohen's PREDICT with early stopping at the looks, alpha spent over them.
 
     At look ``k`` the top two classes (by count, ties broken by class index as
@@ -88,28 +89,16 @@ class SequentialPredictor:
         if vote not in ("hard", "soft"):
             raise ValueError(f"vote must be 'hard' or 'soft', got {vote!r}.")
         self.vote = vote
-        self._looks = geometric_looks(first_look, self.budget, ratio)
+        self._start_looks(geometric_looks(first_look, self.budget, ratio))
         self.levels = spend_alpha(self.alpha, self._looks, spending)
         self.n_seen = np.zeros(self.n_rows, dtype=np.int64)
         dtype = np.int64 if vote == "hard" else np.float64
         self._sums = np.zeros((self.n_rows, self.n_classes), dtype=dtype)
-        self._decided = np.zeros(self.n_rows, dtype=np.int64)
-        self._status = np.zeros(self.n_rows, dtype=np.int8)
         self._top = np.zeros(self.n_rows, dtype=np.int64)
         self._n_used = np.zeros(self.n_rows, dtype=np.int64)
 
-    def looks(self):
-        """Draw counts at which every row is looked at (the last is the budget)."""
-        return self._looks.copy()
 
-    def active(self):
-        """Boolean mask of the rows still running."""
-        return self._status == _RUNNING
 
-    def next_look(self, rows=None):
-        """The look each row is heading to."""
-        rows = np.arange(self.n_rows) if rows is None else _check_rows(rows, self.n_rows)
-        return self._looks[np.minimum(self._decided[rows], self._looks.size - 1)]
 
     def update(self, rows, sums, n_draws):
         """Feed per-class vote counts (hard) or score sums (soft) of one block.
@@ -124,8 +113,7 @@ class SequentialPredictor:
             Draws in the block; it must not go beyond a row's next look.
         """
         rows = _check_rows(rows, self.n_rows)
-        if np.any(self._status[rows] != _RUNNING):
-            raise ValueError("rows contains rows that have already stopped.")
+        self._check_running(rows)
         sums = np.asarray(sums)
         if sums.shape != (rows.size, self.n_classes):
             raise ValueError(
@@ -151,13 +139,7 @@ class SequentialPredictor:
                 or np.any(sums > n_draws[:, None] * (1 + 1e-9))
             ):
                 raise ValueError("soft sums must lie in [0, n_draws].")
-        seen = self.n_seen[rows]
-        nxt = self.next_look(rows)
-        if np.any((seen == nxt) & (n_draws > 0)):
-            raise ValueError("some rows are at a look: call decide before feeding more draws.")
-        if np.any(seen + n_draws > nxt):
-            raise ValueError("the block would go beyond the rows' next look (see next_look).")
-        self.n_seen[rows] += n_draws
+        self._count_draws(rows, n_draws)
         self._sums[rows] += sums
 
     def _rejects(self, top, second, n, level):
@@ -173,8 +155,7 @@ class SequentialPredictor:
     def decide(self, rows, n_seen):
         """Decide at a look which rows stop; returns a boolean mask over ``rows``."""
         rows = _check_rows(rows, self.n_rows)
-        if np.any(self._status[rows] != _RUNNING):
-            raise ValueError("rows contains rows that have already stopped.")
+        self._check_running(rows)
         n_seen = np.broadcast_to(np.asarray(n_seen), rows.shape)
         if np.any(n_seen != self.n_seen[rows]) or np.any(n_seen != self.next_look(rows)):
             raise ValueError("n_seen must equal the draws fed and each row's next look.")

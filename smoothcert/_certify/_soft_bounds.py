@@ -17,6 +17,21 @@ __all__ = ["betting_confidence_sequence", "betting_lower_bound", "combined_soft_
 BETTING_SHARE = 0.2
 
 
+def _score_rows(scores):
+    """``scores`` as an array of rows of draws, with at least one draw."""
+    scores = np.asarray(scores)
+    if scores.ndim != 2 or scores.shape[1] < 1:
+        raise ValueError("scores must be a 2-D array (rows, draws) with at least one draw.")
+    return scores
+
+
+def _blocks(scores, block_size):
+    """The draws (columns) of ``scores``, ``block_size`` at a time, in order."""
+    block_size = _check_int(block_size, "block_size")
+    starts = range(0, scores.shape[1], block_size)
+    return (scores[:, start : start + block_size] for start in starts)
+
+
 def betting_confidence_sequence(scores, alpha, looks, *, prior=DEFAULT_PRIOR, horizon=None):
     """Lower confidence sequence of the mean of each row's scores at each look.
 
@@ -101,16 +116,13 @@ def betting_lower_bound(
     >>> bool(0.895 < float(betting_lower_bound(scores, 0.001)[0]) < scores.mean())
     True
     """
-    scores = np.asarray(scores)
-    if scores.ndim != 2 or scores.shape[1] < 1:
-        raise ValueError("scores must be a 2-D array (rows, draws) with at least one draw.")
+    scores = _score_rows(scores)
     n = scores.shape[1]
     looks = geometric_looks(first_look, n, ratio)
     cs = BettingConfidenceSequence(scores.shape[0], looks, alpha, prior=prior, horizon=n)
     rows = np.arange(scores.shape[0])
-    block_size = _check_int(block_size, "block_size")
-    for start in range(0, n, block_size):
-        cs.update(rows, scores[:, start : start + block_size])
+    for block in _blocks(scores, block_size):
+        cs.update(rows, block)
     return cs.lower_bound()
 
 
@@ -128,10 +140,8 @@ def combined_soft_lower_bound(scores, alpha, *, betting_share=0.2, block_size=81
 
     Parameters
     ----------
-    scores : array-like of float, shape (r, n)
-        Scores in [0, 1], in draw order.
-    alpha : float
-        Failure probability, in (0, 1).
+    scores, alpha
+        As in :func:`betting_lower_bound`.
     betting_share : float, default=0.2
         Fraction of ``alpha`` given to the betting bound, in (0, 1).
     block_size : int, default=8192
@@ -140,6 +150,7 @@ def combined_soft_lower_bound(scores, alpha, *, betting_share=0.2, block_size=81
     Returns
     -------
     lower : ndarray of float64, shape (r,)
+        Never below Bentkus' bound at level ``(1 - betting_share) alpha``.
 
     Examples
     --------
@@ -159,14 +170,11 @@ def combined_soft_lower_bound(scores, alpha, *, betting_share=0.2, block_size=81
         raise ValueError(
             f"betting_share must lie in the open interval (0, 1), got {betting_share!r}."
         )
-    scores = np.asarray(scores)
-    if scores.ndim != 2 or scores.shape[1] < 1:
-        raise ValueError("scores must be a 2-D array (rows, draws) with at least one draw.")
+    scores = _score_rows(scores)
     n = scores.shape[1]
     s1 = np.zeros(scores.shape[0], dtype=np.int64)
-    block_size = _check_int(block_size, "block_size")
-    for start in range(0, n, block_size):
-        s1 += score_sums(scores[:, start : start + block_size])[0]
+    for block in _blocks(scores, block_size):
+        s1 += score_sums(block)[0]
     mean = np.clip(s1 / SCORE_UNIT / n, 0.0, 1.0)
     bentkus = bentkus_lower_bound(mean, n, (1.0 - betting_share) * alpha)
     betting = betting_lower_bound(scores, betting_share * alpha, block_size=block_size)

@@ -86,12 +86,8 @@ def clopper_pearson_upper(k, n, alpha):
 
     Parameters
     ----------
-    k : array-like of int
-        Number of successes.
-    n : array-like of int
-        Number of trials (at least 1).
-    alpha : float
-        Failure probability, in (0, 1).
+    k, n, alpha
+        As in :func:`clopper_pearson_lower`.
 
     Returns
     -------
@@ -142,10 +138,8 @@ def empirical_bernstein_lower(mean, variance, n, alpha):
     ----------
     mean, variance : array-like of float
         Empirical mean and unbiased (``n - 1``) sample variance.
-    n : int or array-like of int
-        Number of draws, at least 2.
-    alpha : float
-        Failure probability, in (0, 1).
+    n, alpha
+        As in :func:`hoeffding_lower` (``n`` at least 2).
 
     Returns
     -------
@@ -172,12 +166,8 @@ def soft_lower_bound(mean, variance, n, alpha):
 
     Parameters
     ----------
-    mean, variance : array-like of float
-        Empirical mean and unbiased sample variance of the scores.
-    n : int
-        Number of draws, at least 2.
-    alpha : float
-        Failure probability, in (0, 1).
+    mean, variance, n, alpha
+        As in :func:`empirical_bernstein_lower`.
 
     Returns
     -------
@@ -230,12 +220,9 @@ def kl_lower_bound(mean, n, alpha):
 
     Parameters
     ----------
-    mean : array-like of float
-        Empirical means, in [0, 1].
-    n : int or array-like of int
-        Number of scores (at least 1).
-    alpha : float
-        Failure probability, in (0, 1).
+    mean, n, alpha
+        Empirical means in [0, 1], numbers of scores, failure probability: as in
+        :func:`hoeffding_lower`.
 
     Returns
     -------
@@ -264,23 +251,11 @@ def kl_lower_bound(mean, n, alpha):
 
 
 def kl_upper_bound(mean, n, alpha):
-    """Chernoff-Hoeffding upper bound, ``1 - kl_lower_bound(1 - mean, n, alpha)``.
+    """Chernoff-Hoeffding upper bound: ``1 - kl_lower_bound(1 - mean, n, alpha)``.
 
-    Parameters
-    ----------
-    mean : array-like of float
-        Empirical means, in [0, 1].
-    n : int or array-like of int
-        Number of scores (at least 1).
-    alpha : float
-        Failure probability, in (0, 1).
+    Takes the parameters of :func:`kl_lower_bound` and returns an ndarray of
+    float64. With no success in 100 scores at ``alpha = 0.001``:
 
-    Returns
-    -------
-    upper : ndarray of float64
-
-    Examples
-    --------
     >>> from smoothcert._certify._stats import kl_upper_bound
     >>> round(float(kl_upper_bound(0.0, 100, 0.001)), 5)
     0.06675
@@ -350,16 +325,13 @@ def bentkus_lower_bound(mean, n, alpha):
 
     Parameters
     ----------
-    mean : array-like of float
-        Empirical means, in [0, 1].
-    n : int or array-like of int
-        Number of scores (at least 1, integer).
-    alpha : float
-        Failure probability, in (0, 1).
+    mean, n, alpha
+        As in :func:`kl_lower_bound`, with ``n`` an integer.
 
     Returns
     -------
     lower : ndarray of float64
+        Never below ``kl_lower_bound(mean, n, alpha)``.
 
     Examples
     --------

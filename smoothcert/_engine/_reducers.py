@@ -48,12 +48,21 @@ def ordered_sum(acc, values):
 
 
 class Reducer:
-    """Base class of the reducers (see the module docstring)."""
+    """Base class of the reducers (see the module docstring).
+
+    Parameters
+    ----------
+    n_classes : int
+        Classes of the base model (subclasses with more parameters set it too).
+    """
 
     output = "labels"
     whole_rows = False
     antithetic = False
     keeps_normals = False
+
+    def __init__(self, n_classes):
+        self.n_classes = int(n_classes)
 
     def granularity(self, n_draws):
         """Blocks hold a multiple of this many draws (1: any split)."""
@@ -92,17 +101,9 @@ class Reducer:
 
 
 class VoteCounts(Reducer):
-    """Hard votes: how often each class is predicted, ``(n, n_classes)`` int64.
-
-    Parameters
-    ----------
-    n_classes : int
-    """
+    """Hard votes: how often each class is predicted, ``(n, n_classes)`` int64."""
 
     output = "labels"
-
-    def __init__(self, n_classes):
-        self.n_classes = int(n_classes)
 
     def begin(self, rows):
         return {"acc": np.zeros(len(rows) * self.n_classes, dtype=np.int64), "r": len(rows)}
@@ -126,16 +127,9 @@ class ScoreSums(Reducer):
 
     The sums are taken in an order fixed by the draw index (:func:`ordered_sum`),
     so they are bit-identical whatever the batch size.
-
-    Parameters
-    ----------
-    n_classes : int
     """
 
     output = "scores"
-
-    def __init__(self, n_classes):
-        self.n_classes = int(n_classes)
 
     def granularity(self, n_draws):
         # whole summation blocks; up to one block, all of a row's draws at once

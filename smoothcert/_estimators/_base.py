@@ -348,16 +348,27 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             Rows sum to 1.
         """
         X = self._check_X(X)
-        work = functools.partial(self._proba_chunk, seed=self._seed())
+        work = self._sampling_work(smoothed_frequencies)
         parts = self._run(X, work, self._search_cost() + self.n_samples, "predict_proba")
         return np.concatenate(parts)
 
-    def _proba_chunk(self, X, progress, *, seed):
+    def _sampling_work(self, procedure, **options):
+        """The work of a Monte-Carlo call over chunks: the noise, then ``procedure``.
+
+        ``procedure`` is :func:`smoothed_frequencies` or :func:`predict_rows`,
+        called with this estimator's ``n_samples``, ``vote`` and batch size,
+        the call's seed and ``options``.
+        """
+        return functools.partial(
+            self._sampling_chunk, procedure=procedure, seed=self._seed(), **options
+        )
+
+    def _sampling_chunk(self, X, progress, *, procedure, seed, **options):
         adapter = self._adapter()
         covariances, _, _ = self._noise(X, adapter, seed, progress)
-        return smoothed_frequencies(
+        return procedure(
             adapter, X, covariances, n_samples=self.n_samples, vote=self.vote, seed=seed,
-            batch_size=self._batch_size(X.shape[1]), progress=progress,
+            batch_size=self._batch_size(X.shape[1]), progress=progress, **options,
         )
 
     def predict_abstain(self, X):
@@ -375,6 +386,7 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs to classify.
 
         Returns
         -------
@@ -389,18 +401,9 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     def _predict_rows(self, X):
         X = self._check_X(X)
         self._check_sequential(None)
-        work = functools.partial(self._predict_chunk, seed=self._seed())
+        work = self._sampling_work(predict_rows, alpha=self.alpha, sampling=self.sampling)
         parts = self._run(X, work, self._search_cost() + self.n_samples, "predict")
         return tuple(np.concatenate([part[k] for part in parts]) for k in range(3))
-
-    def _predict_chunk(self, X, progress, *, seed):
-        adapter = self._adapter()
-        covariances, _, _ = self._noise(X, adapter, seed, progress)
-        return predict_rows(
-            adapter, X, covariances, n_samples=self.n_samples, alpha=self.alpha, vote=self.vote,
-            seed=seed, sampling=self.sampling, batch_size=self._batch_size(X.shape[1]),
-            progress=progress,
-        )
 
     def predict_base(self, X):
         """Predictions of the base classifier alone, without noise.
@@ -412,6 +415,7 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs, classified without noise.
 
         Returns
         -------

@@ -34,6 +34,19 @@ _non_negative_float = _number(float, "a finite number >= 0", lambda v: v >= 0)
 _probability = _number(float, "a number in (0, 1)", lambda v: 0 < v < 1)
 
 
+#: The options of both commands: flag -> (type, metavar, help; each command adds a note).
+_SHARED_OPTIONS = {
+    "--n-samples": (_positive_int, "N", "certification draws per input"),
+    "--n-iter": (_non_negative_int, "K", "optimization iterations per search stage"),
+}
+
+
+def _add_shared(parser, flag, note):
+    """Add the option ``flag`` of :data:`_SHARED_OPTIONS`, ``note`` ending its help in brackets."""
+    cast, metavar, text = _SHARED_OPTIONS[flag]
+    parser.add_argument(flag, type=cast, default=None, metavar=metavar, help=f"{text} ({note})")
+
+
 def _version():
     from importlib import metadata
 
@@ -107,14 +120,8 @@ def _add_demo(sub):
         "--seed", type=_non_negative_int, default=0,
         help="seed of the data, the base model and the draws (default: %(default)s)",
     )
-    demo.add_argument(
-        "--n-samples", type=_positive_int, default=None, metavar="N",
-        help="certification draws per input (overrides the default/--full setting)",
-    )
-    demo.add_argument(
-        "--n-iter", type=_non_negative_int, default=None, metavar="K",
-        help="optimization iterations per search stage (overrides the setting)",
-    )
+    _add_shared(demo, "--n-samples", "overrides the default/--full setting")
+    _add_shared(demo, "--n-iter", "overrides the setting")
     demo.add_argument(
         "--n-points", type=_positive_int, default=None, metavar="M",
         help="number of test inputs to certify (overrides the setting)",
@@ -165,19 +172,12 @@ def _add_certify(sub):
     cert.add_argument(
         "--sigma", type=_positive_float, default=None, help="noise level (start of the search)"
     )
-    cert.add_argument(
-        "--n-samples", type=_positive_int, default=None, metavar="N",
-        help="certification draws per input (default: the model's, 100,000 for a plain "
-        "classifier)",
-    )
+    _add_shared(cert, "--n-samples", "default: the model's, 100,000 for a plain classifier")
     cert.add_argument(
         "--n-samples-selection", type=_positive_int, default=None, metavar="N0",
         help="draws selecting the top class before certification",
     )
-    cert.add_argument(
-        "--n-iter", type=_non_negative_int, default=None, metavar="K",
-        help="optimization iterations per search stage (data-dependent methods)",
-    )
+    _add_shared(cert, "--n-iter", "data-dependent methods")
     cert.add_argument(
         "--alpha", type=_probability, default=None,
         help="failure probability of each certificate",

@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from .._certify._certificate import Certificate
-from ._base import _get_axes, check_matplotlib_support
+from ._base import _check_certificate, _get_axes, check_matplotlib_support
 
 __all__ = ["CertifiedAccuracyDisplay"]
 
@@ -165,12 +164,15 @@ class CertifiedAccuracyDisplay:
         >>> import matplotlib
         >>> matplotlib.use("Agg")
         >>> from sklearn.datasets import make_moons
+        >>> from sklearn.pipeline import make_pipeline
+        >>> from sklearn.preprocessing import StandardScaler
         >>> from smoothcert import SmoothedClassifier
         >>> from smoothcert.plotting import CertifiedAccuracyDisplay
         >>> X, y = make_moons(60, noise=0.1, random_state=0)
-        >>> clf = SmoothedClassifier(n_samples=200, random_state=0).fit(X, y)
-        >>> display = CertifiedAccuracyDisplay.from_estimator(clf, X[:20], y[:20])
-        >>> display.line_.get_label()
+        >>> pipe = make_pipeline(
+        ...     StandardScaler(), SmoothedClassifier(n_samples=200, random_state=0)).fit(X, y)
+        >>> display = CertifiedAccuracyDisplay.from_estimator(pipe, X[:20], y[:20])
+        >>> display.line_.get_label()  # the class of the pipeline's last step
         'SmoothedClassifier'
         """
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
@@ -199,36 +201,32 @@ class CertifiedAccuracyDisplay:
             Certificate of the inputs, from ``certify``.
         y : array-like of shape (n_samples,)
             True labels of the certified inputs.
-        radii : int or array-like of shape (n_radii,), default=None
-            Radii of the curve: ``None`` for 100 radii from 0 to the largest
-            certified radius, an int for that many. Pass one array to every
-            curve of an axis so that they share a grid.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the inputs.
+        radii, sample_weight
+            As in :meth:`from_estimator`.
         name : str, default=None
             Legend label; no legend entry when ``None``.
-        ax : matplotlib Axes, default=None
-            Axes to draw on; a new figure when ``None``.
-        **kwargs
-            Passed to :meth:`matplotlib.axes.Axes.plot`.
+        ax, **kwargs
+            As in :meth:`from_estimator`.
 
         Returns
         -------
         display : CertifiedAccuracyDisplay
+            Drawn by :meth:`plot`; its ``radii`` are those of the curve.
 
         Examples
         --------
+        Two curves on one axis, on one grid of radii (the certificate is made
+        of plain lists here; ``certify`` makes one in practice):
+
         >>> import matplotlib
         >>> matplotlib.use("Agg")
-        >>> import numpy as np
         >>> from smoothcert import Certificate
         >>> from smoothcert.plotting import CertifiedAccuracyDisplay
         >>> cert = Certificate(
-        ...     center=np.zeros((3, 2)), prediction=np.array([0, 1, 1]),
-        ...     abstained=np.array([False, False, True]), covariance=np.full(3, 0.25),
-        ...     mahalanobis_radius=np.array([1.0, 2.0, 0.0]),
-        ...     p_lower=np.array([0.84, 0.98, 0.4]), alpha=0.001)
-        >>> radii = np.linspace(0.0, 1.5, 4)
+        ...     center=[[0.0, 0.0]] * 3, prediction=[0, 1, 1], abstained=[False, False, True],
+        ...     covariance=[0.25] * 3, mahalanobis_radius=[1.0, 2.0, 0.0],
+        ...     p_lower=[0.84, 0.98, 0.4], alpha=0.001)
+        >>> radii = [0.0, 0.5, 1.0, 1.5]
         >>> first = CertifiedAccuracyDisplay.from_certificate(
         ...     cert, [0, 1, 1], radii=radii, name="cert")
         >>> first.accuracies.round(3)
@@ -241,10 +239,7 @@ class CertifiedAccuracyDisplay:
         check_matplotlib_support(f"{cls.__name__}.from_certificate")
         from ..metrics import certified_accuracy_curve
 
-        if not isinstance(certificate, Certificate):
-            raise TypeError(
-                f"certificate must be a Certificate, got {type(certificate).__name__}."
-            )
+        _check_certificate(certificate)
         if y is None:
             raise ValueError(
                 "y (the true labels) is required: the certified accuracy counts the "

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .._certify._certificate import Certificate
+
 __all__ = ["check_matplotlib_support"]
 
 
@@ -58,3 +60,11 @@ def _class_index(values, classes, what):
             f"(classes: {np.asarray(classes).tolist()})."
         )
     return out
+
+
+def _check_certificate(certificate):
+    """Refuse anything but a :class:`~smoothcert.Certificate` (a TypeError)."""
+    if not isinstance(certificate, Certificate):
+        raise TypeError(
+            f"certificate must be a Certificate, got {type(certificate).__name__}."
+        )

@@ -4,8 +4,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from .._certify._certificate import Certificate
-from ._base import _class_index, _get_axes, check_matplotlib_support
+from ._base import _check_certificate, _class_index, _get_axes, check_matplotlib_support
 from ._geometry import (
     _check_2d,
     _check_labels,
@@ -122,10 +121,7 @@ class CertifiedRegionsDisplay:
         xlabel=None,
         ylabel=None,
     ):
-        if not isinstance(certificate, Certificate):
-            raise TypeError(
-                f"certificate must be a Certificate, got {type(certificate).__name__}."
-            )
+        _check_certificate(certificate)
         _check_2d(certificate.n_features, "the certificate")
         classes = np.asarray(classes)
         if classes.ndim != 1 or classes.size == 0:
@@ -166,14 +162,7 @@ class CertifiedRegionsDisplay:
         self.ylabel = ylabel
 
     def plot(
-        self,
-        ax=None,
-        *,
-        name=None,
-        max_regions=None,
-        show_balls=True,
-        colors=None,
-        legend=True,
+        self, ax=None, *, name=None, max_regions=None, show_balls=True, colors=None, legend=True,
         **kwargs,
     ):
         """Draw the regions, balls, points and background.
@@ -323,23 +312,9 @@ class CertifiedRegionsDisplay:
 
     @classmethod
     def from_estimator(
-        cls,
-        estimator,
-        X,
-        y=None,
-        *,
-        background="base",
-        grid_resolution=200,
-        margin=0.15,
-        xlabel=None,
-        ylabel=None,
-        name=None,
-        ax=None,
-        max_regions=None,
-        show_balls=True,
-        colors=None,
-        legend=True,
-        **kwargs,
+        cls, estimator, X, y=None, *, background="base", grid_resolution=200, margin=0.15,
+        xlabel=None, ylabel=None, name=None, ax=None, max_regions=None, show_balls=True,
+        colors=None, legend=True, **kwargs,
     ):
         """Certify 2-D inputs and draw their certified regions.
 
@@ -380,6 +355,7 @@ class CertifiedRegionsDisplay:
         Returns
         -------
         display : CertifiedRegionsDisplay
+            Drawn by :meth:`plot`; its ``certificate`` is the one of ``X``.
 
         Examples
         --------
@@ -414,23 +390,9 @@ class CertifiedRegionsDisplay:
 
     @classmethod
     def from_certificate(
-        cls,
-        certificate,
-        y=None,
-        *,
-        estimator=None,
-        background=None,
-        grid_resolution=200,
-        margin=0.15,
-        xlabel=None,
-        ylabel=None,
-        name=None,
-        ax=None,
-        max_regions=None,
-        show_balls=True,
-        colors=None,
-        legend=True,
-        **kwargs,
+        cls, certificate, y=None, *, estimator=None, background=None, grid_resolution=200,
+        margin=0.15, xlabel=None, ylabel=None, name=None, ax=None, max_regions=None,
+        show_balls=True, colors=None, legend=True, **kwargs,
     ):
         """Draw the certified regions of a certificate of 2-D inputs.
 
@@ -439,8 +401,8 @@ class CertifiedRegionsDisplay:
         certificate : Certificate
             Certificate of 2-D inputs, from ``certify``.
         y : array-like of shape (n_samples,), default=None
-            True labels, which colour the points (the predictions when
-            ``None``).
+            True labels of the certified inputs, which colour the points (the
+            predictions when ``None``).
         estimator : fitted estimator, default=None
             The estimator that made the certificate (a smoothing estimator or
             a pipeline ending in one): gives the classes, the background and
@@ -448,47 +410,41 @@ class CertifiedRegionsDisplay:
         background : {"base", "smoothed", "none"}, default=None
             Decision regions of ``estimator`` (see :meth:`from_estimator`);
             ``None`` means ``"base"`` with an estimator and ``"none"`` without.
-        grid_resolution : int, default=200
-            Grid points per axis of the background.
-        margin : float, default=0.15
-            Space around the inputs, as a fraction of their range.
-        xlabel, ylabel : str, default=None
-            Axis labels; the estimator's ``feature_names_in_`` when it has
-            them, else ``"x1"`` and ``"x2"``.
-        name : str, default=None
-            Title of the axes.
-        ax : matplotlib Axes, default=None
-            Axes to draw on; a new figure when ``None``.
+        grid_resolution, margin, xlabel, ylabel, name, ax
+            As in :meth:`from_estimator` (without an estimator the axis labels
+            default to ``"x1"`` and ``"x2"``).
         max_regions, show_balls, colors, legend, **kwargs
             Passed to :meth:`plot`.
 
         Returns
         -------
         display : CertifiedRegionsDisplay
+            Drawn by :meth:`plot`, with the classes of ``estimator`` (when it
+            has them) or those seen in the predictions and ``y``.
 
         Examples
         --------
+        Without an estimator there is no background, and the classes are
+        those of the predictions and of ``y``:
+
         >>> import matplotlib
         >>> matplotlib.use("Agg")
-        >>> import numpy as np
         >>> from smoothcert import Certificate
         >>> from smoothcert.plotting import CertifiedRegionsDisplay
         >>> cert = Certificate(
-        ...     center=np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]]),
-        ...     prediction=np.array(["a", "b", "c"]), abstained=np.zeros(3, bool),
-        ...     covariance=np.full(3, 0.5), mahalanobis_radius=np.ones(3),
-        ...     p_lower=np.full(3, 0.84), alpha=0.001)
+        ...     center=[[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]], prediction=["a", "b", "c"],
+        ...     abstained=[False] * 3, covariance=[0.5] * 3, mahalanobis_radius=[1.0] * 3,
+        ...     p_lower=[0.84] * 3, alpha=0.001)
         >>> display = CertifiedRegionsDisplay.from_certificate(cert, ["a", "b", "b"])
+        >>> display.response is None
+        True
         >>> display.classes
         array(['a', 'b', 'c'], dtype='<U1')
         >>> display.abstained_ is None, display.ax_.get_xlabel()
         (True, 'x1')
         """
         check_matplotlib_support(f"{cls.__name__}.from_certificate")
-        if not isinstance(certificate, Certificate):
-            raise TypeError(
-                f"certificate must be a Certificate, got {type(certificate).__name__}."
-            )
+        _check_certificate(certificate)
         _check_2d(certificate.n_features, "the certificate")
         y = _check_labels(y, len(certificate))
         if background is None:
