@@ -29,6 +29,8 @@ EXAMPLES = sorted(EXAMPLES_DIR.glob("*.py"))
 #: Optional packages each example needs beyond the test extra's matplotlib and pandas.
 EXTRA_REQUIREMENTS = {
     "plot_skorch_digits.py": ("torch", "skorch"),
+    "plot_rotation_invariance.py": ("torch", "skorch"),
+    "plot_digits_dimension.py": ("torch", "skorch"),
 }
 #: Seconds after which an example counts as hung.
 EXAMPLE_TIMEOUT = 600
