@@ -131,9 +131,10 @@ class CertifiedRegion(BaseSmoothing):
         ``"lowrank"`` stages: the input's isotropic optimum (the "superset"
         rule of ANCER: the ellipsoid is never thinner than the isotropic ball,
         which keeps the certified ball of each input at least about the
-        isotropic one's), or ``sigma_bounds[0] * sigma`` (``"bounds"``: larger
-        certified volumes, in dimension by many nats, at the price of a
-        smaller inscribed ball where a long thin ellipsoid pays).
+        isotropic one's), or ``sigma_bounds[0] * sigma`` (``"bounds"``: on
+        problems with a flat boundary, larger certified volumes, in dimension
+        by many nats, at the price of a smaller inscribed ball where a long
+        thin ellipsoid pays; not on every problem, see the benchmarks page).
     n_samples : int, default=100_000
         Certification (and prediction) draws per input.
     n_samples_selection : int, default=100
