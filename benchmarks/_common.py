@@ -49,6 +49,18 @@ def dataset(d, n_train=None, random_state=0):
     return X, y
 
 
+def small_relu_net(max_epochs):
+    """A skorch net 2 -> 32 -> 32 -> 2 (ReLU, softmax), torch seed 0, Adam at lr 0.01, batches of 64."""
+    import torch
+    from skorch import NeuralNetClassifier
+
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(2, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32), torch.nn.ReLU(),
+              torch.nn.Linear(32, 2), torch.nn.Softmax(dim=-1)]
+    return NeuralNetClassifier(torch.nn.Sequential(*layers), max_epochs=max_epochs, optimizer=torch.optim.Adam,
+                               lr=0.01, batch_size=64, train_split=None, verbose=0)
+
+
 def _mlp(d, n_classes, hidden=100):
     import torch
     from skorch import NeuralNetClassifier

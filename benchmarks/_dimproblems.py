@@ -149,6 +149,27 @@ def fit_region(name, problem, **params):
     return region.fit(X, y)
 
 
+def certify_covariances(region, X, S):
+    """The library's CERTIFY with given covariances, the search skipped (fresh draws).
+
+    ``S``: full matrices of shape (n, d, d) or a ``RowCovariances`` of any form.
+    """
+    import copy
+
+    from smoothcert._geometry._forms import RowCovariances
+
+    covs = S if isinstance(S, RowCovariances) else RowCovariances.from_matrices(S)
+    lookup = {row.tobytes(): i for i, row in enumerate(np.asarray(X, dtype=np.float64))}
+    fixed = copy.copy(region)
+
+    def noise(Xc, adapter, seed, progress):
+        rows = np.array([lookup[row.tobytes()] for row in np.asarray(Xc, dtype=np.float64)])
+        return covs.take(rows), "per-covariance", None
+
+    fixed._noise = noise
+    return fixed.certify(X)
+
+
 # ---------------------------------------------------------------- metrics
 def smallest_axis_cos(covariances, normal):
     """``|cos|`` between each covariance's smallest eigenvector and ``normal``."""

@@ -234,7 +234,7 @@ class Lab:
         S = np.repeat((self.sigma**2 * np.eye(d))[None], n, axis=0) if S0 is None else S0.copy()
         logs = {"stages": {}}
         self._ball_iso = None
-        lo2, hi2 = self.lo**2, self.hi**2
+        lo2 = self.lo**2
         floor = np.full(n, lo2)
         path = np.zeros((n, d))
         for kind in cfg.stages:
@@ -494,24 +494,6 @@ class Lab:
         info["at_cap"] = (w >= self.hi**2 * (1 - 1e-6)).sum(axis=1)
         info["at_floor"] = (w <= floor[:, None] * (1 + 1e-6)).sum(axis=1)
         return S, info
-
-
-def certify_covariances(region, X, S):
-    """The library's CERTIFY with the given full covariances (fresh draws)."""
-    import copy
-
-    from smoothcert._geometry._forms import RowCovariances
-
-    covs = S if isinstance(S, RowCovariances) else RowCovariances.from_matrices(S)
-    lookup = {row.tobytes(): i for i, row in enumerate(np.asarray(X, dtype=np.float64))}
-    fixed = copy.copy(region)
-
-    def noise(Xc, adapter, seed, progress):
-        rows = np.array([lookup[row.tobytes()] for row in np.asarray(Xc, dtype=np.float64)])
-        return covs.take(rows), "per-covariance", None
-
-    fixed._noise = noise
-    return fixed.certify(X)
 
 
 #: The prototype recipes measured by ``diagnose_search.py`` (see its report).

@@ -28,7 +28,6 @@ two functions used here need neither.)
 """
 
 import argparse
-import copy
 import os
 import sys
 import time
@@ -38,18 +37,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
-from _common import environment, limit_threads, print_table  # noqa: E402
-
-
-def moons_net():
-    import torch
-    from skorch import NeuralNetClassifier
-
-    torch.manual_seed(0)
-    layers = [torch.nn.Linear(2, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32), torch.nn.ReLU(),
-              torch.nn.Linear(32, 2), torch.nn.Softmax(dim=-1)]
-    return NeuralNetClassifier(torch.nn.Sequential(*layers), max_epochs=60, optimizer=torch.optim.Adam, lr=0.01,
-                               batch_size=64, train_split=None, verbose=0)
+from _common import environment, limit_threads, print_table, small_relu_net  # noqa: E402
+from _dimproblems import certify_covariances  # noqa: E402
 
 
 def ancer_thetas(module, X, sigma, args):
@@ -69,19 +58,6 @@ def ancer_thetas(module, X, sigma, args):
     thetas = optimize_ancer(model, batch, certificate, args.ancer_lr, thetas, args.iterations, args.samples,
                             kappa=args.kappa, device="cpu")
     return iso.numpy().astype(np.float64), thetas.detach().reshape(len(X), 2).numpy().astype(np.float64)
-
-
-def certify_with(region, X, covariances):
-    """smoothcert's CERTIFY with given covariances (the search skipped)."""
-    lookup = {row.tobytes(): i for i, row in enumerate(np.asarray(X, dtype=np.float64))}
-    fixed = copy.copy(region)
-
-    def noise(Xc, adapter, seed, progress):
-        rows = np.array([lookup[row.tobytes()] for row in np.asarray(Xc, dtype=np.float64)])
-        return covariances.take(rows), "per-covariance", None
-
-    fixed._noise = noise
-    return fixed.certify(X)
 
 
 def main(argv=None):
@@ -115,7 +91,7 @@ def main(argv=None):
     X, y = make_moons(400, noise=0.15, random_state=0)
     Xt, yt = make_moons(40, noise=0.15, random_state=1)
     X, Xt = X.astype(np.float32), Xt.astype(np.float32)
-    net = moons_net().fit(X, y)
+    net = small_relu_net(max_epochs=60).fit(X, y)
     sigma = 0.25
     region = CertifiedRegion(FrozenEstimator(net), sigma=sigma, n_samples=args.n_samples, random_state=0).fit(X, y)
     rows, logvols = [], {}
@@ -133,8 +109,8 @@ def main(argv=None):
     start = time.perf_counter()
     iso, thetas = ancer_thetas(net.module_, Xt, sigma, args)
     seconds = time.perf_counter() - start
-    record("ancer-python (diagonal)", certify_with(region, Xt, RowCovariances.create("diagonal", thetas**2, 2)), seconds)
-    record("ddsmoothing (isotropic)", certify_with(region, Xt, RowCovariances.isotropic(iso**2, 2)), seconds)
+    record("ancer-python (diagonal)", certify_covariances(region, Xt, RowCovariances.create("diagonal", thetas**2, 2)), seconds)
+    record("ddsmoothing (isotropic)", certify_covariances(region, Xt, RowCovariances.isotropic(iso**2, 2)), seconds)
     for label, params in [
         ("smoothcert isotropic", dict(method="isotropic")),
         ("smoothcert diagonal", dict(method="diagonal")),

@@ -27,20 +27,9 @@ if ROOT not in sys.path:  # measure the working tree's package
     sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
-from _common import environment, limit_threads, print_table  # noqa: E402
+from _common import environment, limit_threads, print_table, small_relu_net  # noqa: E402
 
 RADII = (0.1, 0.2, 0.3)
-
-
-def ring_net():
-    import torch
-    from skorch import NeuralNetClassifier
-
-    torch.manual_seed(0)
-    layers = [torch.nn.Linear(2, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32), torch.nn.ReLU(),
-              torch.nn.Linear(32, 2), torch.nn.Softmax(dim=-1)]
-    return NeuralNetClassifier(torch.nn.Sequential(*layers), max_epochs=80, optimizer=torch.optim.Adam, lr=0.01,
-                               batch_size=64, train_split=None, verbose=0)
 
 
 def main(argv=None):
@@ -58,7 +47,7 @@ def main(argv=None):
     X, y = make_circles(600, noise=0.05, factor=0.5, random_state=0)
     Xt, yt = make_circles(40, noise=0.05, factor=0.5, random_state=1)
     X, Xt = X.astype(np.float32), Xt.astype(np.float32)
-    net = ring_net().fit(X, y)
+    net = small_relu_net(max_epochs=80).fit(X, y)
     region = CertifiedRegion(FrozenEstimator(net), sigma=0.1, n_iter=args.n_iter, n_samples=10_000,
                              random_state=0).fit(X, y)
     rows = []

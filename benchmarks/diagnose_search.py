@@ -58,10 +58,9 @@ if ROOT not in sys.path:  # measure the working tree's package
     sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
 from _common import environment, limit_threads, print_table  # noqa: E402
-from _dimproblems import SIGMA, SIGMA_BOUNDS, LinearOracle, Problem, cert_metrics, fit_region  # noqa: E402
-from _searchlab import PRESETS, RECIPE, Config, Lab, certify_covariances  # noqa: E402
+from _dimproblems import SIGMA, SIGMA_BOUNDS, LinearOracle, Problem, cert_metrics, certify_covariances, fit_region  # noqa: E402
+from _searchlab import PRESETS, RECIPE, Config, Lab  # noqa: E402
 
 RADII = (0.25, 0.5)
 
