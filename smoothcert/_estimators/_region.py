@@ -25,17 +25,6 @@ MAX_RIEMANNIAN_FEATURES = MAX_FULL_FEATURES
 MAX_RIEMANNIAN_SCALE_RATIO = 1e6
 
 
-def _n_features_or_none(X):
-    """Number of columns of a 2-D array-like, or None when it cannot be told cheaply."""
-    shape = getattr(X, "shape", None)
-    if shape is None:
-        try:
-            shape = np.asarray(X).shape
-        except (TypeError, ValueError):
-            return None
-    return int(shape[1]) if len(shape) == 2 else None
-
-
 class CertifiedRegion(BaseSmoothing):
     """Data-dependent randomized smoothing: one optimized noise covariance per input.
 
@@ -330,39 +319,6 @@ class CertifiedRegion(BaseSmoothing):
                 "Use gradient='score' (or 'auto')."
             )
 
-    def _check_dimension(self, n_features):
-        """Nothing is refused any more: ``"riemannian"`` switches to the low-rank
-        form above :data:`MAX_RIEMANNIAN_FEATURES` features."""
-        return None
-
-    def fit(self, X, y=None, sample_weight=None, **fit_params):
-        """Fit the base classifier.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training inputs, finite.
-        y : array-like of shape (n_samples,)
-            Class labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Passed to the base estimator's ``fit``.
-        **fit_params : dict
-            Other parameters passed to the base estimator's ``fit``.
-
-        Returns
-        -------
-        self : object
-        """
-        self._validate_params()
-        # Refuse a too large d before the base model is trained (the input
-        # itself is validated by the base class).
-        n_features = _n_features_or_none(X)
-        if n_features is not None:
-            self._check_dimension(n_features)
-        super().fit(X, y, sample_weight=sample_weight, **fit_params)
-        self._check_dimension(self.n_features_in_)
-        return self
-
     # ------------------------------------------------------------------ search
     def _gradient_kind(self, adapter):
         if self.gradient == "auto":
@@ -375,7 +331,6 @@ class CertifiedRegion(BaseSmoothing):
         return search_predictions(self.method, self.n_iter, self.n_samples_optim, self.n_features_in_)
 
     def _search(self, X, adapter, seed, progress=None):
-        self._check_dimension(X.shape[1])
         return search_covariances(
             adapter,
             X,
