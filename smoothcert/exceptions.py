@@ -1,6 +1,6 @@
 """Warnings that smoothcert emits, so that they can be filtered by category."""
 
-__all__ = ["CostWarning", "UnreachableRadiusWarning"]
+__all__ = ["CostWarning", "EncodedNoiseWarning", "UnreachableRadiusWarning"]
 
 
 class UnreachableRadiusWarning(UserWarning):
@@ -20,4 +20,18 @@ class CostWarning(UserWarning):
     included) is about to make more than
     :data:`smoothcert._engine._progress.COST_WARNING_PREDICTIONS` base-model
     predictions, with the count and what reduces it.
+    """
+
+
+class EncodedNoiseWarning(UserWarning):
+    """Gaussian noise reaches input columns that the base model encodes as categories.
+
+    Emitted by ``fit`` of :class:`~smoothcert.SmoothedClassifier` and
+    :class:`~smoothcert.CertifiedRegion` when the base model is a pipeline
+    whose :class:`~sklearn.compose.ColumnTransformer` passes some input
+    columns to an encoder (``OneHotEncoder``, ``OrdinalEncoder``,
+    ``TargetEncoder``) and ``noise_features`` lets noise reach them: a noisy
+    category code is no category (an all-zero one-hot row, or an "unknown
+    category" error). The message names those columns; exclude them with
+    ``noise_features``.
     """

@@ -5,7 +5,7 @@ from scipy.special import gammaln
 
 from .._geometry._forms import RowCovariances
 
-__all__ = ["Certificate", "as_covariances", "log_unit_ball_volume", "row_index"]
+__all__ = ["Certificate", "as_covariances", "embed_matrices", "log_unit_ball_volume", "row_index"]
 
 GUARANTEES = ("per-covariance", "memory", "fixed-noise")
 
@@ -24,7 +24,36 @@ _ROW_FIELDS = {
     "shrunk": bool,
 }
 #: Optional fields shared by all rows (kept as they are by slicing).
-_SHARED_FIELDS = ("search_info", "pullback_info", "target_radius")
+_SHARED_FIELDS = ("search_info", "pullback_info", "target_radius", "noise_features")
+
+
+def embed_matrices(matrices, columns, n_features):
+    """``(n, k, k)`` matrices of the coordinates ``columns`` as ``(n, d, d)``, zero elsewhere."""
+    out = np.zeros((matrices.shape[0], n_features, n_features))
+    out[:, columns[:, None], columns[None, :]] = matrices
+    return out
+
+
+def _check_noise_features(noise_features, n_features):
+    """``noise_features`` of a certificate as sorted, distinct column indices (or None)."""
+    if noise_features is None:
+        return None
+    values = np.asarray(noise_features)
+    if values.ndim != 1 or values.size == 0 or values.dtype.kind not in "iu":
+        raise ValueError(
+            "noise_features must be a non-empty 1-D array of column indices, "
+            f"got {noise_features!r}."
+        )
+    values = values.astype(np.int64)
+    if np.any(np.diff(values) <= 0) or values[0] < 0 or values[-1] >= n_features:
+        raise ValueError(
+            f"noise_features must be increasing column indices in [0, {n_features}), "
+            f"got {values.tolist()}."
+        )
+    if values.size == n_features:
+        return None
+    values.flags.writeable = False
+    return values
 
 
 def row_index(X):
@@ -136,18 +165,30 @@ class Certificate:
     index : array-like of shape (n,), default=None
         Labels of the rows (the index of a :class:`pandas.DataFrame` input),
         used by :meth:`to_frame`.
+    noise_features : array-like of int, default=None
+        The columns that received noise (increasing indices into the columns
+        of ``center``), set when the estimator had ``noise_features``; None
+        means every column. The certificate then covers perturbations of these
+        ``k`` columns with the other columns held at their values: the region
+        is the ``k``-dimensional ellipsoid ``{x + P^T e : e^T Sigma^-1 e <=
+        r^2}``, ``P`` the selection of these columns, and ``covariances`` are
+        ``k``-dimensional (``covariance`` embeds them as ``(n, d, d)``
+        matrices that are zero outside these columns). ``radius``,
+        :meth:`contains_ball`, ``log_volume`` and ``proxy_radius`` are those of
+        that ellipsoid, in the subspace of these columns.
 
     Attributes
     ----------
     center, prediction, abstained, mahalanobis_radius, p_lower, alpha, guarantee
         The parameters, as arrays.
-    n_draws, search_info, from_memory, memory_index, shrunk, pullback_info, target_radius, index
+    n_draws, search_info, from_memory, memory_index, shrunk, pullback_info, target_radius, index, noise_features
         The optional parameters (``None`` when not set).
     covariances : RowCovariances
         The compact per-row form of the covariances (isotropic, diagonal or
-        full).
+        full), of dimension ``len(noise_features)`` when that is set.
     covariance : ndarray of shape (n, d, d)
-        Dense covariance matrices (built on access from the compact form).
+        Dense covariance matrices (built on access from the compact form),
+        zero outside the columns ``noise_features``.
     radius : ndarray of shape (n,)
         Radius of the largest l2 ball inside the ellipsoid,
         ``r * sqrt(lambda_min(Sigma))`` (comparable across methods and with
@@ -198,6 +239,7 @@ class Certificate:
         pullback_info=None,
         target_radius=None,
         index=None,
+        noise_features=None,
     ):
         if guarantee not in GUARANTEES:
             raise ValueError(f"guarantee must be one of {GUARANTEES}, got {guarantee!r}.")
@@ -208,7 +250,9 @@ class Certificate:
         if self.center.ndim != 2:
             raise ValueError(f"center must be a 2-D array (n, d), got shape {self.center.shape}.")
         n, d = self.center.shape
-        covariances = as_covariances(covariance, d)
+        self.noise_features = _check_noise_features(noise_features, d)
+        k = d if self.noise_features is None else self.noise_features.size
+        covariances = as_covariances(covariance, k)
         self.prediction = np.asarray(prediction)
         self.abstained = np.asarray(abstained, dtype=bool)
         self.covariances = covariances
@@ -221,10 +265,11 @@ class Certificate:
                 raise ValueError(f"{name} must have shape ({n},), got {getattr(self, name).shape}.")
         if len(covariances) != n:
             raise ValueError(f"covariance has {len(covariances)} rows, expected {n}.")
-        if covariances.n_features != d:
+        if covariances.n_features != k:
             raise ValueError(
                 f"covariance is {covariances.n_features}-dimensional but the centers "
-                f"have {d} features."
+                f"have {d} features"
+                + ("." if k == d else f", of which {k} receive noise (noise_features).")
             )
         if np.any((self.p_lower < 0) | (self.p_lower > 1)):
             raise ValueError("p_lower must lie in [0, 1] (NaN allowed where unknown).")
@@ -266,6 +311,11 @@ class Certificate:
             out[name] = getattr(self, name)
         return out
 
+    def __setstate__(self, state):
+        # certificates pickled before noise_features existed: every column
+        state.setdefault("noise_features", None)
+        self.__dict__.update(state)
+
     def _replace(self, **changes):
         """A new certificate with some fields changed and every other one kept."""
         return Certificate(**{**self._fields(), **changes})
@@ -293,16 +343,22 @@ class Certificate:
     def __repr__(self):
         n = len(self)
         certified = int((~self.abstained).sum())
+        noisy = "" if self.noise_features is None else f", noise_features={self.noise_features.tolist()}"
         return (
             f"Certificate(n={n}, d={self.n_features}, certified={certified}, "
-            f"guarantee={self.guarantee!r}, alpha={self.alpha:g})"
+            f"guarantee={self.guarantee!r}, alpha={self.alpha:g}{noisy})"
         )
 
     # --------------------------------------------------------------- geometry
     @property
     def covariance(self):
-        """Noise covariance of each input, ndarray of shape (n, d, d)."""
-        return self.covariances.matrices()
+        """Noise covariance of each input, ndarray of shape (n, d, d).
+
+        Zero outside the columns ``noise_features`` when that is set.
+        """
+        if self.noise_features is None:
+            return self.covariances.matrices()
+        return embed_matrices(self.covariances.matrices(), self.noise_features, self.n_features)
 
     @property
     def certified(self):
@@ -313,6 +369,8 @@ class Certificate:
         """Whether the ball ``B2(x, radius)`` lies inside each certified region.
 
         Exactly ``radius <= r * sqrt(lambda_min(Sigma))`` and not abstained.
+        With ``noise_features`` set, the ball is that of the perturbations of
+        those columns (the other columns fixed).
 
         Parameters
         ----------
@@ -353,18 +411,27 @@ class Certificate:
         if single:
             points = points[:, None, :]
         delta = points - self.center[:, None, :]
+        fixed = np.ones((len(self), points.shape[1]), dtype=bool)
+        if self.noise_features is not None:
+            # a point that moves a column without noise is outside the region
+            others = np.setdiff1d(np.arange(self.n_features), self.noise_features)
+            fixed = np.all(delta[:, :, others] == 0, axis=2)
+            delta = delta[:, :, self.noise_features]
         white = self.covariances.whiten(np.arange(len(self)), delta)
         dist2 = np.square(white).sum(axis=2)
-        inside = self.certified[:, None] & (dist2 <= np.square(self.mahalanobis_radius)[:, None])
+        inside = (self.certified[:, None] & fixed
+                  & (dist2 <= np.square(self.mahalanobis_radius)[:, None]))
         return inside[:, 0] if single else inside
 
     @property
     def log_volume(self):
         """Log-volume of each certified ellipsoid (``-inf`` when abstaining).
 
-        ``d log r + 1/2 log det Sigma + log V_d``.
+        ``d log r + 1/2 log det Sigma + log V_d``, with ``d`` the number of
+        noisy columns (the volume within their subspace when ``noise_features``
+        is set).
         """
-        d = self.n_features
+        d = self.covariances.n_features
         with np.errstate(divide="ignore"):
             log_r = np.log(self.mahalanobis_radius)
         out = d * log_r + 0.5 * self.covariances.logdet() + log_unit_ball_volume(d)
@@ -373,7 +440,7 @@ class Certificate:
     @property
     def proxy_radius(self):
         """ANCER's proxy radius ``r * det(Sigma)^(1/(2d))`` (0 when abstaining)."""
-        d = self.n_features
+        d = self.covariances.n_features
         return self.mahalanobis_radius * np.exp(self.covariances.logdet() / (2.0 * d))
 
     def _columns(self):
@@ -392,6 +459,10 @@ class Certificate:
         for name in _ROW_FIELDS:
             if getattr(self, name) is not None:
                 columns[name] = getattr(self, name)
+        if self.noise_features is not None:
+            columns["noise_features"] = np.full(
+                len(self), ",".join(str(i) for i in self.noise_features.tolist()), dtype=object
+            )
         return columns
 
     def to_frame(self):
@@ -401,7 +472,10 @@ class Certificate:
         ``mahalanobis_radius``, ``p_lower``, ``log_volume``, ``proxy_radius``,
         ``min_sigma``, ``max_sigma`` (square roots of the extreme eigenvalues),
         then the optional per-row fields that are set (``n_draws``,
-        ``from_memory``, ``memory_index``, ``shrunk``).
+        ``from_memory``, ``memory_index``, ``shrunk``), then, when only some
+        columns received noise, ``noise_features``: the indices of those
+        columns, comma-separated (the radii are those of perturbations of these
+        columns, the others fixed; also in ``frame.attrs["noise_features"]``).
 
         Returns
         -------
@@ -414,4 +488,7 @@ class Certificate:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - pandas is optional
             raise ImportError("Certificate.to_frame requires pandas.") from exc
-        return pd.DataFrame(self._columns(), index=self.index)
+        frame = pd.DataFrame(self._columns(), index=self.index)
+        if self.noise_features is not None:
+            frame.attrs["noise_features"] = self.noise_features.tolist()
+        return frame

@@ -150,6 +150,14 @@ class CertifiedRegion(BaseSmoothing):
         depend on it.
     radius_tol : float, default=0.05
         Relative radius tolerance of ``sampling="sequential"``, in (0, 1).
+    noise_features : array-like of int, str or bool, default=None
+        The input columns that receive noise: column indices, column names
+        (when fitted on a DataFrame with string column names) or a boolean
+        mask of length ``n_features``. ``None``: every column. The other
+        columns (categories, one-hot codes, identifiers, flags) are left as
+        they are in every draw, and the certificates cover perturbations of
+        the chosen columns with the others fixed (their ``noise_features``
+        field).
     batch_size : int or "auto", default="auto"
         Largest number of noisy points passed to the base model at once.
         ``"auto"`` bounds the noise by 32 MiB and picks, within that bound,
@@ -257,6 +265,7 @@ class CertifiedRegion(BaseSmoothing):
         noise_augmentation=0,
         sampling="fixed",
         radius_tol=0.05,
+        noise_features=None,
         batch_size="auto",
         n_jobs=None,
         verbose=0,
@@ -282,6 +291,7 @@ class CertifiedRegion(BaseSmoothing):
         self.noise_augmentation = noise_augmentation
         self.sampling = sampling
         self.radius_tol = radius_tol
+        self.noise_features = noise_features
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -328,7 +338,7 @@ class CertifiedRegion(BaseSmoothing):
         return self.gradient
 
     def _search_cost(self):
-        return search_predictions(self.method, self.n_iter, self.n_samples_optim, self.n_features_in_)
+        return search_predictions(self.method, self.n_iter, self.n_samples_optim, self._n_noise_features())
 
     def _search(self, X, adapter, seed, progress=None):
         return search_covariances(
@@ -363,11 +373,12 @@ class CertifiedRegion(BaseSmoothing):
         Returns
         -------
         covariance : ndarray of shape (n_samples, n_features, n_features)
+            Zero outside the columns ``noise_features`` (when set).
         """
         X = self._check_X(X)
         work = functools.partial(self._search_chunk, seed=self._seed())
         parts = self._run(X, work, self._search_cost(), "optimize_covariance")
-        return RowCovariances.concatenate(parts).matrices()
+        return self._embedded_matrices(RowCovariances.concatenate(parts))
 
     def _search_chunk(self, X, progress, *, seed):
         return self._search(X, self._adapter(), seed, progress)[0]

@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from .._engine._loop import sample
+from .._engine._loop import noise_dimension, sample
 from .._engine._streams import optimization_stage
 from .._geometry._forms import (
     DiagonalCovariances,
@@ -316,7 +316,7 @@ def search_covariances(
         significant); ``temperature`` (``tau``) and ``n_base_predictions`` per
         input (at most: the validation check only samples the rows that moved).
     """
-    n, d = X.shape
+    n, d = X.shape[0], noise_dimension(adapter, X)
     var0 = float(sigma) ** 2
     lo = 2.0 * np.log(sigma_bounds[0] * sigma)
     hi = 2.0 * np.log(sigma_bounds[1] * sigma)
@@ -406,7 +406,7 @@ def _record(info, kind, report, elapsed, n_iter):
 
 
 def _search_block(sampler, stages, settings, *, var0, lo, hi, volume, info):
-    n, d = sampler.X.shape
+    n, d = sampler.X.shape[0], noise_dimension(sampler.adapter, sampler.X)
     floor, cap = np.full(n, lo), np.full(n, hi)
     volume = None if volume is None else np.full(n, volume)
     theta, previous = np.full(n, np.log(var0)), None
