@@ -408,6 +408,23 @@ def test_noise_on_encoded_columns_warns_at_fit(encoder):
     assert_array_equal(cert.noise_features, [0, 1, 2, 3])
 
 
+def test_noise_on_encoded_columns_of_a_prefitted_pipeline_warns():
+    from sklearn.frozen import FrozenEstimator
+
+    frame, y = _categorical_frame()
+    fitted = make_pipeline(
+        ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["city"])],
+                          remainder="passthrough"),
+        LogisticRegression(),
+    ).fit(frame, y)
+    with pytest.warns(EncodedNoiseWarning, match=r"\['city'\]"):
+        SmoothedClassifier(FrozenEstimator(fitted), n_samples=10).fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SmoothedClassifier(FrozenEstimator(fitted), n_samples=10,
+                           noise_features=[0, 1, 2, 3, 5]).fit(frame, y)
+
+
 def test_no_warning_without_encoders():
     frame, y = _frame(60)
     base = make_pipeline(ColumnTransformer([("num", StandardScaler(), ["age"])],
@@ -478,3 +495,40 @@ def test_regions_plot_draws_segments_for_one_noisy_column():
     ball_w, ball_h = display.balls_._widths * 2, display.balls_._heights * 2
     assert_allclose(ball_w, [0.0, 0.0])
     assert_allclose(ball_h, 2 * cert.radius)
+
+
+# ------------------------------------------------------------------------ torch
+@pytest.mark.torch
+def test_pathwise_search_in_the_subspace():
+    from nets import tanh_net
+
+    X, y = _linear_data(60, d=4)
+    net = tanh_net(module__n_in=4, max_epochs=5)
+    clf = CertifiedRegion(net, method="diagonal", gradient="pathwise", n_iter=3,
+                          n_samples_optim=32, n_samples=300, noise_features=[1, 2],
+                          random_state=0).fit(X.astype(np.float32), y)
+    cert = clf.certify(X[:4])
+    assert cert.covariances.n_features == 2
+    assert_array_equal(cert.noise_features, [1, 2])
+    assert np.all(cert.covariance[:, [0, 3], :] == 0)
+
+
+@pytest.mark.torch
+def test_linear_route_of_a_net_in_the_subspace():
+    import torch
+    from nets import classifier, relu_sequential
+
+    X, y = _linear_data(300, d=4)
+    module = relu_sequential([4, 2], seed=0)  # one linear layer: the engine's linear route
+    net = classifier(module, max_epochs=30, lr=0.1, optimizer=torch.optim.Adam, batch_size=64)
+    clf = SmoothedClassifier(net, sigma=0.5, n_samples=2000, alpha=1e-6, noise_features=[0, 3],
+                             random_state=0).fit(X.astype(np.float32), y)
+    cert = clf.certify(X)
+    layer = clf.estimator_.module_[0]
+    W = layer.weight.detach().double().numpy()
+    b = layer.bias.detach().double().numpy()
+    w, c = W[1] - W[0], b[1] - b[0]
+    exact = np.abs(X @ w + c) / np.linalg.norm(w[[0, 3]])
+    assert cert.certified.sum() > 200
+    assert np.all(cert.radius <= exact * (1 + 1e-5) + 1e-6)  # float32 net
+    assert np.median(cert.radius[cert.certified] / exact[cert.certified]) > 0.4

@@ -197,6 +197,8 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             self._check_soft_vote(base)
             self.estimator_ = clone(base)
             self._fitted_on_indices = False
+            warn_encoded_noise(self.estimator_, self._noise_columns(), self.n_features_in_,
+                               getattr(self, "feature_names_in_", None))
             return self
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=1)
         self._noise_columns()
