@@ -112,6 +112,22 @@ def test_noise_augmentation_perturbs_only_the_chosen_columns():
     assert not np.array_equal(trained[:, 2], np.tile(X[:, 2], 2))
 
 
+def test_subspace_certificates_do_not_depend_on_batches_or_jobs():
+    X, y = _linear_data(40)
+    kw = dict(n_samples=600, noise_features=[1, 4], random_state=0)
+    ref = SmoothedClassifier(RandomForestClassifier(10, random_state=0), **kw).fit(X, y)
+    expected = ref.certify(X)
+    for params in ({"batch_size": 97}, {"n_jobs": 2}):
+        cert = clone_with(ref, **params).certify(X[::-1])
+        assert_array_equal(cert.radius[::-1], expected.radius)
+        assert_array_equal(cert.noise_features, [1, 4])
+
+
+def clone_with(fitted, **params):
+    """A fitted estimator's copy with other inference parameters."""
+    return pickle.loads(pickle.dumps(fitted)).set_params(**params)
+
+
 @pytest.mark.parametrize("columns, beyond_full", [([0, 2], True), ([1], True), ([0, 1, 3, 4], False)])
 def test_radius_never_exceeds_the_exact_subspace_distance(columns, beyond_full):
     # alpha = 1e-6: over 400 inputs, an over-claim is allowed with probability < 4e-4
