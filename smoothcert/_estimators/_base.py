@@ -19,7 +19,7 @@ from .._certify._procedures import certify_rows, predict_rows, smoothed_frequenc
 from .._certify._stats import target_probability
 from .._engine._progress import Progress, warn_if_costly
 from .._geometry._forms import RowCovariances
-from .._search._ascent import merge_search_info
+from .._search._searches import merge_search_info
 from ._parallel import run_in_chunks
 from .._engine._loop import resolve_batch_size
 from .._engine._streams import resolve_seed
