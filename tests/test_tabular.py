@@ -520,7 +520,9 @@ def test_pathwise_search_in_the_subspace():
 
     X, y = _linear_data(60, d=4)
     net = tanh_net(module__n_in=4, max_epochs=5)
-    clf = CertifiedRegion(net, method="diagonal", gradient="pathwise", n_iter=3,
+    from smoothcert.search import DiagonalSearch
+
+    clf = CertifiedRegion(net, search=DiagonalSearch(gradient="pathwise"), n_iter=3,
                           n_samples_optim=32, n_samples=300, noise_features=[1, 2],
                           random_state=0).fit(X.astype(np.float32), y)
     cert = clf.certify(X[:4])
