@@ -207,7 +207,8 @@ def sample(
         ``smoothcert._estimators._adapters``).
     X : ndarray of shape (n, d), float64
     covariances : RowCovariances
-        One noise covariance per row of ``X``.
+        One noise covariance per row of ``X`` (of the columns
+        ``adapter.noise_features`` when the adapter has them).
     n_draws : int
         Draws per row (at most: a reducer may finish a row earlier; with
         antithetic pairs, rounded up to an even number).
