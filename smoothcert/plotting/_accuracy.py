@@ -24,6 +24,12 @@ class CertifiedAccuracyDisplay:
     its value at ``R = 0`` is the accuracy of the smoothed classifier with
     abstentions counted as errors.
 
+    The curve measures the guarantee of the certificate it is drawn from
+    (``Certificate.guarantee``): ``"fixed-noise"`` radii hold for the smoothed
+    classifier's own ``predict``; ``"per-covariance"`` radii (data-dependent
+    :class:`~smoothcert.CertifiedRegion`) hold for the classifier smoothed with
+    each input's own covariance, not for the deployed classifier.
+
     Create it with :meth:`from_estimator` (certifies ``X``) or
     :meth:`from_certificate` (uses a certificate you already have); the
     constructor takes a precomputed curve. All parameters are stored as
