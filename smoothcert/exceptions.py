@@ -1,6 +1,6 @@
 """Warnings that smoothcert emits, so that they can be filtered by category."""
 
-__all__ = ["CostWarning", "UnreachableRadiusWarning"]
+__all__ = ["CostWarning", "NoCertificateWarning", "UnreachableRadiusWarning"]
 
 
 class UnreachableRadiusWarning(UserWarning):
@@ -20,4 +20,14 @@ class CostWarning(UserWarning):
     included) is about to make more than
     :data:`smoothcert._engine._progress.COST_WARNING_PREDICTIONS` base-model
     predictions, with the count and what reduces it.
+    """
+
+
+class NoCertificateWarning(UserWarning):
+    """``alpha`` and ``n_samples`` make every certificate impossible.
+
+    Emitted at ``fit`` and before each Monte-Carlo call when even ``n_samples``
+    draws that all vote for the top class give a lower confidence bound of its
+    probability of at most 1/2 (with hard votes, when ``alpha ** (1 / n_samples)
+    <= 1/2``): every input would abstain, silently.
     """

@@ -1,6 +1,7 @@
 """What the smoothing estimators share: parameters, fitting and input checks."""
 
 import functools
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,8 +17,9 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validat
 from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
 from .._certify._certificate import Certificate, row_index
 from .._certify._procedures import certify_rows, predict_rows, smoothed_frequencies
-from .._certify._stats import target_probability
+from .._certify._stats import clopper_pearson_lower, soft_lower_bound, target_probability
 from .._engine._progress import Progress, warn_if_costly
+from ..exceptions import NoCertificateWarning
 from .._geometry._forms import RowCovariances
 from .._search._ascent import merge_search_info
 from ._parallel import run_in_chunks
@@ -48,6 +50,24 @@ def _check_radius(radius):
     if not np.isfinite(radius) or radius < 0:
         raise ValueError(f"radius must be a finite number >= 0, got {radius!r}.")
     return radius
+
+
+def _refuse_missing(X):
+    """Refuse NaN or infinite inputs with smoothcert's message, before the base model sees them."""
+    try:
+        values = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        return  # not numbers: validate_data names the problem
+    if values.ndim != 2 or np.all(np.isfinite(values)):
+        return
+    row, column = np.argwhere(~np.isfinite(values))[0]
+    kind = "NaN (a missing value)" if np.isnan(values[row, column]) else "infinity"
+    count = int((~np.isfinite(values)).sum())
+    raise ValueError(
+        f"X contains {kind} at row {row}, column {column} ({count} non-finite values in "
+        "all): randomized smoothing adds noise to every feature of every input and needs "
+        "finite numbers. Impute or drop missing values (and replace infinite ones) before smoothing."
+    )
 
 
 def _check_classifier(estimator):
@@ -114,6 +134,8 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         """
         self._validate_params()
         self._validate_extra_params()
+        self._warn_if_nothing_can_be_certified()
+        _refuse_missing(X)
         base = self._base_estimator()
         _check_classifier(base)
         frozen = isinstance(base, FrozenEstimator)
@@ -197,6 +219,27 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         """Checks beyond ``_parameter_constraints`` (subclasses extend them)."""
         self._check_sigma_range(float(self.sigma), float(self.sigma))
 
+    def _warn_if_nothing_can_be_certified(self):
+        """Warn when ``alpha`` and ``n_samples`` leave every input abstaining."""
+        n, alpha = int(self.n_samples), float(self.alpha)
+        if self.vote == "hard":
+            # all n draws for the top class: the Clopper-Pearson bound is alpha^(1/n)
+            best = clopper_pearson_lower(n, n, alpha)
+            needed = int(np.floor(np.log2(1.0 / alpha))) + 1
+            advice = f"use n_samples >= {needed} with alpha={alpha:g}"
+        else:
+            best = soft_lower_bound(1.0, 0.0, n, alpha)
+            advice = "raise n_samples (soft votes need more draws than hard ones)"
+        if best <= 0.5:
+            warnings.warn(
+                f"With alpha={alpha:g} and n_samples={n}, no input can be certified: even "
+                f"when every draw votes for the top class, the lower confidence bound of "
+                f"its probability is {float(best):.3g} <= 1/2, so every input abstains; "
+                f"{advice}.",
+                NoCertificateWarning,
+                stacklevel=3,
+            )
+
     def _check_sigma_range(self, smallest, largest):
         """Refuse noise scales whose variance is not a normal float64."""
         if not (_MIN_SIGMA <= smallest and largest <= _MAX_SIGMA):
@@ -226,7 +269,9 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         # again before any draw is made.
         self._validate_params()
         self._validate_extra_params()
+        self._warn_if_nothing_can_be_certified()
         self._check_soft_vote(self.estimator_)
+        _refuse_missing(X)
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _adapter(self):

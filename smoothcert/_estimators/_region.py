@@ -125,7 +125,9 @@ class CertifiedRegion(BaseSmoothing):
         by many nats, at the price of a smaller inscribed ball where a long
         thin ellipsoid pays; not on every problem, see the benchmarks page).
     n_samples : int, default=100_000
-        Certification (and prediction) draws per input.
+        Certification (and prediction) draws per input. Not the number of
+        training samples: ``HalvingGridSearchCV(resource="n_samples")``
+        subsamples the training rows and never sets this parameter.
     n_samples_selection : int, default=100
         Draws that select the top class before certification.
     alpha : float, default=0.001
