@@ -14,12 +14,13 @@ class UnreachableRadiusWarning(UserWarning):
 
 
 class CostWarning(UserWarning):
-    """A call will need a very large number of base-model predictions.
+    """A call is projected to take long (more than 10 minutes).
 
-    Emitted before any draw when a call (covariance search and certification
-    included) is about to make more than
-    :data:`smoothcert._engine._progress.COST_WARNING_PREDICTIONS` base-model
-    predictions, with the count and what reduces it.
+    Emitted before any draw when a call's base-model predictions (covariance
+    search and certification included), at the speed of the base model measured
+    on a small batch of the inputs and shared among the workers, would take more
+    than :data:`smoothcert._engine._progress.COST_WARNING_SECONDS`; the message
+    gives the count, the measured speed, the projected time and what reduces it.
     """
 
 

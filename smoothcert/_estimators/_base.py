@@ -5,6 +5,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone, is_classifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
@@ -18,6 +19,7 @@ from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
 from .._certify._certificate import Certificate, row_index
 from .._certify._procedures import certify_rows, predict_rows, smoothed_frequencies
 from .._certify._stats import clopper_pearson_lower, soft_lower_bound, target_probability
+from .._engine import _progress
 from .._engine._progress import Progress, warn_if_costly
 from ..exceptions import NoCertificateWarning
 from .._geometry._forms import RowCovariances
@@ -307,14 +309,21 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         Returns the list of the chunks' results.
         """
         total = X.shape[0] * per_row
-        warn_if_costly(
-            total,
-            f"{type(self).__name__}.{what} on {X.shape[0]} inputs",
-            "Lower n_samples (or n_iter / n_samples_optim for the covariance search); "
-            "to ask whether inputs are certified at a radius R, certify(X, radius=R) "
-            "stops most inputs after a few hundred draws.",
-            stacklevel=4,
-        )
+        n_workers = 1 if self.n_jobs in (None, 1) else min(effective_n_jobs(self.n_jobs), X.shape[0])
+        if total > _progress.MEASURE_ABOVE_PREDICTIONS:
+            # the projected time at this model's measured speed (no noise drawn)
+            adapter = self._adapter()
+            predict = adapter.scores if self.vote == "soft" else adapter.labels
+            warn_if_costly(
+                total,
+                _progress.prediction_seconds(predict, X),
+                f"{type(self).__name__}.{what} on {X.shape[0]} inputs",
+                "Lower n_samples (or n_iter / n_samples_optim for the covariance search); "
+                "to ask whether inputs are certified at a radius R, certify(X, radius=R) "
+                "stops most inputs after a few hundred draws.",
+                n_workers=n_workers,
+                stacklevel=4,
+            )
         with Progress(total, f"smoothcert {what}", bool(self.verbose)) as progress:
             return run_in_chunks(work, X, self.n_jobs, progress)
 
