@@ -122,9 +122,25 @@ def test_demo_writes_a_png_and_prints_the_table(tmp_path, capsys):
     for label in ("RS (fixed)", "DDRS (isotropic)", "ANCER (diagonal)", "Riemannian (SPD)"):
         assert label in out
     assert "median log-volume" in out and "R=0.25" in out
+    assert "cert. acc." not in out  # no column duplicating an R column
+    assert "caption: Certified regions" in out and "CertificateMemory" in out
     rows = _read_csv(table)
     assert [r["method"] for r in rows][0] == "RS (fixed)" and len(rows) == 4
+    assert not [c for c in rows[0] if "acc" in c]
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("suffix, magic", [(".pdf", b"%PDF"), (".svg", b"<?xml")])
+def test_demo_writes_vector_figures(tmp_path, capsys, suffix, magic):
+    pytest.importorskip("matplotlib")
+    fig = tmp_path / f"demo{suffix}"
+    code, _, err = _run(capsys, "demo", "--n-samples", 100, "--n-iter", 0, "--n-points", 4,
+                        "--out", fig, "--quiet")
+    assert code == 0, err
+    data = fig.read_bytes()
+    assert data.startswith(magic)
+    if suffix == ".svg":
+        assert b"<svg" in data and b"certified accuracy" in data
 
 
 def test_demo_errors(tmp_path, capsys):

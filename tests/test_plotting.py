@@ -434,8 +434,10 @@ def test_missing_matplotlib_gives_a_clear_import_error(monkeypatch):
 
 
 # ------------------------------------------------------------------- the demo
-def test_demo_figure_has_labels_legend_and_caption():
-    from smoothcert.demo import OVERLAP_CAPTION, plot_comparison
+def test_demo_figure_has_labels_legend_and_a_caption_outside():
+    from matplotlib.colors import to_rgba
+
+    from smoothcert.demo import METHOD_STYLES, OVERLAP_CAPTION, figure_caption, plot_comparison
 
     fixed = _cert(n=10, seed=0)
     fixed = Certificate(**{**_public_fields(fixed), "guarantee": "fixed-noise"})
@@ -443,20 +445,32 @@ def test_demo_figure_has_labels_legend_and_caption():
     y = fixed.prediction
     base = LogisticRegression().fit(fixed.center, y)
     fig = Figure(figsize=(15, 8), layout="constrained")
-    plot_comparison({"fixed": fixed, "searched": searched}, y, estimator=base, fig=fig)
-    panels, curves = fig.axes[:2], fig.axes[2]
+    certs = {"RS (fixed)": fixed, "DDRS (isotropic)": searched,
+             "ANCER (diagonal)": searched, "Riemannian (SPD)": searched}
+    plot_comparison(certs, y, estimator=base, fig=fig)
+    panels, curves = fig.axes[:4], fig.axes[4]
     for ax in panels:
         assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
         assert ax.get_legend() is None  # one legend for the figure
-    assert [line.get_label() for line in curves.get_lines()] == ["fixed", "searched"]
-    (legend,) = fig.legends
-    texts = _legend_texts(legend)
-    assert {"class 0", "class 1", "inscribed l2 ball", "abstained"} <= set(texts)
-    assert fig.get_supxlabel() == OVERLAP_CAPTION and "CertificateMemory" in OVERLAP_CAPTION
-    # only fixed-noise certificates: their regions never overlap, no caption
-    fig = Figure(figsize=(15, 8), layout="constrained")
-    plot_comparison({"fixed": fixed}, y, fig=fig)
-    assert fig.get_supxlabel() != OVERLAP_CAPTION
+    lines = curves.get_lines()
+    assert [line.get_label() for line in lines] == list(certs)
+    # curves differ by colour and by line style (or width, where they coincide)
+    styles = {(line.get_color(), line.get_linestyle(), line.get_linewidth()) for line in lines}
+    assert len({line.get_color() for line in lines}) == 4 and len(styles) == 4
+    assert len({line.get_linestyle() for line in lines}) >= 3
+    assert all(line.get_ydata()[-1] == 0 for line in lines)  # every curve runs to 0
+    # each panel's title has its curve's colour
+    for ax, label in zip(panels, certs):
+        assert to_rgba(ax.title.get_color()) == to_rgba(METHOD_STYLES[label]["color"])
+    # regions are outlines, darker than the (lighter) background of their class
+    regions = panels[1].collections
+    ellipses = [c for c in regions if type(c).__name__ == "EllipseCollection"][0]
+    assert ellipses.get_facecolor().size == 0 or np.all(ellipses.get_facecolor()[:, 3] == 0)
+    assert np.all(ellipses.get_edgecolor()[:, :3].max(axis=1) < 0.65)
+    # no caption in the figure: it is printed beside it
+    assert fig.get_supxlabel() == "" and not fig.texts
+    assert OVERLAP_CAPTION in figure_caption(certs) and "CertificateMemory" in OVERLAP_CAPTION
+    assert OVERLAP_CAPTION not in figure_caption({"RS (fixed)": fixed})
 
 
 def _public_fields(cert):

@@ -71,7 +71,7 @@ def cmd_demo(args):
         from matplotlib.figure import Figure
     except ImportError:
         raise CLIError("smoothcert demo needs matplotlib: pip install matplotlib") from None
-    from ..demo import plot_comparison, run_demo
+    from ..demo import figure_caption, plot_comparison, run_demo
 
     out = Path(args.out)
     fmt = out.suffix.lower().lstrip(".") or "png"
@@ -99,12 +99,13 @@ def cmd_demo(args):
         f"Two moons, {s['n_points']} test inputs, alpha = 0.001, N = {s['n_samples']:,} "
         f"certification draws, {s['n_iter']} iterations per search stage.\n"
         "Percentage of inputs x whose ball B2(x, R) lies in the certified region, "
-        "certified accuracy, and log-volume of the regions:\n"
+        "and log-volume of the regions:\n"
     )
     print(_format_table(result["table"]))
     plot_comparison(result["certificates"], result["y"], estimator=result["estimator"], fig=fig)
     atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=args.dpi))
     print(f"\nwrote {out}")
+    print(f"caption: {figure_caption(result['certificates'])}")
     if args.table_out:
         table = result["table"]
         if as_frame:

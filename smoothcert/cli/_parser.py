@@ -102,7 +102,7 @@ def _add_demo(sub):
             "noise optimized on the Fisher-Rao manifold (Riemannian), with alpha=0.001. "
             "Prints, for a range of radii R, the percentage of inputs x whose ball "
             "B2(x, R) lies in the certified region, and the mean and median log-volume "
-            "of the regions; writes the figure. The default settings are small "
+            "of the regions; writes the figure and prints its caption. The default settings are small "
             "(10,000 certification draws, 30 iterations, 80 inputs: well under a "
             "minute on 2 cores); --full uses those of the talk (100,000 draws, 100 "
             "iterations, 100 inputs: several minutes)."
@@ -111,7 +111,8 @@ def _add_demo(sub):
     demo.add_argument("--full", action="store_true", help="the settings of the talk (slow)")
     demo.add_argument(
         "--out", default="smoothcert_demo.png", metavar="FIG",
-        help="figure file; the format follows the extension (default: %(default)s)",
+        help="figure file; the format follows the extension: .png, .pdf, .svg (vector, "
+        "for papers) or any other matplotlib format (default: %(default)s)",
     )
     demo.add_argument(
         "--table-out", metavar="CSV", default=None, help="also write the table as CSV"
