@@ -57,11 +57,11 @@ def _check_radius(radius):
 def _refuse_missing(X):
     """Refuse NaN or infinite inputs with smoothcert's message, before the base model sees them."""
     try:
-        values = np.asarray(X, dtype=np.float64)
+        values = np.asarray(X)
     except (TypeError, ValueError):
-        return  # not numbers: validate_data names the problem
-    if values.ndim != 2 or np.all(np.isfinite(values)):
         return
+    if values.dtype.kind not in "fiub" or values.ndim != 2 or np.all(np.isfinite(values)):
+        return  # not real numbers (validate_data names the problem), or all finite
     row, column = np.argwhere(~np.isfinite(values))[0]
     kind = "NaN (a missing value)" if np.isnan(values[row, column]) else "infinity"
     count = int((~np.isfinite(values)).sum())

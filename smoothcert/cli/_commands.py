@@ -213,7 +213,7 @@ def cmd_certify(args):
     )
     guarantee = summary["guarantee"]
     if guarantee is not None:
-        print(f"guarantee: {guarantee} (these radii {describe_guarantee(guarantee)})")
+        print(f"guarantee: {guarantee} (each certificate {describe_guarantee(guarantee)})")
     if args.radius is not None:
         inside = summary["inside"]
         print(
