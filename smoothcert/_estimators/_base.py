@@ -23,7 +23,7 @@ from .._engine import _progress
 from .._engine._progress import Progress, warn_if_costly
 from ..exceptions import NoCertificateWarning
 from .._geometry._forms import RowCovariances
-from .._search._ascent import merge_search_info
+from .._search._searches import merge_search_info
 from ._parallel import run_in_chunks
 from .._engine._loop import resolve_batch_size
 from .._engine._streams import resolve_seed

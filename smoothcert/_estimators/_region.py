@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import BaseSmoothing
 from ._adapters import _unwrap_frozen, is_torch_net
 from .._geometry._forms import RowCovariances
-from .._search._ascent import MAX_FULL_FEATURES, search_covariances, search_predictions
+from .._search._searches import MAX_FULL_FEATURES, CovarianceSearch, make_search
 from ..exceptions import UnreachableRadiusWarning
 from ..metrics import _unreachable_radius_message, certified_accuracy
 
@@ -56,74 +56,36 @@ class CertifiedRegion(BaseSmoothing):
     input and step would dominate): ``O(d)`` numbers per input, any
     orientation of the few directions across which the noise is small.
 
-    In dimension the search follows the structure of a decision boundary
-    that is locally flat: a *path* (the running sum of first-moment
-    estimates of the gradient of the smoothed score) estimates the boundary
-    normal, the natural gradient is projected on "along the normal / the
-    rest", and each step is split between the two. Its draws are *tempered*
-    (``x + tau Sigma^(1/2) z`` with ``tau`` about 3, so that enough draws
-    fail to give a direction), which is exact for a flat boundary; each stage
-    checks on independent draws, untempered, that tempering did not mislead
-    it, and searches a row again untempered where it did. See the user guide,
-    *Four ways to choose the noise* and *The Fisher-Rao geometry*.
+    Every search is one projected adaptive-moment (Adam) ascent of
+    ``gap * M(Sigma)``, ``gap = Phi^-1(psi_A) - Phi^-1(psi_B)`` the gap of the
+    two largest smoothed scores (clipped away from 0 and 1) and ``M`` the
+    certified volume's scale plus the inscribed ball, on the log of the noise
+    scales (and, for the full form, in the whitened coordinates of the
+    exponential map), with one Monte-Carlo pass per iteration
+    (:mod:`smoothcert.search`). See the user guide, *Four ways to choose the
+    noise* and *The Fisher-Rao geometry*.
 
     Parameters
     ----------
     estimator : classifier, default=None
         The base classifier (``None``: LogisticRegression). Black-box models
         (trees, forests, SVMs, kNN, boosting) are optimized with score-function
-        gradients; skorch nets can use pathwise (autograd) gradients.
+        gradients; skorch nets with pathwise (autograd) gradients.
     method : {"fixed", "isotropic", "diagonal", "riemannian", "lowrank"}, default="riemannian"
-        Parametrization of ``Sigma_x`` (see above).
-    objective : {"volume", "ball"}, default="volume"
-        With ``gap = 2 r_cert(t)``, ``t`` the margin of the top class read on
-        optimization draws and ``r_cert(t)`` the radius CERTIFY returns, in
-        expectation, at that margin with ``n_samples`` draws and level
-        ``alpha`` (so the search is paid for what will be certified):
-        ``"volume"`` maximizes
-        ``gap * det(Sigma)^(1/(2d)) + kappa * gap * sqrt(lambda_min(Sigma))``
-        (ANCER / RDDRS proxy); ``"ball"`` maximizes
-        ``gap * sqrt(lambda_min(Sigma))``, the radius of the largest l2 ball in
-        the certified region (what :meth:`score` rewards).
+        Parametrization of ``Sigma_x`` (see above); builds the default search
+        of that form (:mod:`smoothcert.search`).
+    search : CovarianceSearch, default=None
+        The covariance search with its own parameters (learning rate,
+        objective, bounds, gradient estimator), e.g.
+        ``DiagonalSearch(learning_rate=0.1)``; it replaces ``method``. Its
+        parameters are tuned as ``search__learning_rate`` in a grid search.
     sigma : float, default=0.25
         Initial noise level, and the noise of ``method="fixed"``.
     n_iter : int, default=100
-        Ascent iterations per stage of the chain.
-    learning_rate : float, default=0.6
-        Initial step length in Fisher-Rao distance per ``sqrt(d / 2)``;
-        iteration ``t`` uses ``learning_rate / sqrt(t + 1)``.
-    n_samples_optim : int, default=256
-        Optimization draws per input and step (antithetic pairs). They are
+        Ascent iterations per stage of the search.
+    n_samples_optim : int, default=128
+        Optimization draws per input and iteration (antithetic pairs). They are
         independent of the certification draws.
-    gradient : {"auto", "score", "pathwise"}, default="auto"
-        ``"score"``: score-function (natural evolution strategies) estimator,
-        for any black box. ``"pathwise"``: autograd through a skorch/torch
-        base. ``"auto"``: pathwise for skorch nets, else score.
-    kappa : float, default=2.0
-        Weight of the inscribed-ball term of the ``"volume"`` objective.
-    sigma_bounds : tuple of two floats, default=(0.25, 4.0)
-        Every noise scale ``sqrt(eigenvalue(Sigma_x))`` is at least
-        ``sigma_bounds[0] * sigma``; ``sigma_bounds[1] * sigma`` caps them as
-        ``scale_cap`` says. The cap stops noise from growing without end far
-        from any decision boundary.
-    scale_cap : {"volume", "axis"}, default="volume"
-        ``"volume"``: the geometric mean of the noise scales
-        (``det(Sigma_x)^(1/(2d))``) is at most ``sigma_bounds[1] * sigma`` and
-        each scale at most ``sigma_bounds[1]^2 / sigma_bounds[0] * sigma``.
-        What diverges without a cap is noise where the classifier is constant,
-        which grows every scale; a cap on their mean stops it and still lets an
-        ellipsoid be long along a boundary and thin across it. ``"axis"``:
-        every scale at most ``sigma_bounds[1] * sigma`` (ellipsoids near a
-        curved boundary then stay nearly round).
-    floor : {"isotropic", "bounds"}, default="isotropic"
-        Smallest noise scale of the ``"diagonal"``, ``"riemannian"`` and
-        ``"lowrank"`` stages: the input's isotropic optimum (the "superset"
-        rule of ANCER: the ellipsoid is never thinner than the isotropic ball,
-        which keeps the certified ball of each input at least about the
-        isotropic one's), or ``sigma_bounds[0] * sigma`` (``"bounds"``: on
-        problems with a flat boundary, larger certified volumes, in dimension
-        by many nats, at the price of a smaller inscribed ball where a long
-        thin ellipsoid pays; not on every problem, see the benchmarks page).
     n_samples : int, default=100_000
         Certification (and prediction) draws per input. Not the number of
         training samples: ``HalvingGridSearchCV(resource="n_samples")``
@@ -177,18 +139,12 @@ class CertifiedRegion(BaseSmoothing):
 
     Notes
     -----
-    Cost per input: the search draws ``n_samples_optim`` points twice per
-    iteration (current point and candidate) for ``n_iter`` iterations per
-    stage (1 stage for ``"isotropic"``, 2 for ``"diagonal"``, 3 for
-    ``"riemannian"`` and ``"lowrank"``), plus at most ``16 * n_samples_optim``
-    per stage for a final check on independent draws (a stage's result is
-    kept only where it is significantly better there than the stage's start,
-    and not worse untempered); a row whose tempered search that check
-    distrusts is searched once more, untempered. Certification adds
-    ``n_samples_selection + n_samples``.
-    The full Riemannian stage also costs a few ``d x d`` eigendecompositions
-    per input and step, hence the low-rank form above ``d = 512``; the
-    low-rank stage costs ``O(d)`` per draw.
+    Cost per input: the search makes ``n_iter + 1`` passes of
+    ``n_samples_optim`` draws per stage (1 stage for ``"isotropic"``, 2 for
+    ``"diagonal"``, 3 for ``"riemannian"`` and ``"lowrank"``); certification
+    adds ``n_samples_selection + n_samples``. The full Riemannian stage also
+    costs a few ``d x d`` eigendecompositions per input and step, hence the
+    low-rank form above ``d = 512``, which costs ``O(d)`` per draw.
 
     A certificate covers the classifier smoothed with *that input's*
     covariance (``guarantee="per-covariance"``), not the map
@@ -224,15 +180,9 @@ class CertifiedRegion(BaseSmoothing):
     _parameter_constraints: dict = {
         **BaseSmoothing._parameter_constraints,
         "method": [StrOptions({"fixed", "isotropic", "diagonal", "riemannian", "lowrank"})],
-        "objective": [StrOptions({"volume", "ball"})],
+        "search": [CovarianceSearch, None],
         "n_iter": [Interval(Integral, 0, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "n_samples_optim": [Interval(Integral, 2, None, closed="left")],
-        "gradient": [StrOptions({"auto", "score", "pathwise"})],
-        "kappa": [Interval(Real, 0, None, closed="left")],
-        "sigma_bounds": [tuple, list],
-        "scale_cap": [StrOptions({"volume", "axis"})],
-        "floor": [StrOptions({"isotropic", "bounds"})],
         "radius": [Interval(Real, 0, None, closed="left")],
     }
 
@@ -241,16 +191,10 @@ class CertifiedRegion(BaseSmoothing):
         estimator=None,
         *,
         method="riemannian",
-        objective="volume",
+        search=None,
         sigma=0.25,
         n_iter=100,
-        learning_rate=0.6,
-        n_samples_optim=256,
-        gradient="auto",
-        kappa=2.0,
-        sigma_bounds=(0.25, 4.0),
-        scale_cap="volume",
-        floor="isotropic",
+        n_samples_optim=128,
         n_samples=100_000,
         n_samples_selection=100,
         alpha=0.001,
@@ -266,16 +210,10 @@ class CertifiedRegion(BaseSmoothing):
     ):
         self.estimator = estimator
         self.method = method
-        self.objective = objective
+        self.search = search
         self.sigma = sigma
         self.n_iter = n_iter
-        self.learning_rate = learning_rate
         self.n_samples_optim = n_samples_optim
-        self.gradient = gradient
-        self.kappa = kappa
-        self.sigma_bounds = sigma_bounds
-        self.scale_cap = scale_cap
-        self.floor = floor
         self.n_samples = n_samples
         self.n_samples_selection = n_samples_selection
         self.alpha = alpha
@@ -290,31 +228,25 @@ class CertifiedRegion(BaseSmoothing):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ checks
+    def _covariance_search(self):
+        return make_search(self.method, self.search)
+
     def _validate_extra_params(self):
-        bounds = self.sigma_bounds
-        if (
-            len(bounds) != 2
-            or not all(isinstance(b, Real) and np.isfinite(b) for b in bounds)
-            or not 0 < bounds[0] <= 1 <= bounds[1]
-        ):
+        search = self._covariance_search()
+        low, high = search.check(self.sigma)
+        self._check_sigma_range(low, high)
+        spread = high / low
+        forms = search.stages(MAX_RIEMANNIAN_FEATURES)
+        if any(form.kind in ("full", "lowrank") for form in forms) and spread > MAX_RIEMANNIAN_SCALE_RATIO:
             raise ValueError(
-                "sigma_bounds must be two finite numbers (low, high) with "
-                f"0 < low <= 1 <= high, got {bounds!r}."
-            )
-        low, high = (float(b) for b in bounds)
-        largest = high**2 / low if self.scale_cap == "volume" else high
-        self._check_sigma_range(low * float(self.sigma), largest * float(self.sigma))
-        spread = (high / low) ** 2 if self.scale_cap == "volume" else high / low
-        if self.method in ("riemannian", "lowrank") and spread > MAX_RIEMANNIAN_SCALE_RATIO:
-            raise ValueError(
-                f"sigma_bounds={bounds!r} lets the noise scales of one covariance "
-                f"differ by a factor {spread:g} (scale_cap={self.scale_cap!r}); "
-                f"method={self.method!r} accepts at most "
+                f"sigma_bounds={search.sigma_bounds!r} lets the noise scales of one covariance "
+                f"differ by a factor {spread:g} (scale_cap={search.scale_cap!r}); "
+                f"{type(search).__name__} accepts at most "
                 f"{MAX_RIEMANNIAN_SCALE_RATIO:g} (beyond, the covariance is numerically "
                 "singular in float64). Narrow sigma_bounds or use method='diagonal'."
             )
         base = _unwrap_frozen(self._base_estimator())
-        if self.gradient == "pathwise" and not is_torch_net(base):
+        if search.gradient == "pathwise" and not is_torch_net(base):
             raise ValueError(
                 "gradient='pathwise' needs a differentiable base model (a skorch "
                 f"net); {type(base).__name__} has no input gradients. "
@@ -322,35 +254,18 @@ class CertifiedRegion(BaseSmoothing):
             )
 
     # ------------------------------------------------------------------ search
-    def _gradient_kind(self, adapter):
-        if self.gradient == "auto":
-            return "pathwise" if adapter.supports_gradient else "score"
-        if self.gradient == "pathwise" and not adapter.supports_gradient:
-            raise ValueError("gradient='pathwise' needs a skorch/torch base model.")
-        return self.gradient
-
     def _search_cost(self):
-        return search_predictions(self.method, self.n_iter, self.n_samples_optim, self.n_features_in_)
+        return self._covariance_search().n_predictions(self.n_iter, self.n_samples_optim, self.n_features_in_)
 
     def _search(self, X, adapter, seed, progress=None):
-        return search_covariances(
+        return self._covariance_search().search(
             adapter,
             X,
-            method=self.method,
-            objective=self.objective,
             sigma=float(self.sigma),
-            sigma_bounds=tuple(float(b) for b in self.sigma_bounds),
             n_iter=self.n_iter,
-            learning_rate=float(self.learning_rate),
             n_samples_optim=self.n_samples_optim,
-            gradient=self._gradient_kind(adapter),
-            kappa=float(self.kappa),
-            n_samples=self.n_samples,
-            alpha=float(self.alpha),
             seed=seed,
             votes=self.vote,
-            scale_cap=self.scale_cap,
-            superset=self.floor == "isotropic",
             batch_size=self._batch_size(X.shape[1]),
             progress=progress,
         )
@@ -377,7 +292,7 @@ class CertifiedRegion(BaseSmoothing):
     # --------------------------------------------------------------- inference
     def _noise(self, X, adapter, seed, progress):
         covariances, info = self._search(X, adapter, seed, progress)
-        guarantee = "fixed-noise" if self.method == "fixed" else "per-covariance"
+        guarantee = "per-covariance" if info["stages"] else "fixed-noise"
         return covariances, guarantee, info
 
     def predict(self, X, memory=None):
