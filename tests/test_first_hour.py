@@ -271,6 +271,12 @@ def test_cost_warning_is_based_on_the_projected_time(moons, monkeypatch, no_samp
                                          r"per second.*16.7 minutes"):
         with pytest.raises(AssertionError, match="noise was drawn"):
             clf.certify(X[:10])
+    # a million search iterations are long even with an infinitely fast model
+    monkeypatch.setattr(progress, "prediction_seconds", lambda predict, X: 1e-12)
+    region = CertifiedRegion(LogisticRegression(), n_iter=10**6, n_samples=100).fit(X, y)
+    with pytest.warns(CostWarning, match="covariance search's iterations at least"):
+        with pytest.raises(AssertionError, match="noise was drawn"):
+            region.optimize_covariance(X[:10])
     # two workers share it: 8.3 minutes, silent
     with warnings.catch_warnings():
         warnings.simplefilter("error", CostWarning)

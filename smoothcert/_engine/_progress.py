@@ -12,7 +12,8 @@ with workers, :meth:`Progress.revise_total`) and set to the count made when the
 call ends, so that the bar always ends at 100 %.
 
 Before any draw, a call whose projected time -- its predictions at the base
-model's measured speed (:func:`prediction_seconds`), shared among the workers --
+model's measured speed (:func:`prediction_seconds`), shared among the workers,
+plus at least :data:`SECONDS_PER_PASS` per iteration of the covariance search --
 exceeds :data:`COST_WARNING_SECONDS` warns
 (:class:`~smoothcert.exceptions.CostWarning`).
 """
@@ -28,6 +29,7 @@ __all__ = [
     "Progress",
     "COST_WARNING_SECONDS",
     "MEASURE_ABOVE_PREDICTIONS",
+    "SECONDS_PER_PASS",
     "prediction_seconds",
     "warn_if_costly",
 ]
@@ -41,6 +43,11 @@ MEASURE_ABOVE_PREDICTIONS = 100_000
 
 #: Rows of the timed batch of base-model predictions.
 MEASURE_ROWS = 2048
+
+#: Seconds of one iteration of the covariance search beside its predictions, at
+#: least (its Python, linear algebra and sampling; a few milliseconds measured on
+#: small problems): a search of a million iterations is long whatever the model.
+SECONDS_PER_PASS = 1e-3
 
 
 def prediction_seconds(predict, X, rows=MEASURE_ROWS):
@@ -78,7 +85,7 @@ def _duration(seconds):
 
 
 def warn_if_costly(n_predictions, seconds_per_prediction, what, advice, *, n_workers=1,
-                   stacklevel=3):
+                   overhead_seconds=0.0, stacklevel=3):
     """Warn (:class:`CostWarning`) when the projected time exceeds the threshold.
 
     Parameters
@@ -91,6 +98,9 @@ def warn_if_costly(n_predictions, seconds_per_prediction, what, advice, *, n_wor
         The call, and what makes it cheaper, for the message.
     n_workers : int, default=1
         Workers sharing the predictions.
+    overhead_seconds : float, default=0.0
+        Time the call spends beside the predictions (the covariance search's
+        iterations, :data:`SECONDS_PER_PASS` each), added to the projection.
     stacklevel : int, default=3
         Passed to :func:`warnings.warn`.
 
@@ -99,13 +109,17 @@ def warn_if_costly(n_predictions, seconds_per_prediction, what, advice, *, n_wor
     seconds : float
         The projected time.
     """
-    seconds = n_predictions * seconds_per_prediction / max(1, int(n_workers))
+    seconds = n_predictions * seconds_per_prediction / max(1, int(n_workers)) + overhead_seconds
     if seconds > COST_WARNING_SECONDS:
         workers = f" with {n_workers} workers" if n_workers > 1 else ""
+        search = (
+            f", and the covariance search's iterations at least {_duration(overhead_seconds)}"
+            if overhead_seconds > 0.1 * seconds else ""
+        )
         warnings.warn(
             f"{what} will make up to {n_predictions:.3g} base-model predictions: at the "
             f"measured speed of this model ({1.0 / seconds_per_prediction:.3g} predictions "
-            f"per second){workers} that is about {_duration(seconds)} (more than "
+            f"per second){workers}{search}, that is about {_duration(seconds)} (more than "
             f"{_duration(COST_WARNING_SECONDS)}). {advice}",
             CostWarning,
             stacklevel=stacklevel,

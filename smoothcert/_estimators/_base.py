@@ -293,6 +293,10 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         """Base-model predictions per input spent choosing the covariance (subclasses)."""
         return 0
 
+    def _search_passes(self):
+        """Engine passes (iterations) of the covariance search, one after the other (subclasses)."""
+        return 0
+
     def _check_sequential(self, radius):
         """Sequential sampling keeps exact integer counts: refuse a budget beyond them."""
         if (radius is not None or self.sampling == "sequential") and self.n_samples >= _MAX_SEQUENTIAL:
@@ -302,15 +306,20 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
                 f"{_MAX_SEQUENTIAL - 1} draws per input."
             )
 
-    def _run(self, X, work, per_row, what, serial=False):
+    def _run(self, X, work, per_row, what, serial=False, search=True):
         """Run ``work`` over the rows of ``X`` with the cost warning, a progress bar and ``n_jobs``.
 
-        ``per_row`` is the number of base-model predictions per input at most.
+        ``per_row`` is the number of base-model predictions per input at most;
+        ``search`` says whether the call runs the covariance search (whose
+        iterations add their own time to the projection of the cost warning).
         Returns the list of the chunks' results.
         """
         total = X.shape[0] * per_row
-        n_workers = 1 if self.n_jobs in (None, 1) else min(effective_n_jobs(self.n_jobs), X.shape[0])
-        if total > _progress.MEASURE_ABOVE_PREDICTIONS:
+        n_workers = 1
+        if not serial and self.n_jobs not in (None, 1):
+            n_workers = min(effective_n_jobs(self.n_jobs), X.shape[0])
+        overhead = (self._search_passes() if search else 0) * _progress.SECONDS_PER_PASS
+        if total > _progress.MEASURE_ABOVE_PREDICTIONS or overhead > _progress.COST_WARNING_SECONDS:
             # the projected time at this model's measured speed (no noise drawn)
             adapter = self._adapter()
             predict = adapter.scores if self.vote == "soft" else adapter.labels
@@ -322,6 +331,7 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
                 "to ask whether inputs are certified at a radius R, certify(X, radius=R) "
                 "stops most inputs after a few hundred draws.",
                 n_workers=n_workers,
+                overhead_seconds=overhead,
                 stacklevel=4,
             )
         with Progress(total, f"smoothcert {what}", bool(self.verbose)) as progress:
@@ -346,7 +356,9 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         )
         search = self._search_cost() if covariances is None else 0
         per_row = search + self.n_samples_selection + self.n_samples
-        parts = self._run(X, work, per_row, "certify", serial=covariances is not None)
+        parts = self._run(
+            X, work, per_row, "certify", serial=covariances is not None, search=covariances is None
+        )
         covariances = RowCovariances.concatenate([part[0] for part in parts])
         top, p_lower, abstained, r, n_draws = (
             np.concatenate([part[k] for part in parts]) for k in range(1, 6)

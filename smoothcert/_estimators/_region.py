@@ -257,6 +257,9 @@ class CertifiedRegion(BaseSmoothing):
     def _search_cost(self):
         return self._covariance_search().n_predictions(self.n_iter, self.n_samples_optim, self.n_features_in_)
 
+    def _search_passes(self):
+        return len(self._covariance_search().stages(self.n_features_in_)) * int(self.n_iter)
+
     def _search(self, X, adapter, seed, progress=None):
         return self._covariance_search().search(
             adapter,
