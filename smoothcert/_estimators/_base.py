@@ -68,7 +68,8 @@ def _refuse_missing(X):
     raise ValueError(
         f"X contains {kind} at row {row}, column {column} ({count} non-finite values in "
         "all): randomized smoothing adds noise to every feature of every input and needs "
-        "finite numbers. Impute or drop missing values (and replace infinite ones) before smoothing."
+        "finite numbers. Impute or drop missing values (and replace infinite ones) before "
+        "smoothing."
     )
 
 

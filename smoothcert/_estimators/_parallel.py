@@ -4,7 +4,8 @@ Every input's result depends only on that input (its noise streams are seeded
 from ``random_state``, its own bytes and the stage), so a call can be split into
 contiguous chunks of rows, each run from start to end -- covariance search and
 certification together -- in one worker, and the chunks joined back: the results
-are identical to a serial run. One task per chunk keeps the cost of shipping the
+are identical to a serial run. One task per chunk (two per worker, ten at least,
+so that the progress bar moves as chunks finish) keeps the cost of shipping the
 model to the workers to a few pickles per call (the covariance search alone makes
 hundreds of Monte-Carlo calls, and parallelizing each of them separately cost more
 than it saved).
