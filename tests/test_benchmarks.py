@@ -11,6 +11,7 @@ The peer packages (``ancer-python``, ``ddsmoothing-python``) are optional:
 without them the scripts leave out the peer rows.
 """
 
+import ast
 import os
 import re
 import subprocess
@@ -37,6 +38,37 @@ def _params():
 def test_scripts_found():
     assert "bench_overhead.py" in SCRIPTS and "bench_search.py" in SCRIPTS
     assert not any(name.startswith("_") for name in SCRIPTS)
+
+
+def _private_uses(path):
+    """Private smoothcert names a benchmark file uses: ``smoothcert._x`` imports and ``obj._attr``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "smoothcert":
+            parts = node.module.split(".") + [alias.name for alias in node.names]
+            found += [f"from {node.module} import {a.name}" for a in node.names if any(p.startswith("_") and
+                      not p.startswith("__") for p in parts)]
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names
+                      if a.name.startswith("smoothcert") and any(p.startswith("_") for p in a.name.split("."))]
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            found.append(f"line {node.lineno}: .{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(BENCHMARKS.glob("*.py")), ids=lambda path: path.name)
+def test_benchmarks_use_public_api_only(path):
+    """Benchmarks (scripts and their helper modules) use no private name of smoothcert,
+    nor any private attribute (of an estimator, certificate or module)."""
+    assert _private_uses(path) == []
+
+
+def test_private_use_detector(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from smoothcert._certify._stats import x\nimport smoothcert._engine\n"
+                   "from smoothcert import _thing\ny = clf._adapter()\nz = obj.__class__\n"
+                   "from smoothcert.search import DiagonalSearch\n")
+    assert len(_private_uses(bad)) == 4
 
 
 @pytest.mark.parametrize("script", list(_params()))
