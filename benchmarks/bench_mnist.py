@@ -102,6 +102,7 @@ def main(argv=None):
     parser.add_argument("--methods", default="isotropic,diagonal,riemannian")
     parser.add_argument("--no-peers", action="store_true", help="skip the DDRS / ANCER package rows")
     parser.add_argument("--reference", default=None, help="source tree of another smoothcert to add rows from")
+    parser.add_argument("--reference-methods", default="isotropic,diagonal")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -150,14 +151,17 @@ def main(argv=None):
     for row in smoothcert_rows(args, methods, (X_train, y_train, X_test, y_test)):
         rows.append({**row, "method": f"smoothcert {row['method']}"})
     if args.reference:
-        command = [sys.executable, os.path.abspath(__file__), "--json", "--methods", args.methods,
+        command = [sys.executable, os.path.abspath(__file__), "--json", "--methods", args.reference_methods,
                    "--n-test", str(args.n_test), "--iterations", str(args.iterations), "--samples",
                    str(args.samples), "--n-samples", str(args.n_samples), "--seed", str(args.seed),
                    "--threads", str(args.threads)]
         env = {**os.environ, "PYTHONPATH": os.path.abspath(args.reference)}
-        out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-        for row in json.loads(out.split("JSON", 1)[1]):
-            rows.append({**row, "method": f"reference {row['method']}"})
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if done.returncode:
+            print(f"(reference rows failed:\n{done.stderr[-2000:]})")
+        else:
+            for row in json.loads(done.stdout.split("JSON", 1)[1]):
+                rows.append({**row, "method": f"reference {row['method']}"})
     columns = ["method", "proxy_radius", "cert_acc"] + [f"ball@{R:g}" for R in RADII] + ["seconds"]
     print_table(rows, columns, title=f"MNIST d = 784, LeNet-5 (noise {args.sigma}), {len(X_test)} digits, "
                                      f"{args.iterations} iterations x {args.samples} draws, N = {args.n_samples}")

@@ -193,7 +193,11 @@ def test_search_cost_is_what_the_base_model_sees():
             Counting.calls += len(X)
             return super().predict(X)
 
-    for search in (IsotropicSearch(), DiagonalSearch(), RiemannianSearch(), FixedNoise()):
+        def predict_proba(self, X):
+            Counting.calls += len(X)
+            return super().predict_proba(X)
+
+    for search in (IsotropicSearch(), DiagonalSearch(votes="soft"), RiemannianSearch(), FixedNoise()):
         region = CertifiedRegion(Counting(), search=search, n_iter=5, n_samples_optim=30, n_samples=100,
                                  n_samples_selection=10, random_state=0).fit(X, y)
         Counting.calls = 0

@@ -95,9 +95,8 @@ class CertifiedRegion(BaseSmoothing):
     radius : float, default=0.25
         l2 radius at which :meth:`score` measures certified accuracy.
     vote : {"hard", "soft"}, default="hard"
-        Vote of the certification. Score-function searches count the same
-        votes (predicted labels, or ``predict_proba`` scores); pathwise
-        searches differentiate the soft scores.
+        Vote of the certification. The searches read the base model's scores
+        whatever the vote (see the ``votes`` parameter of the searches).
     noise_augmentation : int, default=0
         Train the base model on this many noisy copies of the training data
         (noise ``N(0, sigma^2 I)``).
@@ -263,7 +262,6 @@ class CertifiedRegion(BaseSmoothing):
             n_iter=self.n_iter,
             n_samples_optim=self.n_samples_optim,
             seed=seed,
-            votes=self.vote,
             batch_size=self._batch_size(X.shape[1]),
             progress=progress,
         )

@@ -207,6 +207,14 @@ class CovarianceSearch(BaseEstimator):
         Smallest scale of the stages after the first: the row's isotropic
         optimum (the certified ellipsoid then contains the isotropic ball), or
         ``sigma_bounds[0] * sigma``.
+    votes : {"hard", "soft"}, default="hard"
+        What score-function estimates read: the base model's predicted
+        labels, the votes hard-vote CERTIFY counts (their failures locate the
+        boundary sharply, which the anisotropic stages need), or its
+        ``predict_proba`` scores (smooth and informative where every vote
+        agrees, which favours the isotropic and diagonal stages; models
+        without ``predict_proba`` use their votes). Pathwise estimates always
+        differentiate the scores.
     """
 
     #: The forms optimized, in order (subclasses).
@@ -221,10 +229,12 @@ class CovarianceSearch(BaseEstimator):
         "sigma_bounds": [tuple, list],
         "scale_cap": [StrOptions({"volume", "axis"})],
         "floor": [StrOptions({"isotropic", "bounds"})],
+        "votes": [StrOptions({"soft", "hard"})],
     }
 
     def __init__(self, *, learning_rate=0.05, objective="volume", kappa=2.0, gradient="auto",
-                 max_probability=0.999, sigma_bounds=(0.25, 4.0), scale_cap="volume", floor="isotropic"):
+                 max_probability=0.999, sigma_bounds=(0.25, 4.0), scale_cap="volume", floor="isotropic",
+                 votes="hard"):
         self.learning_rate = learning_rate
         self.objective = objective
         self.kappa = kappa
@@ -233,6 +243,7 @@ class CovarianceSearch(BaseEstimator):
         self.sigma_bounds = sigma_bounds
         self.scale_cap = scale_cap
         self.floor = floor
+        self.votes = votes
 
     # ----------------------------------------------------------------- checks
     def check(self, sigma):
@@ -266,8 +277,7 @@ class CovarianceSearch(BaseEstimator):
         return 0 if n_iter == 0 else len(stages) * (int(n_iter) + 1 + 2 * CHECK_FACTOR) * n_draws
 
     # ----------------------------------------------------------------- search
-    def search(self, adapter, X, *, sigma, n_iter, n_samples_optim, seed, batch_size, votes="hard",
-               progress=None):
+    def search(self, adapter, X, *, sigma, n_iter, n_samples_optim, seed, batch_size, progress=None):
         """Optimize one noise covariance per row of ``X``.
 
         Parameters
@@ -283,9 +293,6 @@ class CovarianceSearch(BaseEstimator):
             certification draws.
         seed : tuple of int
         batch_size : int
-        votes : {"hard", "soft"}
-            What score-function estimates count (pathwise ones differentiate
-            the soft scores).
         progress : Progress, default=None
 
         Returns
@@ -307,6 +314,7 @@ class CovarianceSearch(BaseEstimator):
         elif gradient == "pathwise" and not adapter.supports_gradient:
             raise ValueError("gradient='pathwise' needs a skorch/torch base model.")
         n_draws = 2 * (-(-int(n_samples_optim) // 2))
+        votes = self.votes if getattr(adapter, "has_proba", True) else "hard"
         common = dict(seed=seed, batch_size=batch_size, progress=progress)
         per_row = 4 * d * max(int(np.prod(form.tangent_shape(d))) // d for form in stages)
         block = max(1, min(n, _STATE_BUDGET // max(per_row, 1)))
@@ -414,11 +422,7 @@ class CovarianceSearch(BaseEstimator):
         """
         u_x = path / np.maximum(np.linalg.norm(path, axis=1, keepdims=True), _EPS)
         u = covs.factor_transpose(u_x)
-        u = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), _EPS)
-        P, _ = covs._svd()
-        q, r = np.linalg.qr(np.concatenate([u[:, :, None], P], axis=2))
-        live = np.abs(np.diagonal(r, axis1=1, axis2=2)) > 1e-3
-        B = q * live[:, None, :]
+        B = lowrank_basis(covs, u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), _EPS))
         st = sampler.statistics(covs, tag, weights, basis=B, diagonal=True)
         psi = st["psi"]
         path = path + covs.inverse_factor_transpose(st["v"])
@@ -430,6 +434,20 @@ class CovarianceSearch(BaseEstimator):
         tangent = LowRankTangent(diag, B, block).scaled(shape)
         shape_grad = covs.shape_tangent(self.objective, self.kappa, B)
         return tangent + shape_grad.scaled(gap), psi, path
+
+
+def lowrank_basis(covs, u):
+    """Orthonormal basis ``[u, P]`` (n, d, k + 1) of a low-rank step, in the whitened frame.
+
+    ``u`` (n, d): a unit whitened direction (the estimated boundary normal);
+    ``P``: the form's current shrink directions. A column (nearly) spanned by
+    the previous ones, or a zero ``u``, is zeroed: a step along it would only
+    add noise.
+    """
+    P, _ = covs._svd()
+    q, r = np.linalg.qr(np.concatenate([u[:, :, None], P], axis=2))
+    live = np.abs(np.diagonal(r, axis1=1, axis2=2)) > 1e-3
+    return q * live[:, None, :]
 
 
 class FixedNoise(CovarianceSearch):
