@@ -11,6 +11,7 @@ from sklearn.ensemble import RandomForestClassifier
 from smoothcert import Certificate, CertificateMemory, CertifiedRegion
 from smoothcert._geometry._forms import RowCovariances
 from smoothcert._geometry._ellipsoids import ellipsoids_disjoint, point_in_ellipsoids, touching_scales
+from smoothcert.search import DiagonalSearch
 
 
 def random_spd(rng, n, d, low=-2.0, high=0.0):
@@ -77,7 +78,7 @@ def moons_certificate():
         RandomForestClassifier(10, random_state=0),
         method="diagonal",
         sigma=0.4,
-        sigma_bounds=(0.05, 20.0),
+        search=DiagonalSearch(sigma_bounds=(0.05, 20.0)),
         n_iter=5,
         n_samples_optim=32,
         n_samples=500,
