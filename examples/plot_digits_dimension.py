@@ -118,10 +118,8 @@ def show(table, cert, n_iter):
     print(f"\nstages of the {cert.covariances.kind} search: {info['stages']}")
     for stage in info["stages"]:
         seconds = n_iter * np.sum(info["seconds_per_iteration"][stage])
-        print(
-            f"  {stage:9s} {seconds:5.1f} s, digits moved by the ascent: "
-            f"{info['n_moved'][stage]}, sent back by the check: {info['n_reverted'][stage]}"
-        )
+        print(f"  {stage:9s} {seconds:5.1f} s")
+    print(f"base-model predictions of the search per digit: {info['n_base_predictions']}")
 
 
 N_TEST = 100 if FULL else 20

@@ -140,7 +140,6 @@ for name, (model, X_fit, X_cert, normal) in problems.items():
     region = CertifiedRegion(
         FrozenEstimator(model),
         sigma=0.25,
-        sigma_bounds=(0.25, 4.0),
         n_iter=N_ITER,
         n_samples_optim=256,
         n_samples=N_SAMPLES,
