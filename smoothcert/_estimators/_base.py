@@ -255,7 +255,7 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
                 f"{_MAX_SEQUENTIAL - 1} draws per input."
             )
 
-    def _run(self, X, work, per_row, what):
+    def _run(self, X, work, per_row, what, serial=False):
         """Run ``work`` over the rows of ``X`` with the cost warning, a progress bar and ``n_jobs``.
 
         ``per_row`` is the number of base-model predictions per input at most.
@@ -271,9 +271,9 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             stacklevel=4,
         )
         with Progress(total, f"smoothcert {what}", bool(self.verbose)) as progress:
-            return run_in_chunks(work, X, self.n_jobs, progress)
+            return run_in_chunks(work, X, None if serial else self.n_jobs, progress)
 
-    def _certify(self, X, *, radius=None, min_eigenvalue=None, memory=None):
+    def _certify(self, X, *, radius=None, min_eigenvalue=None, memory=None, covariances=None):
         """CERTIFY every row of ``X``, at a target radius or not, and wrap the result.
 
         ``min_eigenvalue`` maps the covariances to the smallest eigenvalue of
@@ -284,11 +284,15 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         index = row_index(X)
         X = self._check_X(X)
         self._check_sequential(radius)
+        if covariances is not None:
+            covariances = covariances(X)
         work = functools.partial(
-            self._certify_chunk, seed=self._seed(), radius=radius, min_eigenvalue=min_eigenvalue
+            self._certify_chunk, seed=self._seed(), radius=radius, min_eigenvalue=min_eigenvalue,
+            covariances=covariances,
         )
-        per_row = self._search_cost() + self.n_samples_selection + self.n_samples
-        parts = self._run(X, work, per_row, "certify")
+        search = self._search_cost() if covariances is None else 0
+        per_row = search + self.n_samples_selection + self.n_samples
+        parts = self._run(X, work, per_row, "certify", serial=covariances is not None)
         covariances = RowCovariances.concatenate([part[0] for part in parts])
         top, p_lower, abstained, r, n_draws = (
             np.concatenate([part[k] for part in parts]) for k in range(1, 6)
@@ -309,9 +313,12 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         )
         return cert if memory is None else memory.process(cert)
 
-    def _certify_chunk(self, X, progress, *, seed, radius, min_eigenvalue):
+    def _certify_chunk(self, X, progress, *, seed, radius, min_eigenvalue, covariances=None):
         adapter = self._adapter()
-        covariances, guarantee, info = self._noise(X, adapter, seed, progress)
+        if covariances is None:
+            covariances, guarantee, info = self._noise(X, adapter, seed, progress)
+        else:
+            guarantee, info = "per-covariance", None
         target_p = None
         if radius is not None:
             lam = covariances.min_eigenvalue() if min_eigenvalue is None else min_eigenvalue(covariances)

@@ -95,9 +95,8 @@ class CertifiedRegion(BaseSmoothing):
     radius : float, default=0.25
         l2 radius at which :meth:`score` measures certified accuracy.
     vote : {"hard", "soft"}, default="hard"
-        Vote of the certification. Score-function searches count the same
-        votes (predicted labels, or ``predict_proba`` scores); pathwise
-        searches differentiate the soft scores.
+        Vote of the certification. The searches read the base model's scores
+        whatever the vote (see the ``votes`` parameter of the searches).
     noise_augmentation : int, default=0
         Train the base model on this many noisy copies of the training data
         (noise ``N(0, sigma^2 I)``).
@@ -263,7 +262,6 @@ class CertifiedRegion(BaseSmoothing):
             n_iter=self.n_iter,
             n_samples_optim=self.n_samples_optim,
             seed=seed,
-            votes=self.vote,
             batch_size=self._batch_size(X.shape[1]),
             progress=progress,
         )
@@ -313,7 +311,7 @@ class CertifiedRegion(BaseSmoothing):
             return super().predict(X)
         return self.certify(X, memory=memory).prediction
 
-    def certify(self, X, radius=None, memory=None):
+    def certify(self, X, radius=None, memory=None, covariance=None):
         """Optimize each input's covariance, then CERTIFY it on fresh draws.
 
         Parameters
@@ -340,6 +338,12 @@ class CertifiedRegion(BaseSmoothing):
             other classes (or abstains), then stored. The certificates then
             hold for the stateful classifier made of the model *and* its
             memory (``guarantee="memory"``). The memory is updated in place.
+        covariance : array-like of shape (n_samples, n_features, n_features), default=None
+            Given noise covariances, one SPD matrix per input: the search is
+            skipped and each input is certified with its own (e.g. to compare
+            the covariances of another tool under one CERTIFY). Inputs are
+            then certified in this process (``n_jobs`` is not used); results
+            are the same.
 
         Returns
         -------
@@ -357,7 +361,28 @@ class CertifiedRegion(BaseSmoothing):
                 raise TypeError(
                     f"memory must be a CertificateMemory, got {type(memory).__name__}."
                 )
-        return self._certify(X, radius=radius, memory=memory)
+        given = None
+        if covariance is not None:
+            given = functools.partial(self._given_covariances, covariance)
+        return self._certify(X, radius=radius, memory=memory, covariances=given)
+
+    def _given_covariances(self, covariance, X):
+        """The rows' given covariances, validated (called once ``X`` is validated)."""
+        try:
+            matrices = np.asarray(covariance, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"covariance must be an array of numbers, got {type(covariance).__name__}.") from exc
+        n, d = X.shape
+        if matrices.shape != (n, d, d):
+            raise ValueError(f"covariance must have shape (n_samples, n_features, n_features) = {(n, d, d)}, "
+                             f"got {matrices.shape}.")
+        if not np.all(np.isfinite(matrices)):
+            raise ValueError("covariance must be finite.")
+        if not np.allclose(matrices, np.swapaxes(matrices, 1, 2), rtol=1e-10, atol=1e-12):
+            raise ValueError("covariance must hold symmetric matrices.")
+        if np.any(np.linalg.eigvalsh(matrices)[:, 0] <= 0):
+            raise ValueError("covariance must hold positive definite matrices.")
+        return RowCovariances.from_matrices(matrices)
 
     def score(self, X, y, sample_weight=None):
         """Certified accuracy at ``self.radius``.

@@ -82,6 +82,8 @@ MAX_FULL_FEATURES = 512
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-12
 #: Most floats held by the per-block optimization state.
 _STATE_BUDGET = 2**24
+#: Draws of the end-of-stage check, in units of ``n_samples_optim``.
+CHECK_FACTOR = 4
 
 
 def clipped_gap(psi, max_probability):
@@ -156,9 +158,9 @@ class _Block:
         self.gradient, self.votes = gradient, votes if gradient == "score" else "soft"
         self.common = common
 
-    def scores(self, covs, tag):
-        (psi,) = sample(self.adapter, self.X, covs, self.n_draws, SearchScores(self.adapter.n_classes, self.votes),
-                        stage=tag, **self.common)
+    def scores(self, covs, tag, n_draws=None):
+        (psi,) = sample(self.adapter, self.X, covs, n_draws or self.n_draws,
+                        SearchScores(self.adapter.n_classes, self.votes), stage=tag, **self.common)
         return psi
 
     def statistics(self, covs, tag, weights, *, basis=None, diagonal=False, form=None):
@@ -205,6 +207,14 @@ class CovarianceSearch(BaseEstimator):
         Smallest scale of the stages after the first: the row's isotropic
         optimum (the certified ellipsoid then contains the isotropic ball), or
         ``sigma_bounds[0] * sigma``.
+    votes : {"hard", "soft"}, default="hard"
+        What score-function estimates read: the base model's predicted
+        labels, the votes hard-vote CERTIFY counts (their failures locate the
+        boundary sharply, which the anisotropic stages need), or its
+        ``predict_proba`` scores (smooth and informative where every vote
+        agrees, which favours the isotropic and diagonal stages; models
+        without ``predict_proba`` use their votes). Pathwise estimates always
+        differentiate the scores.
     """
 
     #: The forms optimized, in order (subclasses).
@@ -219,10 +229,12 @@ class CovarianceSearch(BaseEstimator):
         "sigma_bounds": [tuple, list],
         "scale_cap": [StrOptions({"volume", "axis"})],
         "floor": [StrOptions({"isotropic", "bounds"})],
+        "votes": [StrOptions({"soft", "hard"})],
     }
 
     def __init__(self, *, learning_rate=0.05, objective="volume", kappa=2.0, gradient="auto",
-                 max_probability=0.999, sigma_bounds=(0.25, 4.0), scale_cap="volume", floor="isotropic"):
+                 max_probability=0.999, sigma_bounds=(0.25, 4.0), scale_cap="volume", floor="isotropic",
+                 votes="hard"):
         self.learning_rate = learning_rate
         self.objective = objective
         self.kappa = kappa
@@ -231,6 +243,7 @@ class CovarianceSearch(BaseEstimator):
         self.sigma_bounds = sigma_bounds
         self.scale_cap = scale_cap
         self.floor = floor
+        self.votes = votes
 
     # ----------------------------------------------------------------- checks
     def check(self, sigma):
@@ -258,14 +271,13 @@ class CovarianceSearch(BaseEstimator):
         return self._forms
 
     def n_predictions(self, n_iter, n_samples_optim, n_features):
-        """Base-model predictions per input: ``n_iter + 1`` passes per stage."""
+        """Base-model predictions per input: per stage, ``n_iter + 1`` passes and the end check."""
         n_draws = 2 * (-(-int(n_samples_optim) // 2))
         stages = self.stages(n_features)
-        return 0 if n_iter == 0 else len(stages) * (int(n_iter) + 1) * n_draws
+        return 0 if n_iter == 0 else len(stages) * (int(n_iter) + 1 + 2 * CHECK_FACTOR) * n_draws
 
     # ----------------------------------------------------------------- search
-    def search(self, adapter, X, *, sigma, n_iter, n_samples_optim, seed, batch_size, votes="hard",
-               progress=None):
+    def search(self, adapter, X, *, sigma, n_iter, n_samples_optim, seed, batch_size, progress=None):
         """Optimize one noise covariance per row of ``X``.
 
         Parameters
@@ -281,9 +293,6 @@ class CovarianceSearch(BaseEstimator):
             certification draws.
         seed : tuple of int
         batch_size : int
-        votes : {"hard", "soft"}
-            What score-function estimates count (pathwise ones differentiate
-            the soft scores).
         progress : Progress, default=None
 
         Returns
@@ -305,6 +314,7 @@ class CovarianceSearch(BaseEstimator):
         elif gradient == "pathwise" and not adapter.supports_gradient:
             raise ValueError("gradient='pathwise' needs a skorch/torch base model.")
         n_draws = 2 * (-(-int(n_samples_optim) // 2))
+        votes = self.votes if getattr(adapter, "has_proba", True) else "hard"
         common = dict(seed=seed, batch_size=batch_size, progress=progress)
         per_row = 4 * d * max(int(np.prod(form.tangent_shape(d))) // d for form in stages)
         block = max(1, min(n, _STATE_BUDGET // max(per_row, 1)))
@@ -330,7 +340,8 @@ class CovarianceSearch(BaseEstimator):
             start = time.perf_counter()
             theta = form.parameters_from(previous, theta, d)
             low, high = form.bounds(floor, cap)
-            theta = self._ascent(phase, form, theta, low, high, volume, sampler, n_iter)
+            end = self._ascent(phase, form, theta, low, high, volume, sampler, n_iter)
+            theta = self._checked(phase, form, theta, end, sampler, n_iter)
             info["seconds_per_iteration"].setdefault(form.kind, []).append(
                 (time.perf_counter() - start) / max(1, n_iter))
             previous = form
@@ -338,12 +349,36 @@ class CovarianceSearch(BaseEstimator):
                 floor = theta.copy()
         return previous.from_parameters(theta, d)
 
+    def _objective(self, psi, covs):
+        gap, _ = clipped_gap(psi, self.max_probability)
+        return gap * shape_factor(covs, self.objective, self.kappa)
+
+    def _checked(self, phase, form, start, end, sampler, n_iter):
+        """The stage's end, or its start where the start scores higher on fresh draws.
+
+        Both are evaluated on the same ``CHECK_FACTOR * n_samples_optim``
+        draws (common random numbers), independent of the ascent's: a row
+        never leaves a stage worse, by this estimate, than it entered it.
+        """
+        d = sampler.X.shape[1]
+        tag = optimization_stage(phase, n_iter + 1)
+        n_draws = CHECK_FACTOR * sampler.n_draws
+        covs_start, covs_end = form.from_parameters(start, d), form.from_parameters(end, d)
+        j_start = self._objective(sampler.scores(covs_start, tag, n_draws), covs_start)
+        j_end = self._objective(sampler.scores(covs_end, tag, n_draws), covs_end)
+        back = j_end < j_start
+        if not np.any(back):
+            return end
+        out = end.copy()
+        out[back] = start[back]
+        return out
+
     # ----------------------------------------------------------------- ascent
     def _ascent(self, phase, form, theta, low, high, volume, sampler, n_iter):
         """Projected adaptive-moment ascent of ``gap * M`` on one form."""
         d = sampler.X.shape[1]
         kind = form.kind
-        moments = _Moments(per_coordinate=kind in ("isotropic", "diagonal"))
+        moments = _Moments(per_coordinate=kind in ("isotropic", "diagonal", "lowrank"))
         covs = form.from_parameters(theta, d)
         psi = sampler.scores(covs, optimization_stage(phase, n_iter))
         path = np.zeros((len(theta), d))
@@ -351,8 +386,12 @@ class CovarianceSearch(BaseEstimator):
             _, weights = clipped_gap(psi, self.max_probability)
             tangent, psi, path = self._gradient(form, covs, weights, sampler, optimization_stage(phase, t), path)
             if kind == "lowrank":
-                norm = form.norm(tangent, d) / np.sqrt(0.5 * d)
-                step = tangent.scaled(2.0 * self.learning_rate / np.maximum(norm, _EPS))
+                # Adam on the diagonal (fixed coordinates); the block lives on
+                # a basis that moves with the search, so it is only normalized
+                block = tangent.block
+                rms = np.sqrt(np.square(block).mean(axis=(1, 2)))
+                step = LowRankTangent(2.0 * self.learning_rate * moments.direction(tangent.diag), tangent.basis,
+                                      2.0 * self.learning_rate * block / np.maximum(rms, _EPS)[:, None, None])
             else:
                 sq = None if moments.per_coordinate else _mean_square(tangent, kind, d)
                 step = 2.0 * self.learning_rate * moments.direction(tangent, sq)
@@ -381,14 +420,9 @@ class CovarianceSearch(BaseEstimator):
         an estimate of the boundary normal; ``P`` the form's current shrink
         directions.
         """
-        d = covs.n_features
         u_x = path / np.maximum(np.linalg.norm(path, axis=1, keepdims=True), _EPS)
         u = covs.factor_transpose(u_x)
-        u = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), _EPS)
-        P, _ = covs._svd()
-        q, r = np.linalg.qr(np.concatenate([u[:, :, None], P], axis=2))
-        live = np.abs(np.diagonal(r, axis1=1, axis2=2)) > 1e-3
-        B = q * live[:, None, :]
+        B = lowrank_basis(covs, u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), _EPS))
         st = sampler.statistics(covs, tag, weights, basis=B, diagonal=True)
         psi = st["psi"]
         path = path + covs.inverse_factor_transpose(st["v"])
@@ -400,6 +434,20 @@ class CovarianceSearch(BaseEstimator):
         tangent = LowRankTangent(diag, B, block).scaled(shape)
         shape_grad = covs.shape_tangent(self.objective, self.kappa, B)
         return tangent + shape_grad.scaled(gap), psi, path
+
+
+def lowrank_basis(covs, u):
+    """Orthonormal basis ``[u, P]`` (n, d, k + 1) of a low-rank step, in the whitened frame.
+
+    ``u`` (n, d): a unit whitened direction (the estimated boundary normal);
+    ``P``: the form's current shrink directions. A column (nearly) spanned by
+    the previous ones, or a zero ``u``, is zeroed: a step along it would only
+    add noise.
+    """
+    P, _ = covs._svd()
+    q, r = np.linalg.qr(np.concatenate([u[:, :, None], P], axis=2))
+    live = np.abs(np.diagonal(r, axis1=1, axis2=2)) > 1e-3
+    return q * live[:, None, :]
 
 
 class FixedNoise(CovarianceSearch):
