@@ -272,7 +272,7 @@ SEARCH_PARAMS = [
     ("gradient", "finite"), ("gradient", "pathwise"),
     ("kappa", -1.0), ("kappa", "x"),
     ("max_probability", 0.5), ("max_probability", 1.0),
-    ("scale_cap", "none"), ("floor", None),
+    ("scale_cap", "none"), ("floor", None), ("votes", "majority"),
     ("sigma_bounds", (2.0, 4.0)), ("sigma_bounds", (0.5,)), ("sigma_bounds", (0.0, 4.0)),
     ("sigma_bounds", (0.5, np.nan)), ("sigma_bounds", "wide"), ("sigma_bounds", (0.5, 0.9)),
     ("learning_rate", 0), ("learning_rate", -0.1),

@@ -134,10 +134,10 @@ def test_one_progress_bar_covers_the_search_and_the_certification(moons, monkeyp
     # the search's predictions are counted (before certification: many small blocks)
     certification = 6 * 10 + cert.n_draws.sum()
     assert certification < bar.done <= bar.total
-    # every pass of the search shows: 2 stages of n_iter + 1 passes, then the
-    # selection and certification blocks
-    assert len(bar.updates) >= 2 * (3 + 1) + 2
-    assert sum(bar.updates[: 2 * (3 + 1)]) == 6 * search
+    # every pass of the search shows: 2 stages of n_iter + 1 passes and the two
+    # passes of the end-of-stage check, then the selection and certification blocks
+    assert len(bar.updates) >= 2 * (3 + 1 + 2) + 2
+    assert sum(bar.updates[: 2 * (3 + 1 + 2)]) == 6 * search
 
 
 def test_progress_bar_shows_a_time_estimate(moons, capsys):
@@ -159,8 +159,9 @@ def test_search_info_states_the_stages_and_their_cost(moons):
     info = region.certify(X[:12]).search_info
     assert set(info) == {"stages", "seconds_per_iteration", "n_base_predictions"}
     assert info["stages"] == ["isotropic", "diagonal", "full"]
-    # per input: 3 stages of n_iter + 1 passes of n_samples_optim draws
-    assert info["n_base_predictions"] == 3 * (4 + 1) * 32
+    # per input: 3 stages of n_iter + 1 passes of n_samples_optim draws and an
+    # end-of-stage check on 2 * 4 * n_samples_optim draws
+    assert info["n_base_predictions"] == 3 * (4 + 1 + 8) * 32
     assert set(info["seconds_per_iteration"]) == set(info["stages"])
     for seconds in info["seconds_per_iteration"].values():
         assert len(seconds) >= 1 and all(np.isfinite(s) and s >= 0 for s in seconds)

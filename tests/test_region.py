@@ -330,6 +330,7 @@ BAD_PARAMS = [
     (_searched(max_probability=1.0), "max_probability"),
     (_searched(scale_cap="none"), "scale_cap"),
     (_searched(floor="zero"), "floor"),
+    (_searched(votes="majority"), "votes"),
     ({"n_iter": -1}, "n_iter"),
     (_searched(learning_rate=0.0), "learning_rate"),
     ({"n_samples_optim": 1}, "n_samples_optim"),
@@ -458,8 +459,9 @@ def test_certify_covariance_matches_optimize_covariance(lr_setup):
     assert set(info) == {"stages", "seconds_per_iteration", "n_base_predictions"}
     assert info["stages"] == ["isotropic", "diagonal", "full"]
     assert set(info["seconds_per_iteration"]) == {"isotropic", "diagonal", "full"}
-    # 3 stages of n_iter + 1 passes of n_samples_optim draws
-    assert info["n_base_predictions"] == 3 * (3 + 1) * 32
+    # 3 stages of n_iter + 1 passes of n_samples_optim draws, and the
+    # end-of-stage check (start and end on 4 * n_samples_optim draws each)
+    assert info["n_base_predictions"] == 3 * (3 + 1 + 8) * 32
     # the radius is that of the largest inscribed ball
     assert_allclose(cert.radius, cert.mahalanobis_radius * np.sqrt(np.linalg.eigvalsh(cov)[:, 0]))
 
