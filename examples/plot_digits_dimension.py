@@ -159,8 +159,11 @@ show(table64, certs64["riemannian"], region64.n_iter)
 # softmax under noise), while the certificate counts *hard* votes; here the
 # soft gap keeps rewarding more noise after the hard votes of the top class
 # have fallen towards one half, and many digits end with noise at the cap
-# and no certificate. A search on hard votes, ``IsotropicSearch(gradient=
-# "score")`` for instance, follows the quantity CERTIFY bounds. Whatever the
+# and no certificate. The end-of-stage check, which sends a digit back to
+# the stage's start where the end scores lower on fresh draws, scores the
+# same soft gap, so it does not catch this. A search on hard votes,
+# ``IsotropicSearch(gradient="score")`` for instance, follows the quantity
+# CERTIFY bounds. Whatever the
 # search returns, the certificates stay valid: the search draws are
 # independent of the certification draws.
 
@@ -235,11 +238,12 @@ show(table784, certs784["riemannian"], region784.n_iter)
 # longer, one nat per axis.
 #
 # The isotropic search gains over fixed noise in log-volume here (not in
-# ball fractions): far from the boundary a digit's noise level can grow. The anisotropic stages do not
-# pay at ``d = 784`` with these settings: the diagonal and low-rank searches
-# move the covariances away from isotropic (``max/min sigma`` above 1) but
-# end below the isotropic search in median log-volume and certify no more
-# balls, for several times its cost. With so few digits a single digit is 20 % of a
-# fraction. The low-rank stage costs ``O(d)`` per draw, not ``O(d^2)``: its
-# seconds are those of the diagonal stage, within a small factor.
+# ball fractions): far from the boundary a digit's noise level can grow. The
+# anisotropic stages do not pay at ``d = 784`` with these settings: the
+# end-of-stage check finds their ends no better than their starts and sends
+# the digits back (``max/min sigma`` is 1 in median), so the diagonal and
+# low-rank searches return about the isotropic certificates, for several
+# times its cost. With so few digits a single digit is 20 % of a fraction.
+# The low-rank stage costs ``O(d)`` per draw, not ``O(d^2)``: its seconds
+# are those of the diagonal stage, within a small factor.
 plt.show()
