@@ -58,13 +58,15 @@ def _peers_available():
 
 
 def summarize(label, cert, y, seconds):
-    """One table row: median proxy radius, certified accuracy, ball fractions, seconds."""
+    """One table row: median proxy radius, certified accuracy, ball fractions, seconds (also printed)."""
     ok = cert.certified & (cert.prediction == y)
     proxy = np.where(ok, cert.proxy_radius, 0.0)
     row = dict(method=label, proxy_radius=float(np.median(proxy)), cert_acc=float(ok.mean()))
     for R in RADII:
         row[f"ball@{R:g}"] = float(np.mean(ok & cert.contains_ball(R)))
     row["seconds"] = seconds
+    print("  " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
+          file=sys.stderr, flush=True)
     return row
 
 

@@ -87,7 +87,9 @@ class CertifiedRegion(BaseSmoothing):
         Optimization draws per input and iteration (antithetic pairs). They are
         independent of the certification draws.
     n_samples : int, default=100_000
-        Certification (and prediction) draws per input.
+        Certification (and prediction) draws per input. Not the number of
+        training samples: ``HalvingGridSearchCV(resource="n_samples")``
+        subsamples the training rows and never sets this parameter.
     n_samples_selection : int, default=100
         Draws that select the top class before certification.
     alpha : float, default=0.001
@@ -253,6 +255,9 @@ class CertifiedRegion(BaseSmoothing):
     # ------------------------------------------------------------------ search
     def _search_cost(self):
         return self._covariance_search().n_predictions(self.n_iter, self.n_samples_optim, self.n_features_in_)
+
+    def _search_passes(self):
+        return len(self._covariance_search().stages(self.n_features_in_)) * int(self.n_iter)
 
     def _search(self, X, adapter, seed, progress=None):
         return self._covariance_search().search(
