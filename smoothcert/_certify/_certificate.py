@@ -185,9 +185,9 @@ class Certificate:
         Estimation draws behind each row's ``p_lower`` (``n_samples`` for
         Cohen's CERTIFY).
     search_info : dict, default=None
-        Set by :meth:`CertifiedRegion.certify`: per-stage acceptance rates,
-        seconds per iteration and base-model predictions of the covariance
-        search.
+        Set by :meth:`CertifiedRegion.certify`: the stages of the covariance
+        search (``stages``), their seconds per iteration and its base-model
+        predictions per input.
     from_memory : array-like of shape (n,), bool, default=None
         Memory-based certificates: the row was answered from a stored region.
     memory_index : array-like of shape (n,), int, default=None

@@ -252,7 +252,7 @@ class CertifiedRegion(BaseSmoothing):
                 f"differ by a factor {spread:g} (scale_cap={search.scale_cap!r}); "
                 f"{type(search).__name__} accepts at most "
                 f"{MAX_RIEMANNIAN_SCALE_RATIO:g} (beyond, the covariance is numerically "
-                "singular in float64). Narrow sigma_bounds or use method='diagonal'."
+                "singular in float64). Narrow sigma_bounds or use DiagonalSearch (method='diagonal')."
             )
         base = _unwrap_frozen(self._base_estimator())
         if search.gradient == "pathwise" and not is_torch_net(base):
@@ -369,7 +369,8 @@ class CertifiedRegion(BaseSmoothing):
             Per-sample ``covariance`` (n, d, d), ``mahalanobis_radius``,
             ``radius`` (largest inscribed l2 ball), ``prediction``,
             ``abstained``, ``p_lower``, ``n_draws``; ``search_info`` holds the
-            search's acceptance rates and seconds per iteration.
+            search's stages, seconds per iteration and base-model predictions
+            per input.
         """
         if memory is not None:
             from .._certify._memory import CertificateMemory
