@@ -49,6 +49,9 @@ def _platform():
         import torch
 
         info["torch"] = torch.__version__
+        # torch picks its kernels by the CPU's instruction set: a net trains
+        # to other last bits on another processor
+        info["torch_cpu"] = torch.backends.cpu.get_cpu_capability()
     except ImportError:  # pragma: no cover - torch is a test dependency
         info["torch"] = None
     blas = [
