@@ -100,7 +100,8 @@ def pull_back(certificate, aff, X_raw, *, non_injective="ellipsoid", steps=()):
     certificate : Certificate
         Same predictions, abstentions, ``p_lower`` and Mahalanobis radii;
         covariance ``A^-1 Sigma A^-T`` (or the inscribed ellipsoid of the
-        cylinder for a non-injective ``A``).
+        cylinder for a non-injective ``A``); a selection region
+        (``guarantee="deployed"``) is pulled back the same way.
 
     Examples
     --------
@@ -117,9 +118,14 @@ def pull_back(certificate, aff, X_raw, *, non_injective="ellipsoid", steps=()):
     array([0.5])
     """
     covariances, injective = _pull_back_covariances(certificate.covariances, aff, non_injective)
+    selection = certificate.selection_covariances
+    if selection is not None:
+        # the selection region is an ellipsoid too: the same map pulls it back
+        selection = _pull_back_covariances(selection, aff, non_injective)[0]
     return certificate._replace(
         center=X_raw,
         covariance=covariances,
+        selection_covariance=selection,
         pullback_info={
             "steps": list(steps),
             "injective": bool(injective),

@@ -285,7 +285,8 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         X = self._check_X(X)
         self._check_sequential(radius)
         work = functools.partial(
-            self._certify_chunk, seed=self._seed(), radius=radius, min_eigenvalue=min_eigenvalue
+            self._certify_chunk, seed=self._seed(), radius=radius, min_eigenvalue=min_eigenvalue,
+            memory=memory is not None,
         )
         per_row = self._search_cost() + self.n_samples_selection + self.n_samples
         parts = self._run(X, work, per_row, "certify")
@@ -293,6 +294,15 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         top, p_lower, abstained, r, n_draws = (
             np.concatenate([part[k] for part in parts]) for k in range(1, 6)
         )
+        # optional per-row fields of a subclass (the selection region of
+        # guarantee="deployed"): forms or arrays, concatenated over the chunks
+        extra = {}
+        for name in parts[0][8] if len(parts[0]) > 8 else ():
+            values = [part[8][name] for part in parts]
+            extra[name] = (
+                RowCovariances.concatenate(values)
+                if isinstance(values[0], RowCovariances) else np.concatenate(values)
+            )
         cert = Certificate(
             center=X,
             prediction=self.classes_[top],
@@ -306,10 +316,11 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             search_info=merge_search_info([part[7] for part in parts]),
             target_radius=radius,
             index=index,
+            **extra,
         )
         return cert if memory is None else memory.process(cert)
 
-    def _certify_chunk(self, X, progress, *, seed, radius, min_eigenvalue):
+    def _certify_chunk(self, X, progress, *, seed, radius, min_eigenvalue, memory=False):
         adapter = self._adapter()
         covariances, guarantee, info = self._noise(X, adapter, seed, progress)
         target_p = None

@@ -5,12 +5,42 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import validate_data
 
 from ._base import BaseSmoothing
-from ._adapters import _unwrap_frozen, is_torch_net
+from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
+from ._family import (
+    SELECTION_SHARE,
+    choose_prototypes,
+    family_ratios,
+    fit_selector,
+    label_inputs,
+    training_subset,
+)
+from .._certify._procedures import certify_rows, count_votes, predict_rows
+from .._certify._selection import (
+    best_interval,
+    median_member,
+    median_undecided,
+    threshold_certificates,
+)
+from .._certify._stats import target_probability
+from .._engine._streams import (
+    STAGE_ESTIMATION,
+    STAGE_FAMILY,
+    STAGE_PREDICTION,
+    STAGE_SELECTION,
+    STAGE_SELECTOR,
+    derived_seed,
+)
 from .._geometry._forms import RowCovariances
-from .._search._ascent import MAX_FULL_FEATURES, search_covariances, search_predictions
+from .._search._ascent import (
+    MAX_FULL_FEATURES,
+    merge_search_info,
+    search_covariances,
+    search_predictions,
+)
 from ..exceptions import UnreachableRadiusWarning
 from ..metrics import _unreachable_radius_message, certified_accuracy
 
@@ -19,6 +49,11 @@ __all__ = ["CertifiedRegion", "MAX_RIEMANNIAN_FEATURES", "MAX_RIEMANNIAN_SCALE_R
 #: Largest input dimension at which ``method="riemannian"`` optimizes full
 #: matrices; above, it optimizes the low-rank form.
 MAX_RIEMANNIAN_FEATURES = MAX_FULL_FEATURES
+#: ``selection_sigma=None`` smooths the selector with this multiple of ``sigma``
+#: (measured on the benchmarks page: larger selector noise certifies larger
+#: selection balls far from the boundary, smaller noise keeps the selection
+#: sharp near it).
+SELECTION_SIGMA_FACTOR = 1.2
 #: Largest ``sigma_bounds[1] / sigma_bounds[0]`` accepted by ``method="riemannian"``:
 #: a full covariance with eigenvalues spread over ``ratio^2`` must stay resolvable
 #: in float64 (condition number at most 1e12).
@@ -232,6 +267,12 @@ class CertifiedRegion(BaseSmoothing):
         "scale_cap": [StrOptions({"volume", "axis"})],
         "floor": [StrOptions({"isotropic", "bounds"})],
         "radius": [Interval(Real, 0, None, closed="left")],
+        "guarantee": [StrOptions({"deployed", "per-covariance"})],
+        "n_prototypes": [Interval(Integral, 1, None, closed="left")],
+        "selector": [HasMethods(["fit", "predict"]), None],
+        "selection_sigma": [Interval(Real, 0, None, closed="neither"), None],
+        "n_family_inputs": [Interval(Integral, 1, None, closed="left")],
+        "n_selector_inputs": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -239,6 +280,7 @@ class CertifiedRegion(BaseSmoothing):
         estimator=None,
         *,
         method="riemannian",
+        guarantee="deployed",
         objective="volume",
         sigma=0.25,
         n_iter=100,
@@ -257,6 +299,11 @@ class CertifiedRegion(BaseSmoothing):
         noise_augmentation=0,
         sampling="fixed",
         radius_tol=0.05,
+        n_prototypes=2,
+        selector=None,
+        selection_sigma=None,
+        n_family_inputs=128,
+        n_selector_inputs=1024,
         batch_size="auto",
         n_jobs=None,
         verbose=0,
@@ -264,6 +311,12 @@ class CertifiedRegion(BaseSmoothing):
     ):
         self.estimator = estimator
         self.method = method
+        self.guarantee = guarantee
+        self.n_prototypes = n_prototypes
+        self.selector = selector
+        self.selection_sigma = selection_sigma
+        self.n_family_inputs = n_family_inputs
+        self.n_selector_inputs = n_selector_inputs
         self.objective = objective
         self.sigma = sigma
         self.n_iter = n_iter
@@ -327,8 +380,14 @@ class CertifiedRegion(BaseSmoothing):
             raise ValueError("gradient='pathwise' needs a skorch/torch base model.")
         return self.gradient
 
-    def _search_cost(self):
+    def _per_input_search_cost(self):
         return search_predictions(self.method, self.n_iter, self.n_samples_optim, self.n_features_in_)
+
+    def _search_cost(self):
+        if self._selects():
+            # the smoothed selector, instead of a search at every input
+            return self.n_samples_selection + self.n_samples
+        return self._per_input_search_cost()
 
     def _search(self, X, adapter, seed, progress=None):
         return search_covariances(
@@ -371,6 +430,222 @@ class CertifiedRegion(BaseSmoothing):
 
     def _search_chunk(self, X, progress, *, seed):
         return self._search(X, self._adapter(), seed, progress)[0]
+
+    # ------------------------------------------------- the deployed guarantee
+    def fit(self, X, y=None, sample_weight=None, **fit_params):
+        """Fit the base classifier, then (``guarantee="deployed"``) the covariance family.
+
+        With ``guarantee="deployed"`` (and a method other than ``"fixed"``),
+        the covariance search runs on ``n_family_inputs`` training inputs;
+        the covariances it finds are clustered into at most ``n_prototypes -
+        1`` prototypes, which join ``sigma^2 I`` in the family;
+        ``n_selector_inputs`` training inputs are labelled with their best
+        family member (on draws independent of every later certificate) and
+        the selector is trained on them.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs, finite.
+        y : array-like of shape (n_samples,), default=None
+            Class labels. Required, except for a pre-fitted base model wrapped
+            in :class:`~sklearn.frozen.FrozenEstimator` (see
+            :meth:`SmoothedClassifier.fit`).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Passed to the base estimator's ``fit``; it must accept it.
+        **fit_params : dict
+            Other parameters passed to the base estimator's ``fit``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        super().fit(X, y, sample_weight=sample_weight, **fit_params)
+        self._fit_family(validate_data(self, X, reset=False, dtype=np.float64))
+        return self
+
+    def _fit_family(self, X):
+        """The family of covariances and the selector of ``guarantee="deployed"``."""
+        for name in ("_family", "_family_ratio", "selector_", "family_search_info_"):
+            if hasattr(self, name):
+                delattr(self, name)
+        if self.guarantee != "deployed" or self.method == "fixed":
+            return
+        seed = derived_seed(self._seed(), STAGE_FAMILY)
+        words = np.random.SeedSequence(seed).generate_state(2)
+        labelled = training_subset(X, self.n_selector_inputs)
+        searched = training_subset(X, self.n_family_inputs)
+        work = functools.partial(self._search_info_chunk, seed=seed)
+        parts = self._run(X[searched], work, self._per_input_search_cost(), "fit")
+        found = RowCovariances.concatenate([part[0] for part in parts])
+        self.family_search_info_ = merge_search_info([part[1] for part in parts])
+        family = choose_prototypes(found, self.n_prototypes, float(self.sigma), int(words[0]))
+        labels, _ = label_inputs(
+            self._adapter(), X[labelled], family, sigma=float(self.sigma),
+            n_draws=self.n_samples_optim,
+            n_samples=self.n_samples, alpha=float(self.alpha) * (1.0 - SELECTION_SHARE),
+            vote=self.vote, seed=seed, stage=STAGE_FAMILY,
+            batch_size=self._batch_size(X.shape[1]),
+        )
+        used, labels = np.unique(labels, return_inverse=True)
+        self._family = family.take(used)
+        self._family_ratio = family_ratios(self._family)
+        self.selector_ = (
+            None if len(used) == 1
+            else fit_selector(self.selector, X[labelled], labels, int(words[1]))
+        )
+
+    def _search_info_chunk(self, X, progress, *, seed):
+        return self._search(X, self._adapter(), seed, progress)
+
+    @property
+    def covariance_family_(self):
+        """Covariances of the deployed family, ndarray of shape (n_members, d, d)."""
+        if not hasattr(self, "_family"):
+            raise AttributeError(
+                "covariance_family_ exists after fit with guarantee='deployed' and a "
+                "method other than 'fixed'."
+            )
+        return self._family.matrices()
+
+    def _selects(self):
+        """Whether certify / predict use the family and its smoothed selector."""
+        if self.guarantee != "deployed" or self.method == "fixed":
+            return False
+        if not hasattr(self, "_family"):
+            raise ValueError(
+                "guarantee='deployed' needs the covariance family fitted by fit; this "
+                "estimator was fitted with another guarantee or method. Call fit again."
+            )
+        return True
+
+    def _selection_sigma(self):
+        if self.selection_sigma is None:
+            return SELECTION_SIGMA_FACTOR * float(self.sigma)
+        return float(self.selection_sigma)
+
+    def _select_noise(self, n, d):
+        return RowCovariances.isotropic(np.full(n, self._selection_sigma() ** 2), d)
+
+    def _selector_adapter(self):
+        return make_adapter(self.selector_, np.arange(len(self._family)), True)
+
+    def _certify_chunk(self, X, progress, *, seed, radius, min_eigenvalue, memory=False):
+        if memory or not self._selects():
+            return super()._certify_chunk(
+                X, progress, seed=seed, radius=radius, min_eigenvalue=min_eigenvalue
+            )
+        n, d = X.shape
+        family, K = self._family, len(self._family)
+        lam = family.min_eigenvalue() if min_eigenvalue is None else min_eigenvalue(family)
+        batch = self._batch_size(d)
+        alpha = float(self.alpha)
+        member_alpha = alpha if K == 1 else alpha * (1.0 - SELECTION_SHARE) / K
+        # 1. every member's class certificate (at the target radius if any)
+        tops, p_lows, rs, draws = (np.zeros((n, K)) for _ in range(4))
+        member_class = np.full((n, K), -1, dtype=np.intp)
+        for k in range(K):
+            covariances = family.take(np.full(n, k))
+            top, p_lower, abstained, r, n_draws = certify_rows(
+                self._adapter(), X, covariances, n_samples=self.n_samples,
+                n_samples_selection=self.n_samples_selection, alpha=member_alpha,
+                vote=self.vote, seed=seed, batch_size=batch, progress=progress,
+                target_p=None if radius is None else target_probability(radius, np.full(n, lam[k])),
+                radius_tol=self.radius_tol if radius is None and self.sampling == "sequential" else None,
+            )
+            tops[:, k], p_lows[:, k], rs[:, k], draws[:, k] = top, p_lower, r, n_draws
+            member_class[:, k] = np.where(abstained, -1, top)
+        member_radius = rs * np.sqrt(lam)[None, :]
+        # 2. the selector's thresholds (fixed number of draws)
+        if K == 1:
+            at_most = np.zeros((n, 0), dtype=bool)
+            threshold_radius = np.zeros((n, 0))
+            median = np.zeros(n, dtype=np.intp)
+        else:
+            noise = self._select_noise(n, d)
+            sel_seed = derived_seed(seed, STAGE_SELECTOR)
+            options = dict(vote="hard", batch_size=batch, progress=progress)
+            counts0, _ = count_votes(self._selector_adapter(), X, noise, self.n_samples_selection,
+                                     seed=sel_seed, stage=STAGE_SELECTION, **options)
+            counts, _ = count_votes(self._selector_adapter(), X, noise, self.n_samples,
+                                    seed=sel_seed, stage=STAGE_ESTIMATION, **options)
+            at_most, r_h = threshold_certificates(counts0, counts, alpha * SELECTION_SHARE)
+            s_lam = noise.min_eigenvalue() if min_eigenvalue is None else min_eigenvalue(noise)
+            threshold_radius = r_h * np.sqrt(s_lam)[:, None]
+            median = median_member(counts)
+        ratio = self._family_ratio
+
+        def inner_scale(rows, a, b):
+            best_k = np.full(rows.size, a, dtype=np.intp)
+            best_t, best_r = np.zeros(rows.size), np.full(rows.size, -1.0)
+            for j in range(a, b + 1):
+                t = np.ones(rows.size)
+                for k in range(a, b + 1):
+                    if k != j:
+                        with np.errstate(divide="ignore", invalid="ignore"):
+                            limit = rs[rows, k] / (rs[rows, j] * np.sqrt(ratio[j, k]))
+                        t = np.minimum(t, np.nan_to_num(limit, nan=0.0, posinf=1.0))
+                r = t * member_radius[rows, j]
+                better = r > best_r
+                best_k[better], best_t[better], best_r[better] = j, t[better], r[better]
+            return best_k, best_t, best_r
+
+        chosen, scale, selection, region = best_interval(
+            at_most, threshold_radius, member_class, member_radius, inner_scale
+        )
+        abstained = chosen < 0
+        if radius is not None:
+            # at a target radius a row is certified exactly when its region holds the ball
+            abstained |= region < radius
+        k = np.where(abstained, median, chosen)
+        rows = np.arange(n)
+        r = np.where(abstained, 0.0, scale * rs[rows, k])
+        extra = {}
+        if K > 1:
+            # back to the selector's Mahalanobis units (inf: the whole family)
+            r_sel = selection / np.sqrt(s_lam)
+            extra = dict(
+                selection_covariance=noise,
+                selection_mahalanobis_radius=np.where(abstained, 0.0, r_sel),
+            )
+        return (
+            family.take(k), tops[rows, k].astype(np.intp), p_lows[rows, k], abstained, r,
+            draws[rows, k].astype(np.int64), "deployed", None, extra,
+        )
+
+    def _deployed_member(self, X, seed, progress, *, alpha=None):
+        """The member the deployed classifier selects at each row (and whether undecided)."""
+        n, d = X.shape
+        if len(self._family) == 1:
+            return np.zeros(n, dtype=np.intp), np.zeros(n, dtype=bool)
+        counts, _ = count_votes(
+            self._selector_adapter(), X, self._select_noise(n, d), self.n_samples,
+            seed=derived_seed(seed, STAGE_SELECTOR), stage=STAGE_PREDICTION, vote="hard",
+            batch_size=self._batch_size(d), progress=progress,
+        )
+        member = median_member(counts)
+        undecided = (
+            np.zeros(n, dtype=bool) if alpha is None else median_undecided(counts, member, alpha)
+        )
+        return member, undecided
+
+    def _sampling_chunk(self, X, progress, *, procedure, seed, **options):
+        if not self._selects():
+            return super()._sampling_chunk(X, progress, procedure=procedure, seed=seed, **options)
+        abstaining = procedure is predict_rows
+        member, undecided = self._deployed_member(
+            X, seed, progress, alpha=float(self.alpha) if abstaining else None
+        )
+        out = procedure(
+            self._adapter(), X, self._family.take(member), n_samples=self.n_samples,
+            vote=self.vote, seed=seed, batch_size=self._batch_size(X.shape[1]),
+            progress=progress, **options,
+        )
+        if abstaining:
+            top, abstained, n_draws = out
+            return top, abstained | undecided, n_draws
+        return out
 
     # --------------------------------------------------------------- inference
     def _noise(self, X, adapter, seed, progress):
