@@ -58,7 +58,7 @@ def ctx(tmp_path_factory):
     X, y = make_moons(n_samples=60, noise=0.1, random_state=0)
     c = types.SimpleNamespace(X=X, y=y)
     c.smoothed = SmoothedClassifier(LogisticRegression(), **FAST).fit(X, y)
-    c.region = CertifiedRegion(LogisticRegression(), **REGION).fit(X, y)
+    c.region = CertifiedRegion(LogisticRegression(), **REGION, guarantee="per-covariance").fit(X, y)
     frame = pd.DataFrame(X, columns=["u", "v"])
     c.frame = frame
     c.named = SmoothedClassifier(LogisticRegression(), **FAST).fit(frame, y)
@@ -165,7 +165,7 @@ def _cert(ctx, **changes):
 
 def _est(kind):
     return (SmoothedClassifier(LogisticRegression(), **FAST) if kind == "smoothed"
-            else CertifiedRegion(LogisticRegression(), **REGION))
+            else CertifiedRegion(LogisticRegression(), **REGION, guarantee="per-covariance"))
 
 
 # ------------------------------------------------------------------- cases
@@ -299,7 +299,7 @@ case("sigma-square-overflows", ValueError, "sigma")(
     lambda c: SmoothedClassifier(LogisticRegression(), sigma=1e160, **FAST).fit(c.X, c.y)
     .certify(c.X[:2]))
 case("sigma-square-underflows", ValueError, "sigma")(
-    lambda c: CertifiedRegion(LogisticRegression(), sigma=1e-200, **REGION).fit(c.X, c.y)
+    lambda c: CertifiedRegion(LogisticRegression(), sigma=1e-200, **REGION, guarantee="per-covariance").fit(c.X, c.y)
     .certify(c.X[:2]))
 
 # -------------------------------------------------------------- covariances
@@ -476,7 +476,7 @@ for method in ("certify", "predict_proba"):
     case(f"skorch-{method}-nan", ValueError, "NaN", marks=pytest.mark.torch)(
         lambda c, m=method: getattr(_skorch_smoothed(c), m)(_with_nan(c.X[:2])))
 case("skorch-pathwise-on-forest", ValueError, "gradient")(
-    lambda c: CertifiedRegion(SVC(), gradient="pathwise", **{**REGION, "method": "riemannian"})
+    lambda c: CertifiedRegion(SVC(), gradient="pathwise", **{**REGION, "method": "riemannian"}, guarantee="per-covariance")
     .fit(c.X, c.y))
 
 

@@ -246,7 +246,8 @@ def test_grid_search_and_diagonal(curved_data):
 
 def test_per_covariance_is_selectable_and_refit_needed(curved_data):
     X, y, X_test = curved_data
-    est = CertifiedRegion(LogisticRegression(), method="isotropic", guarantee="per-covariance",
+    est = CertifiedRegion(LogisticRegression(), method="isotropic",
+    guarantee="per-covariance",
                           **FAST).fit(X, y)
     assert est.certify(X_test[:3]).guarantee == "per-covariance"
     assert not hasattr(est, "selector_")

@@ -565,6 +565,7 @@ def test_every_riemannian_step_of_a_search_is_spd_within_bounds(monkeypatch, gra
     region = CertifiedRegion(
         base, method="isotropic", objective="ball", sigma=sigma, sigma_bounds=bounds,
         n_iter=6, n_samples_optim=32, n_samples=100, random_state=0, gradient=gradient,
+        guarantee="per-covariance",
     ).fit(X, y)
     Xq = X[:20]
     floor = region.optimize_covariance(Xq)[:, 0, 0]

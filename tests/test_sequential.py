@@ -127,7 +127,7 @@ def test_certified_region_at_radius_is_valid_for_every_covariance_form(method):
     n = 1500
     region = _fit(CertifiedRegion(FrozenEstimator(_linear_logistic()), method=method, sigma=SIGMA,
                                   n_iter=3, n_samples_optim=32, n_samples=2000,
-                                  n_samples_selection=10, alpha=ALPHA, random_state=0))
+                                  n_samples_selection=10, alpha=ALPHA, random_state=0, guarantee="per-covariance"))
     X = _points_at(0.97 * RADIUS, n, seed=2)
     rate, cert = _overclaims(region, X, RADIUS)
     assert rate <= _bound(ALPHA, n), rate

@@ -356,6 +356,13 @@ class Certificate:
         return self.covariances.matrices()
 
     @property
+    def selection_covariance(self):
+        """Covariance of the selector's noise per input, (n, d, d), or None."""
+        if self.selection_covariances is None:
+            return None
+        return self.selection_covariances.matrices()
+
+    @property
     def certified(self):
         """Boolean mask of the inputs that did not abstain."""
         return ~self.abstained

@@ -441,7 +441,10 @@ class CertifiedRegion(BaseSmoothing):
         1`` prototypes, which join ``sigma^2 I`` in the family;
         ``n_selector_inputs`` training inputs are labelled with their best
         family member (on draws independent of every later certificate) and
-        the selector is trained on them.
+        the selector is trained on them. These inputs are chosen by their
+        content (a hash of each row), once each, among the inputs of non-zero
+        weight: the family does not depend on the order or the repetition of
+        the training rows.
 
         Parameters
         ----------
@@ -462,7 +465,11 @@ class CertifiedRegion(BaseSmoothing):
             The fitted estimator.
         """
         super().fit(X, y, sample_weight=sample_weight, **fit_params)
-        self._fit_family(validate_data(self, X, reset=False, dtype=np.float64))
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        if sample_weight is not None:
+            # inputs of weight 0 are not training inputs (each input counts once)
+            X = X[np.asarray(sample_weight) != 0]
+        self._fit_family(X)
         return self
 
     def _fit_family(self, X):
