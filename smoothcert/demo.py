@@ -29,6 +29,8 @@ __all__ = [
     "make_base_model",
     "compare_methods",
     "plot_comparison",
+    "figure_caption",
+    "METHOD_STYLES",
     "OVERLAP_CAPTION",
     "run_demo",
 ]
@@ -172,8 +174,9 @@ def compare_methods(
     table : DataFrame or dict
         One row per method: for each radius R, the percentage of inputs whose
         ball ``B2(x, R)`` lies in the certified region (column ``"R=..."``),
-        the certified accuracy at ``radii[1]`` (or 0), the mean and median
-        log-volume of the certified regions, and the seconds spent.
+        the mean and median log-volume of the certified regions, and the
+        seconds spent. (The certified accuracy, which also asks for a correct
+        prediction, is the figure's curve.)
     certificates : dict
         Method label -> :class:`Certificate` of the inputs.
 
@@ -197,7 +200,6 @@ def compare_methods(
     X = np.asarray(X, dtype=np.float64)[: settings["n_points"]]
     y = np.asarray(y)[: settings["n_points"]]
     radii = [float(r) for r in radii]
-    acc_radius = radii[1] if len(radii) > 1 else radii[0]
     frozen = FrozenEstimator(estimator)
     certificates = {}
     rows = []
@@ -207,7 +209,7 @@ def compare_methods(
         for method in methods:
             rows.append(
                 _certify_one(
-                    frozen, method, X, y, radii, acc_radius, certificates,
+                    frozen, method, X, y, radii, certificates,
                     sigma=sigma, alpha=alpha, settings=settings,
                     random_state=random_state, n_jobs=n_jobs, verbose=verbose,
                 )
@@ -223,12 +225,10 @@ def compare_methods(
 
 
 def _certify_one(
-    frozen, method, X, y, radii, acc_radius, certificates, *, sigma, alpha, settings,
+    frozen, method, X, y, radii, certificates, *, sigma, alpha, settings,
     random_state, n_jobs, verbose,
 ):
     """Certify ``X`` with one method; store the certificate, return the table row."""
-    from .metrics import certified_accuracy
-
     region = CertifiedRegion(
         frozen,
         method=method,
@@ -249,31 +249,89 @@ def _certify_one(
     row = {"method": label}
     for R in radii:
         row[f"R={R:g}"] = 100.0 * float(cert.contains_ball(R).mean())
-    row[f"cert. acc. R={acc_radius:g}"] = 100.0 * certified_accuracy(y, cert, acc_radius)
     row["mean log-volume"] = float(log_volume.mean()) if log_volume.size else float("nan")
     row["median log-volume"] = float(np.median(log_volume)) if log_volume.size else float("nan")
     row["seconds"] = seconds
     return row
 
 
-#: Caption of the comparison figure when a certificate is data-dependent.
+#: Caption of the comparison figure when a certificate is data-dependent (printed
+#: with the figure, not drawn in it: see :func:`figure_caption`).
 OVERLAP_CAPTION = (
     "Regions of opposite classes may overlap: each data-dependent certificate covers the "
     "classifier smoothed with that input's own covariance (per-covariance guarantee); "
     "a CertificateMemory makes them disjoint."
 )
 
+#: Style of each method's curve and panel title: colour, line style, width and
+#: marker (Okabe-Ito colours), so that curves stay apart in print and in grey scale;
+#: where curves coincide, the later (narrower) line is drawn on the wider one.
+METHOD_STYLES = {
+    "RS (fixed)": {"color": "#000000", "ls": "-", "lw": 2.0, "marker": None},
+    "DDRS (isotropic)": {"color": "#56B4E9", "ls": "-", "lw": 4.5, "marker": "o"},
+    "ANCER (diagonal)": {"color": "#009E73", "ls": "--", "lw": 2.4, "marker": "s"},
+    "Riemannian (SPD)": {"color": "#CC79A7", "ls": ":", "lw": 2.2, "marker": "^"},
+}
+_EXTRA_STYLES = [
+    {"color": "#E69F00", "ls": (0, (5, 1, 1, 1)), "lw": 2.0, "marker": "D"},
+    {"color": "#0072B2", "ls": (0, (1, 1)), "lw": 2.0, "marker": "v"},
+    {"color": "#D55E00", "ls": (0, (8, 2)), "lw": 2.0, "marker": "P"},
+]
+
+
+def _method_style(i, label):
+    return METHOD_STYLES.get(label, _EXTRA_STYLES[i % len(_EXTRA_STYLES)])
+
+
+def figure_caption(certificates):
+    """The caption of the comparison figure, to print or typeset beside it.
+
+    Parameters
+    ----------
+    certificates : dict
+        Method label -> :class:`Certificate`, as for :func:`plot_comparison`.
+
+    Returns
+    -------
+    caption : str
+        What the panels and the curves show, and, when a certificate is
+        data-dependent (``guarantee="per-covariance"``), why regions of
+        opposite classes may overlap (:data:`OVERLAP_CAPTION`).
+
+    Examples
+    --------
+    >>> from smoothcert import Certificate
+    >>> from smoothcert.demo import figure_caption
+    >>> cert = Certificate(center=[[0.0, 0.0]], prediction=[0], abstained=[False],
+    ...                    covariance=[1.0], mahalanobis_radius=[1.0], p_lower=[0.84],
+    ...                    alpha=0.001, guarantee="fixed-noise")
+    >>> figure_caption({"RS (fixed)": cert}).startswith("Certified regions")
+    True
+    """
+    caption = (
+        "Certified regions (solid outlines, coloured by the predicted class) and their "
+        "largest inscribed l2 balls (dashed) over the base model's decision regions "
+        "(tinted); right: certified accuracy against the l2 radius R, one line style "
+        "per method, each curve running to 0."
+    )
+    if any(c.guarantee == "per-covariance" for c in certificates.values()):
+        caption += " " + OVERLAP_CAPTION
+    return caption
+
 
 def plot_comparison(certificates, y, *, estimator=None, fig=None, max_regions=20):
     """The comparison figure: one panel of certified regions per method, and the curves.
 
     Each panel is a :class:`~smoothcert.plotting.CertifiedRegionsDisplay`
-    (ellipses: certified regions, dashed circles: their inscribed l2 balls,
-    crosses: abstentions), the right column holds one
-    :class:`~smoothcert.plotting.CertifiedAccuracyDisplay` per method on a
-    common grid of radii. A legend above the panels explains the symbols, and
-    a caption below says why the regions of data-dependent methods may
-    overlap across classes.
+    (outlined ellipses: certified regions, in a darker shade of the predicted
+    class's colour over a light tint of the base model's decision regions;
+    dashed circles: their inscribed l2 balls; crosses: abstentions), its title
+    in the colour of the method's curve. The right column holds one
+    :class:`~smoothcert.plotting.CertifiedAccuracyDisplay` per method on one
+    grid of radii that runs past the largest certified radius, so every curve
+    ends at 0; each method has its own colour, line style and markers. A legend
+    above the panels explains the symbols. The figure holds no caption: take it
+    from :func:`figure_caption`.
 
     Parameters
     ----------
@@ -312,6 +370,9 @@ def plot_comparison(certificates, y, *, estimator=None, fig=None, max_regions=20
     >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
     ('x1', 'x2')
     """
+    from matplotlib.colors import to_rgba_array
+    from matplotlib.patches import Patch
+
     from .plotting import CertifiedAccuracyDisplay, CertifiedRegionsDisplay
     from .plotting._base import check_matplotlib_support
 
@@ -343,9 +404,9 @@ def plot_comparison(certificates, y, *, estimator=None, fig=None, max_regions=20
     n_cols = min(n, 2)
     n_rows = -(-n // 2)
     # Panels keep the data's aspect (equal axes): give their columns the width
-    # that the rows' height asks for (inches; about 1 for the legend and the
-    # caption, 0.6 per row for a title and an x label, 0.6 for a y label), so
-    # that constrained layout leaves no blank band between the rows.
+    # that the rows' height asks for (inches; about 1 for the legend, 0.6 per
+    # row for a title and an x label, 0.6 for a y label), so that constrained
+    # layout leaves no blank band between the rows.
     width, height = fig.get_size_inches()
     aspect = (extent[1] - extent[0]) / (extent[3] - extent[2])
     panel = aspect * max((height - 1.0) / n_rows - 0.6, 0.5) + 0.6
@@ -356,27 +417,49 @@ def plot_comparison(certificates, y, *, estimator=None, fig=None, max_regions=20
     entries = {}  # legend text -> handle, over every panel (abstentions vary)
     for i, (label, cert) in enumerate(zip(labels, certs)):
         ax = fig.add_subplot(grid[i // 2, i % 2])
+        # Regions as outlines in a darker shade of the class colour: readable over
+        # the (lighter) decision regions, and overlaps stay visible.
+        colors = to_rgba_array([f"C{k}" for k in range(classes.size)]) if classes.size <= 10 \
+            else None
+        edges = None
+        if colors is not None and cert.certified.any():
+            rows = np.flatnonzero(cert.certified)
+            if max_regions is not None:
+                rows = rows[:max_regions]
+            index = np.searchsorted(classes, cert.prediction[rows], sorter=np.argsort(classes))
+            index = np.argsort(classes)[index]
+            edges = colors[index] * [0.6, 0.6, 0.6, 1.0]
+        style = {"facecolors": "none", "linewidths": 1.4}
+        if edges is not None:
+            style["edgecolors"] = edges
         display = CertifiedRegionsDisplay(
             certificate=cert, classes=classes, y=y, xx0=xx0, xx1=xx1, response=response,
             extent=extent, xlabel="x1", ylabel="x2",
-        ).plot(ax=ax, name=label, max_regions=max_regions, legend=True)
+        ).plot(ax=ax, name=label, max_regions=max_regions, legend=True, colors=colors, **style)
+        if display.surface_ is not None:
+            display.surface_.set_alpha(0.12)
+        ax.title.set_color(_method_style(i, label)["color"])
+        ax.title.set_fontweight("bold")
         for handle, text in zip(display.legend_.legend_handles, display.legend_.get_texts()):
             entries.setdefault(text.get_text(), handle)
         display.legend_.remove()
+    if "certified region" in entries:
+        entries["certified region"] = Patch(facecolor="none", edgecolor="0.3", linewidth=1.4,
+                                            label="certified region")
     fig.legend(
         list(entries.values()), list(entries), loc="outside upper center", ncols=len(entries),
         frameon=False,
     )
 
     ax = fig.add_subplot(grid[:, n_cols])
-    top = max(float(c.radius[c.certified].max(initial=0.0)) for c in certs)
-    radii = np.linspace(0.0, max(top, 1e-3), 200)
-    for label, cert in zip(labels, certs):
-        CertifiedAccuracyDisplay.from_certificate(cert, y, radii=radii, name=label, ax=ax, lw=2)
+    for i, (label, cert) in enumerate(zip(labels, certs)):
+        style = dict(_method_style(i, label))
+        CertifiedAccuracyDisplay.from_certificate(
+            cert, y, radii=200, name=label, ax=ax, zorder=2 + i, markevery=(8 * i, 30),
+            markersize=6, markeredgecolor="white", markeredgewidth=0.6, **style,
+        )
     ax.set_title("certified accuracy")
     ax.grid(alpha=0.3)
-    if any(c.guarantee == "per-covariance" for c in certs):
-        fig.supxlabel(OVERLAP_CAPTION, fontsize="medium")
     return fig
 
 

@@ -1,6 +1,6 @@
 """Warnings that smoothcert emits, so that they can be filtered by category."""
 
-__all__ = ["CostWarning", "UnreachableRadiusWarning"]
+__all__ = ["CostWarning", "NoCertificateWarning", "UnreachableRadiusWarning"]
 
 
 class UnreachableRadiusWarning(UserWarning):
@@ -14,10 +14,21 @@ class UnreachableRadiusWarning(UserWarning):
 
 
 class CostWarning(UserWarning):
-    """A call will need a very large number of base-model predictions.
+    """A call is projected to take long (more than 10 minutes).
 
-    Emitted before any draw when a call (covariance search and certification
-    included) is about to make more than
-    :data:`smoothcert._engine._progress.COST_WARNING_PREDICTIONS` base-model
-    predictions, with the count and what reduces it.
+    Emitted before any draw when a call's base-model predictions (covariance
+    search and certification included), at the speed of the base model measured
+    on a small batch of the inputs and shared among the workers, would take more
+    than :data:`smoothcert._engine._progress.COST_WARNING_SECONDS`; the message
+    gives the count, the measured speed, the projected time and what reduces it.
+    """
+
+
+class NoCertificateWarning(UserWarning):
+    """``alpha`` and ``n_samples`` make every certificate impossible.
+
+    Emitted at ``fit`` and before each Monte-Carlo call when even ``n_samples``
+    draws that all vote for the top class give a lower confidence bound of its
+    probability of at most 1/2 (with hard votes, when ``alpha ** (1 / n_samples)
+    <= 1/2``): every input would abstain, silently.
     """

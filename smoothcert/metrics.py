@@ -131,6 +131,11 @@ def certified_accuracy(y_true, certificate, radius, *, sample_weight=None):
 def certified_accuracy_curve(y_true, certificate, radii=None, *, sample_weight=None):
     """Certified accuracy as a function of the l2 radius.
 
+    The curve measures the guarantee the certificate states
+    (``certificate.guarantee``, see :class:`Certificate`): with
+    ``"per-covariance"`` certificates, the radii hold for the classifier
+    smoothed with each input's own covariance, not for the deployed classifier.
+
     Parameters
     ----------
     y_true, certificate
@@ -335,6 +340,15 @@ def make_certified_scorer(radius):
     certificate is then pulled back to raw input space (see
     :func:`smoothcert.certify`), so ``radius`` is always measured in the space
     of the ``X`` given to the scorer.
+
+    The score measures the guarantee of the certificates the estimator makes
+    (``Certificate.guarantee``): for a :class:`SmoothedClassifier` the
+    ``"fixed-noise"`` guarantee, which covers its own ``predict``; for a
+    data-dependent :class:`CertifiedRegion` the ``"per-covariance"`` one, in
+    which each input's radius holds for the classifier smoothed with that
+    input's own covariance and not for the deployed classifier, whose noise
+    changes with the input (``"deployed"`` where the estimator certifies its
+    own ``predict``).
 
     Parameters
     ----------

@@ -663,3 +663,47 @@ def test_bad_input(ctx, action, expected, match):
                 if not issubclass(w.category, (ImportWarning, DeprecationWarning,
                                                PendingDeprecationWarning))]
     assert len(messages) <= 2, messages
+
+
+# ------------------------------------------------------------- small traps
+@pytest.mark.parametrize("cls", [SmoothedClassifier, CertifiedRegion])
+def test_nan_inputs_get_smoothcerts_own_message(cls):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 3))
+    y = (X[:, 0] > 0).astype(int)
+    bad = X.copy()
+    bad[4, 2] = np.nan
+    est = cls(HistGradientBoostingClassifier(max_iter=3), n_samples=50, random_state=0)
+    with pytest.raises(ValueError, match=r"X contains NaN .* at row 4, column 2") as info:
+        est.fit(bad, y)
+    assert "HistGradientBoosting" not in str(info.value)
+    est.fit(X, y)
+    for method in ("predict", "certify", "predict_proba"):
+        with pytest.raises(ValueError, match=r"X contains NaN .*Impute") as info:
+            getattr(est, method)(bad)
+        assert "HistGradientBoosting" not in str(info.value)
+    bad[4, 2] = np.inf
+    with pytest.raises(ValueError, match="X contains infinity at row 4, column 2"):
+        est.certify(bad)
+
+
+def test_warns_when_alpha_and_n_samples_make_every_certificate_impossible():
+    from smoothcert.exceptions import NoCertificateWarning
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 2))
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.warns(NoCertificateWarning, match=r"n_samples=2, no input .*n_samples >= 10"):
+        est = SmoothedClassifier(LogisticRegression(), n_samples=2, random_state=0).fit(X, y)
+    with pytest.warns(NoCertificateWarning):
+        assert est.certify(X).abstained.all()
+    # alpha ** (1 / 10) = 0.501: certificates become possible at 10 draws
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoCertificateWarning)
+        SmoothedClassifier(LogisticRegression(), n_samples=10, random_state=0).fit(X, y)
+    with pytest.warns(NoCertificateWarning, match="soft votes"):
+        SmoothedClassifier(LogisticRegression(), n_samples=10, vote="soft").fit(X, y)
+    with pytest.warns(NoCertificateWarning):
+        CertifiedRegion(LogisticRegression(), n_samples=9, n_iter=1).fit(X, y)

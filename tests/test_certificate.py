@@ -120,9 +120,10 @@ def test_to_frame(cert):
     frame = cert.to_frame()
     assert list(frame.columns) == [
         "prediction", "abstained", "radius", "mahalanobis_radius", "p_lower",
-        "log_volume", "proxy_radius", "min_sigma", "max_sigma",
+        "log_volume", "proxy_radius", "min_sigma", "max_sigma", "guarantee",
     ]
     assert len(frame) == N
+    assert set(frame["guarantee"]) == {cert.guarantee}
     assert_array_equal(frame["prediction"], cert.prediction)
     assert_array_equal(frame["abstained"], ABSTAINED)
     assert_allclose(frame["radius"], cert.radius)
@@ -340,3 +341,15 @@ def test_memory_and_pull_back_keep_the_declared_fields():
     assert_array_equal(sound.n_draws, [5, 6, 7])
     assert sound.search_info == {"k": 1} and list(sound.index) == ["x", "y", "z"]
     assert sound.from_memory is not None and sound.guarantee == "memory"
+
+
+def test_every_guarantee_is_described_in_words():
+    from smoothcert._certify._certificate import (
+        GUARANTEE_DESCRIPTIONS, GUARANTEES, describe_guarantee,
+    )
+
+    assert set(GUARANTEES) <= set(GUARANTEE_DESCRIPTIONS)
+    assert "not cover the deployed classifier" in describe_guarantee("per-covariance")
+    assert describe_guarantee("deployed") == "holds for the estimator's own predict"
+    memory = _public(np.ones(3))._replace(guarantee="memory")
+    assert set(memory.to_frame()["guarantee"]) == {"memory"}

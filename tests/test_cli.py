@@ -122,9 +122,25 @@ def test_demo_writes_a_png_and_prints_the_table(tmp_path, capsys):
     for label in ("RS (fixed)", "DDRS (isotropic)", "ANCER (diagonal)", "Riemannian (SPD)"):
         assert label in out
     assert "median log-volume" in out and "R=0.25" in out
+    assert "cert. acc." not in out  # no column duplicating an R column
+    assert "caption: Certified regions" in out and "CertificateMemory" in out
     rows = _read_csv(table)
     assert [r["method"] for r in rows][0] == "RS (fixed)" and len(rows) == 4
+    assert not [c for c in rows[0] if "acc" in c]
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("suffix, magic", [(".pdf", b"%PDF"), (".svg", b"<?xml")])
+def test_demo_writes_vector_figures(tmp_path, capsys, suffix, magic):
+    pytest.importorskip("matplotlib")
+    fig = tmp_path / f"demo{suffix}"
+    code, _, err = _run(capsys, "demo", "--n-samples", 100, "--n-iter", 0, "--n-points", 4,
+                        "--out", fig, "--quiet")
+    assert code == 0, err
+    data = fig.read_bytes()
+    assert data.startswith(magic)
+    if suffix == ".svg":
+        assert b"<svg" in data and b"certified accuracy" in data
 
 
 def test_demo_errors(tmp_path, capsys):
@@ -567,3 +583,108 @@ def test_empty_cell_names_the_line_and_the_column(tmp_path, capsys, data, text, 
                         "--out", tmp_path / "out.csv", "-q")
     assert code == 1 and "empty value" in err
     assert f"{line}, {column}:" in err, err
+
+
+# ------------------------------------------------ the guarantee in every output
+def test_certify_writes_and_names_the_guarantee(tmp_path, capsys, data):
+    X, y, paths = data
+    base = LogisticRegression().fit(X, y)
+    sio.dump(base, tmp_path / "lr.skops")
+    out = tmp_path / "certs.csv"
+    code, stdout, err = _run(capsys, "certify", "--model", tmp_path / "lr.skops", "--data",
+                             paths["npy"], "--out", out, "--method", "isotropic", "--n-iter", 1,
+                             "--n-samples", 200, "--seed", 0, "-q")
+    assert code == 0, err
+    assert {r["guarantee"] for r in _read_csv(out)} == {"per-covariance"}
+    assert "guarantee: per-covariance" in stdout
+    assert "does not cover the deployed classifier" in stdout
+    sio.dump(_smoothed(X, y), tmp_path / "model.skops")
+    code, stdout, err = _run(capsys, "certify", "--model", tmp_path / "model.skops", "--data",
+                             paths["npy"], "--out", out, "-q")
+    assert code == 0, err
+    assert {r["guarantee"] for r in _read_csv(out)} == {"fixed-noise"}
+    assert "guarantee: fixed-noise" in stdout and "deployed" not in stdout
+
+
+# ------------------------------------------------------ long runs lose nothing
+def _slow_model(tmp_path, n_rows=40):
+    """A saved model that takes a few seconds on ``n_rows`` rows, and the data file."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 2))
+    model = SmoothedClassifier(KNeighborsClassifier(algorithm="brute"), sigma=0.5,
+                               n_samples=3000, n_samples_selection=10, random_state=3)
+    model.fit(X, (X[:, 0] > 0).astype(int))
+    sio.dump(model, tmp_path / "slow.skops")
+    np.save(tmp_path / "X.npy", X[:n_rows])
+    return tmp_path / "slow.skops", tmp_path / "X.npy"
+
+
+def _certify_argv(model, X, out, *extra):
+    return ["certify", "--model", str(model), "--data", str(X), "--out", str(out),
+            "--chunk-size", "4", "-q", *extra]
+
+
+def _wait_for_rows(path, process, timeout=120):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if path.exists() and path.read_text().count("\n") >= 5:  # header + a chunk
+            return
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_an_interrupted_run_keeps_its_rows_and_resumes(tmp_path, capsys, how):
+    import signal
+
+    model, X = _slow_model(tmp_path)
+    reference = tmp_path / "reference.csv"
+    code, _, err = _run(capsys, *_certify_argv(model, X, reference))
+    assert code == 0, err
+    out = tmp_path / "certs.csv"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smoothcert.cli", *_certify_argv(model, X, out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    _wait_for_rows(out, process)
+    process.send_signal(getattr(signal, how))
+    _, stderr = process.communicate(timeout=120)
+    if how == "SIGINT":
+        assert process.returncode == 130 and "--resume" in stderr, stderr
+    else:
+        assert process.returncode == -signal.SIGKILL
+    partial = _read_csv(out)  # a valid CSV of whole chunks, the same rows as the reference
+    expected = reference.read_text().splitlines()
+    assert 4 <= len(partial) < 40
+    assert out.read_text().splitlines() == expected[: len(partial) + 1]
+    code, _, err = _run(capsys, *_certify_argv(model, X, out, "--resume"))
+    assert code == 0, err
+    assert f"{len(partial)} of 40 rows already written" in err
+    assert out.read_text() == reference.read_text()
+
+
+def test_resume_continues_after_a_torn_line_and_refuses_a_foreign_file(tmp_path, capsys, data):
+    X, y, paths = data
+    sio.dump(_smoothed(X, y), tmp_path / "model.skops")
+    reference, out = tmp_path / "reference.csv", tmp_path / "certs.csv"
+    argv = ["certify", "--model", tmp_path / "model.skops", "--data", paths["npy"],
+            "--chunk-size", 3, "-q"]
+    assert _run(capsys, *argv, "--out", reference)[0] == 0
+    lines = reference.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:8]) + lines[8][:10])  # 7 rows and a cut line
+    code, _, err = _run(capsys, *argv, "--out", out, "--resume")
+    assert code == 0, err
+    assert "7 of 20 rows already written" in err
+    assert out.read_text() == reference.read_text()
+    # resuming a finished run certifies nothing and prints the summary again
+    code, stdout, err = _run(capsys, *argv, "--out", out, "--resume")
+    assert code == 0 and "20 of 20" in err and "certified 20/20" in stdout
+    out.write_text("a,b\n1,2\n")
+    code, _, err = _run(capsys, *argv, "--out", out, "--resume")
+    assert code == 1 and "not an output of smoothcert certify" in err
+    # without --resume an existing file is replaced
+    assert _run(capsys, *argv, "--out", out)[0] == 0
+    assert out.read_text() == reference.read_text()

@@ -187,3 +187,110 @@ def test_a_frozen_base_is_wrapped_without_labels(moons, cls):
     assert set(est.predict_base(X)) <= {"a", "b"}
     with pytest.raises(ValueError, match="requires y"):
         cls(LogisticRegression()).fit(X)
+
+
+# ------------------------------------------------ honest progress and cost
+class _Watched:
+    """Wraps the real Progress: records the bar's count and total when it closes."""
+
+    closed = []
+
+    def __new__(cls, total, desc, verbose):
+        from smoothcert._engine._progress import Progress
+
+        class Watched(Progress):
+            def close(self):
+                if self._bar is not None:
+                    _Watched.closed.append((self._bar.n, self._bar.total, self.updates))
+                super().close()
+
+            def update(self, n):
+                self.updates = getattr(self, "updates", 0) + 1
+                super().update(n)
+
+        return Watched(total, desc, verbose)
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_the_region_bar_ends_at_100_percent(moons, monkeypatch, n_jobs):
+    pytest.importorskip("tqdm")
+    import smoothcert._estimators._base as base
+
+    X, y = moons
+    monkeypatch.setattr(base, "Progress", _Watched)
+    _Watched.closed.clear()
+    region = CertifiedRegion(LogisticRegression(), method="diagonal", n_iter=3, n_samples_optim=16,
+                             n_samples=300, sampling="sequential", verbose=1, n_jobs=n_jobs,
+                             random_state=0).fit(X, y)
+    cert = region.certify(X[:20])
+    ((n, total, updates),) = _Watched.closed
+    assert n == total > 0  # the bar ends at 100 %
+    # it counted what was drawn (the search and the certification), not the bound
+    assert 20 * 100 + cert.n_draws.sum() < n < 20 * (region._search_cost() + 100 + 300)
+    if n_jobs == 2:
+        assert updates >= 10  # chunk by chunk as they finish, not once at the end
+
+
+def test_parallel_progress_advances_chunk_by_chunk_and_revises_its_total():
+    from smoothcert._engine._progress import Progress
+    from smoothcert._estimators._parallel import run_in_chunks
+
+    def work(X, progress):
+        progress.update(3 * len(X))  # 3 predictions per row where 10 were budgeted
+        return [X[:, 0]]
+
+    X = np.arange(40.0).reshape(20, 2)
+    totals = []
+
+    class Spy(Progress):
+        def revise_total(self, total):
+            super().revise_total(total)
+            totals.append(self.total)
+
+    with Spy(10 * 20, "", verbose=False) as progress:
+        parts = run_in_chunks(work, X, 2, progress)
+    assert np.concatenate([p[0] for p in parts]).tolist() == X[:, 0].tolist()  # row order
+    assert len(totals) == 10 and all(t == 60 for t in totals)  # revised from the first chunk
+    assert progress.done == progress.total == 60
+
+
+def test_cost_warning_is_based_on_the_projected_time(moons, monkeypatch, no_sampling_engine):
+    import smoothcert._engine._progress as progress
+
+    X, y = moons
+    clf = SmoothedClassifier(LogisticRegression(), n_samples=100_000).fit(X, y)
+    # 10 inputs x 100,100 predictions: silent at a million predictions per second...
+    monkeypatch.setattr(progress, "prediction_seconds", lambda predict, X: 1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CostWarning)
+        with pytest.raises(AssertionError, match="noise was drawn"):
+            clf.certify(X[:10])
+    # ... but about 17 minutes at a thousand per second: a warning before any draw
+    monkeypatch.setattr(progress, "prediction_seconds", lambda predict, X: 1e-3)
+    with pytest.warns(CostWarning, match=r"1e\+06 base-model predictions.*1e\+03 predictions "
+                                         r"per second.*16.7 minutes"):
+        with pytest.raises(AssertionError, match="noise was drawn"):
+            clf.certify(X[:10])
+    # a million search iterations are long even with an infinitely fast model
+    monkeypatch.setattr(progress, "prediction_seconds", lambda predict, X: 1e-12)
+    region = CertifiedRegion(LogisticRegression(), n_iter=10**6, n_samples=100).fit(X, y)
+    with pytest.warns(CostWarning, match="covariance search's iterations at least"):
+        with pytest.raises(AssertionError, match="noise was drawn"):
+            region.optimize_covariance(X[:10])
+    # two workers share it: 8.3 minutes, silent
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CostWarning)
+        assert progress.warn_if_costly(1_001_000, 1e-3, "call", "", n_workers=2) == 500.5
+
+
+def test_prediction_seconds_times_the_base_model():
+    from smoothcert._engine._progress import prediction_seconds
+
+    calls = []
+
+    def predict(points):
+        calls.append(points.shape)
+        return np.zeros(len(points))
+
+    seconds = prediction_seconds(predict, np.ones((3, 4)), rows=100)
+    assert calls == [(64, 4), (100, 4)] and 0 < seconds < 1e-3

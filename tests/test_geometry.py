@@ -181,3 +181,43 @@ def test_geomstats_import_leaves_logging_and_torch_alone():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok")
+
+
+def test_restore_trapz_aliases_only_a_missing_name():
+    import types
+
+    from smoothcert._geometry._numpy_compat import restore_trapz
+
+    def trapezoid(y):
+        return y
+
+    new = types.SimpleNamespace(trapezoid=trapezoid)  # numpy >= 2.4
+    assert restore_trapz(new) and new.trapz is trapezoid
+    old = types.SimpleNamespace(trapezoid=trapezoid, trapz=len)  # numpy < 2.4
+    assert not restore_trapz(old) and old.trapz is len
+    neither = types.SimpleNamespace()
+    assert not restore_trapz(neither) and not hasattr(neither, "trapz")
+
+
+def test_geomstats_imports_on_a_numpy_without_trapz():
+    """numpy 2.4 removed ``numpy.trapz``, which geomstats 2.8 imports."""
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        from numpy.testing import assert_allclose
+        from smoothcert._geometry._fisher_rao import fisher_rao_exp, fisher_rao_metric
+        if hasattr(np, "trapz"):  # as on numpy >= 2.4
+            del np.trapz
+            np.__all__ = [name for name in np.__all__ if name != "trapz"]
+        fisher_rao_metric(2)
+        assert np.trapz is np.trapezoid
+        sigma = np.eye(2)[None]
+        assert_allclose(fisher_rao_exp(sigma, 0.1 * np.eye(2)[None]), np.exp(0.1) * sigma)
+        print("ok")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GEOMSTATS_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("ok")

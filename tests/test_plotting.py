@@ -79,13 +79,41 @@ def test_accuracy_display_draws_the_certified_accuracy_curve():
     assert display.ax_.get_ylabel() == "certified accuracy"
     assert display.figure_ is display.ax_.figure
     assert _legend_texts(display.ax_.get_legend()) == ["cert"]
-    # default grid and an int: those of certified_accuracy_curve
-    for radii in (None, 7):
+    # default grid and an int: past the largest certified radius, the curve ends at 0
+    top = cert.radius[cert.certified].max()
+    for radii, n_radii in ((None, 100), (7, 7)):
         display = CertifiedAccuracyDisplay.from_certificate(cert, y, radii=radii)
-        r, acc = certified_accuracy_curve(y, cert, radii=radii)
-        assert_allclose(display.line_.get_xdata(), r)
-        assert_allclose(display.line_.get_ydata(), acc)
+        r = display.line_.get_xdata()
+        assert len(r) == n_radii and r[0] == 0 and top < r[-1] <= 1.05 * top + 1e-12
+        assert_allclose(display.line_.get_ydata(), certified_accuracy_curve(y, cert, radii=r)[1])
+        assert display.accuracies[-1] == 0 and display.accuracies[0] > 0
+        assert display.ax_.get_xlim() == (0.0, r[-1])
         assert display.ax_.get_legend() is None  # no name, no legend
+
+
+def test_default_grid_curves_on_one_axis_share_a_grid_that_reaches_zero():
+    a = _cert(seed=0)
+    b = Certificate(**{**_public_fields(a), "mahalanobis_radius": 3 * a.mahalanobis_radius})
+    first = CertifiedAccuracyDisplay.from_certificate(a, a.prediction, name="a")
+    end_a = first.radii[-1]
+    second = CertifiedAccuracyDisplay.from_certificate(b, b.prediction, name="b", ax=first.ax_)
+    # the later, longer curve extends the grid of the earlier one
+    assert_allclose(first.radii, second.radii)
+    assert second.radii[-1] > 2.9 * end_a
+    for display, cert in ((first, a), (second, b)):
+        assert_allclose(display.line_.get_xdata(), second.radii)
+        assert_allclose(display.line_.get_ydata(),
+                        certified_accuracy_curve(cert.prediction, cert, second.radii)[1])
+        assert display.accuracies[-1] == 0
+    assert first.ax_.get_xlim()[1] == second.radii[-1]
+    # a shorter curve drawn later uses the shared grid as is
+    third = CertifiedAccuracyDisplay.from_certificate(a, a.prediction, ax=first.ax_, radii=20)
+    assert_allclose(third.radii, second.radii)
+    # another axis has its own grid
+    alone = CertifiedAccuracyDisplay.from_certificate(a, a.prediction)
+    assert alone.radii[-1] == end_a
+    with pytest.raises(ValueError, match="radii"):
+        CertifiedAccuracyDisplay.from_certificate(a, a.prediction, radii=0)
 
 
 def test_several_accuracy_curves_share_one_axis_and_grid():
@@ -132,7 +160,8 @@ def test_accuracy_from_estimator_of_a_pipeline_uses_raw_space_radii(blobs):
     ).fit(X, y)
     display = CertifiedAccuracyDisplay.from_estimator(pipe, X[:20], y[:20], name="pipe")
     raw = certify(pipe, X[:20])
-    assert_allclose(display.accuracies, certified_accuracy_curve(y[:20], raw)[1])
+    assert_allclose(display.accuracies, certified_accuracy_curve(y[:20], raw, display.radii)[1])
+    assert display.accuracies[-1] == 0
     assert display.line_.get_label() == "pipe"
     unnamed = CertifiedAccuracyDisplay.from_estimator(pipe, X[:20], y[:20])
     assert unnamed.line_.get_label() == "SmoothedClassifier"  # the last step's class
@@ -406,8 +435,10 @@ def test_missing_matplotlib_gives_a_clear_import_error(monkeypatch):
 
 
 # ------------------------------------------------------------------- the demo
-def test_demo_figure_has_labels_legend_and_caption():
-    from smoothcert.demo import OVERLAP_CAPTION, plot_comparison
+def test_demo_figure_has_labels_legend_and_a_caption_outside():
+    from matplotlib.colors import to_rgba
+
+    from smoothcert.demo import METHOD_STYLES, OVERLAP_CAPTION, figure_caption, plot_comparison
 
     fixed = _cert(n=10, seed=0)
     fixed = Certificate(**{**_public_fields(fixed), "guarantee": "fixed-noise"})
@@ -415,20 +446,32 @@ def test_demo_figure_has_labels_legend_and_caption():
     y = fixed.prediction
     base = LogisticRegression().fit(fixed.center, y)
     fig = Figure(figsize=(15, 8), layout="constrained")
-    plot_comparison({"fixed": fixed, "searched": searched}, y, estimator=base, fig=fig)
-    panels, curves = fig.axes[:2], fig.axes[2]
+    certs = {"RS (fixed)": fixed, "DDRS (isotropic)": searched,
+             "ANCER (diagonal)": searched, "Riemannian (SPD)": searched}
+    plot_comparison(certs, y, estimator=base, fig=fig)
+    panels, curves = fig.axes[:4], fig.axes[4]
     for ax in panels:
         assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
         assert ax.get_legend() is None  # one legend for the figure
-    assert [line.get_label() for line in curves.get_lines()] == ["fixed", "searched"]
-    (legend,) = fig.legends
-    texts = _legend_texts(legend)
-    assert {"class 0", "class 1", "inscribed l2 ball", "abstained"} <= set(texts)
-    assert fig.get_supxlabel() == OVERLAP_CAPTION and "CertificateMemory" in OVERLAP_CAPTION
-    # only fixed-noise certificates: their regions never overlap, no caption
-    fig = Figure(figsize=(15, 8), layout="constrained")
-    plot_comparison({"fixed": fixed}, y, fig=fig)
-    assert fig.get_supxlabel() != OVERLAP_CAPTION
+    lines = curves.get_lines()
+    assert [line.get_label() for line in lines] == list(certs)
+    # curves differ by colour and by line style (or width, where they coincide)
+    styles = {(line.get_color(), line.get_linestyle(), line.get_linewidth()) for line in lines}
+    assert len({line.get_color() for line in lines}) == 4 and len(styles) == 4
+    assert len({line.get_linestyle() for line in lines}) >= 3
+    assert all(line.get_ydata()[-1] == 0 for line in lines)  # every curve runs to 0
+    # each panel's title has its curve's colour
+    for ax, label in zip(panels, certs):
+        assert to_rgba(ax.title.get_color()) == to_rgba(METHOD_STYLES[label]["color"])
+    # regions are outlines, darker than the (lighter) background of their class
+    regions = panels[1].collections
+    ellipses = [c for c in regions if type(c).__name__ == "EllipseCollection"][0]
+    assert ellipses.get_facecolor().size == 0 or np.all(ellipses.get_facecolor()[:, 3] == 0)
+    assert np.all(ellipses.get_edgecolor()[:, :3].max(axis=1) < 0.65)
+    # no caption in the figure: it is printed beside it
+    assert fig.get_supxlabel() == "" and not fig.texts
+    assert OVERLAP_CAPTION in figure_caption(certs) and "CertificateMemory" in OVERLAP_CAPTION
+    assert OVERLAP_CAPTION not in figure_caption({"RS (fixed)": fixed})
 
 
 def _public_fields(cert):

@@ -5,9 +5,51 @@ from scipy.special import gammaln
 
 from .._geometry._forms import RowCovariances
 
-__all__ = ["Certificate", "as_covariances", "log_unit_ball_volume", "row_index"]
+__all__ = [
+    "Certificate",
+    "as_covariances",
+    "describe_guarantee",
+    "log_unit_ball_volume",
+    "row_index",
+]
 
 GUARANTEES = ("per-covariance", "memory", "fixed-noise", "deployed")
+
+#: What each value of ``Certificate.guarantee`` covers, in words (for summaries).
+GUARANTEE_DESCRIPTIONS = {
+    "fixed-noise": (
+        "holds for the classifier smoothed with one covariance shared by all inputs "
+        "(Cohen et al.), the one predict uses"
+    ),
+    "per-covariance": (
+        "holds for the classifier smoothed with each input's own covariance; it does "
+        "not cover the deployed classifier, whose noise changes with the input"
+    ),
+    "memory": "holds for the stateful classifier of memory-based certification",
+    "deployed": "holds for the estimator's own predict",
+}
+
+
+def describe_guarantee(guarantee):
+    """What a value of ``Certificate.guarantee`` covers, in words.
+
+    Parameters
+    ----------
+    guarantee : str
+        A value of :attr:`Certificate.guarantee`.
+
+    Returns
+    -------
+    description : str
+        One phrase; an unknown value is returned quoted, with no claim made.
+
+    Examples
+    --------
+    >>> from smoothcert._certify._certificate import describe_guarantee
+    >>> describe_guarantee("memory")
+    'holds for the stateful classifier of memory-based certification'
+    """
+    return GUARANTEE_DESCRIPTIONS.get(guarantee, f"guarantee {guarantee!r}")
 
 
 def log_unit_ball_volume(n_features):
@@ -486,6 +528,7 @@ class Certificate:
             "proxy_radius": self.proxy_radius,
             "min_sigma": np.sqrt(self.covariances.min_eigenvalue()),
             "max_sigma": np.sqrt(self.covariances.max_eigenvalue()),
+            "guarantee": np.full(len(self), self.guarantee, dtype=object),
         }
         for name in _ROW_FIELDS:
             if getattr(self, name) is not None:
@@ -500,7 +543,8 @@ class Certificate:
         Columns: ``prediction``, ``abstained``, ``radius``,
         ``mahalanobis_radius``, ``p_lower``, ``log_volume``, ``proxy_radius``,
         ``min_sigma``, ``max_sigma`` (square roots of the extreme eigenvalues),
-        then the optional per-row fields that are set (``n_draws``,
+        ``guarantee`` (the same on every row: which classifier the radii hold
+        for, see the ``guarantee`` parameter), then the optional per-row fields that are set (``n_draws``,
         ``from_memory``, ``memory_index``, ``shrunk``, ``selection_radius``).
 
         Returns

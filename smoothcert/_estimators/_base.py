@@ -1,9 +1,11 @@
 """What the smoothing estimators share: parameters, fitting and input checks."""
 
 import functools
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone, is_classifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
@@ -16,10 +18,12 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validat
 from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
 from .._certify._certificate import Certificate, row_index
 from .._certify._procedures import certify_rows, predict_rows, smoothed_frequencies
-from .._certify._stats import target_probability
+from .._certify._stats import clopper_pearson_lower, soft_lower_bound, target_probability
+from .._engine import _progress
 from .._engine._progress import Progress, warn_if_costly
+from ..exceptions import NoCertificateWarning
 from .._geometry._forms import RowCovariances
-from .._search._ascent import merge_search_info
+from .._search._searches import merge_search_info
 from ._parallel import run_in_chunks
 from .._engine._loop import resolve_batch_size
 from .._engine._streams import resolve_seed
@@ -48,6 +52,25 @@ def _check_radius(radius):
     if not np.isfinite(radius) or radius < 0:
         raise ValueError(f"radius must be a finite number >= 0, got {radius!r}.")
     return radius
+
+
+def _refuse_missing(X):
+    """Refuse NaN or infinite inputs with smoothcert's message, before the base model sees them."""
+    try:
+        values = np.asarray(X)
+    except (TypeError, ValueError):
+        return
+    if values.dtype.kind not in "fiub" or values.ndim != 2 or np.all(np.isfinite(values)):
+        return  # not real numbers (validate_data names the problem), or all finite
+    row, column = np.argwhere(~np.isfinite(values))[0]
+    kind = "NaN (a missing value)" if np.isnan(values[row, column]) else "infinity"
+    count = int((~np.isfinite(values)).sum())
+    raise ValueError(
+        f"X contains {kind} at row {row}, column {column} ({count} non-finite values in "
+        "all): randomized smoothing adds noise to every feature of every input and needs "
+        "finite numbers. Impute or drop missing values (and replace infinite ones) before "
+        "smoothing."
+    )
 
 
 def _check_classifier(estimator):
@@ -114,6 +137,8 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         """
         self._validate_params()
         self._validate_extra_params()
+        self._warn_if_nothing_can_be_certified()
+        _refuse_missing(X)
         base = self._base_estimator()
         _check_classifier(base)
         frozen = isinstance(base, FrozenEstimator)
@@ -197,6 +222,27 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         """Checks beyond ``_parameter_constraints`` (subclasses extend them)."""
         self._check_sigma_range(float(self.sigma), float(self.sigma))
 
+    def _warn_if_nothing_can_be_certified(self):
+        """Warn when ``alpha`` and ``n_samples`` leave every input abstaining."""
+        n, alpha = int(self.n_samples), float(self.alpha)
+        if self.vote == "hard":
+            # all n draws for the top class: the Clopper-Pearson bound is alpha^(1/n)
+            best = clopper_pearson_lower(n, n, alpha)
+            needed = int(np.floor(np.log2(1.0 / alpha))) + 1
+            advice = f"use n_samples >= {needed} with alpha={alpha:g}"
+        else:
+            best = soft_lower_bound(1.0, 0.0, n, alpha)
+            advice = "raise n_samples (soft votes need more draws than hard ones)"
+        if best <= 0.5:
+            warnings.warn(
+                f"With alpha={alpha:g} and n_samples={n}, no input can be certified: even "
+                f"when every draw votes for the top class, the lower confidence bound of "
+                f"its probability is {float(best):.3g} <= 1/2, so every input abstains; "
+                f"{advice}.",
+                NoCertificateWarning,
+                stacklevel=3,
+            )
+
     def _check_sigma_range(self, smallest, largest):
         """Refuse noise scales whose variance is not a normal float64."""
         if not (_MIN_SIGMA <= smallest and largest <= _MAX_SIGMA):
@@ -226,7 +272,9 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         # again before any draw is made.
         self._validate_params()
         self._validate_extra_params()
+        self._warn_if_nothing_can_be_certified()
         self._check_soft_vote(self.estimator_)
+        _refuse_missing(X)
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _adapter(self):
@@ -246,6 +294,10 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         """Base-model predictions per input spent choosing the covariance (subclasses)."""
         return 0
 
+    def _search_passes(self):
+        """Engine passes (iterations) of the covariance search, one after the other (subclasses)."""
+        return 0
+
     def _check_sequential(self, radius):
         """Sequential sampling keeps exact integer counts: refuse a budget beyond them."""
         if (radius is not None or self.sampling == "sequential") and self.n_samples >= _MAX_SEQUENTIAL:
@@ -255,25 +307,38 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
                 f"{_MAX_SEQUENTIAL - 1} draws per input."
             )
 
-    def _run(self, X, work, per_row, what):
+    def _run(self, X, work, per_row, what, serial=False, search=True):
         """Run ``work`` over the rows of ``X`` with the cost warning, a progress bar and ``n_jobs``.
 
-        ``per_row`` is the number of base-model predictions per input at most.
+        ``per_row`` is the number of base-model predictions per input at most;
+        ``search`` says whether the call runs the covariance search (whose
+        iterations add their own time to the projection of the cost warning).
         Returns the list of the chunks' results.
         """
         total = X.shape[0] * per_row
-        warn_if_costly(
-            total,
-            f"{type(self).__name__}.{what} on {X.shape[0]} inputs",
-            "Lower n_samples (or n_iter / n_samples_optim for the covariance search); "
-            "to ask whether inputs are certified at a radius R, certify(X, radius=R) "
-            "stops most inputs after a few hundred draws.",
-            stacklevel=4,
-        )
+        n_workers = 1
+        if not serial and self.n_jobs not in (None, 1):
+            n_workers = min(effective_n_jobs(self.n_jobs), X.shape[0])
+        overhead = (self._search_passes() if search else 0) * _progress.SECONDS_PER_PASS
+        if total > _progress.MEASURE_ABOVE_PREDICTIONS or overhead > _progress.COST_WARNING_SECONDS:
+            # the projected time at this model's measured speed (no noise drawn)
+            adapter = self._adapter()
+            predict = adapter.scores if self.vote == "soft" else adapter.labels
+            warn_if_costly(
+                total,
+                _progress.prediction_seconds(predict, X),
+                f"{type(self).__name__}.{what} on {X.shape[0]} inputs",
+                "Lower n_samples (or n_iter / n_samples_optim for the covariance search); "
+                "to ask whether inputs are certified at a radius R, certify(X, radius=R) "
+                "stops most inputs after a few hundred draws.",
+                n_workers=n_workers,
+                overhead_seconds=overhead,
+                stacklevel=4,
+            )
         with Progress(total, f"smoothcert {what}", bool(self.verbose)) as progress:
-            return run_in_chunks(work, X, self.n_jobs, progress)
+            return run_in_chunks(work, X, None if serial else self.n_jobs, progress)
 
-    def _certify(self, X, *, radius=None, min_eigenvalue=None, memory=None):
+    def _certify(self, X, *, radius=None, min_eigenvalue=None, memory=None, covariances=None):
         """CERTIFY every row of ``X``, at a target radius or not, and wrap the result.
 
         ``min_eigenvalue`` maps the covariances to the smallest eigenvalue of
@@ -284,12 +349,17 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         index = row_index(X)
         X = self._check_X(X)
         self._check_sequential(radius)
+        if covariances is not None:
+            covariances = covariances(X)
         work = functools.partial(
             self._certify_chunk, seed=self._seed(), radius=radius, min_eigenvalue=min_eigenvalue,
-            memory=memory is not None,
+            covariances=covariances, memory=memory is not None,
         )
-        per_row = self._search_cost() + self.n_samples_selection + self.n_samples
-        parts = self._run(X, work, per_row, "certify")
+        search = self._search_cost() if covariances is None else 0
+        per_row = search + self.n_samples_selection + self.n_samples
+        parts = self._run(
+            X, work, per_row, "certify", serial=covariances is not None, search=covariances is None
+        )
         covariances = RowCovariances.concatenate([part[0] for part in parts])
         top, p_lower, abstained, r, n_draws = (
             np.concatenate([part[k] for part in parts]) for k in range(1, 6)
@@ -320,9 +390,13 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         )
         return cert if memory is None else memory.process(cert)
 
-    def _certify_chunk(self, X, progress, *, seed, radius, min_eigenvalue, memory=False):
+    def _certify_chunk(self, X, progress, *, seed, radius, min_eigenvalue, covariances=None,
+                       memory=False):
         adapter = self._adapter()
-        covariances, guarantee, info = self._noise(X, adapter, seed, progress)
+        if covariances is None:
+            covariances, guarantee, info = self._noise(X, adapter, seed, progress)
+        else:
+            guarantee, info = "per-covariance", None
         target_p = None
         if radius is not None:
             lam = covariances.min_eigenvalue() if min_eigenvalue is None else min_eigenvalue(covariances)

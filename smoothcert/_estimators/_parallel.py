@@ -4,7 +4,8 @@ Every input's result depends only on that input (its noise streams are seeded
 from ``random_state``, its own bytes and the stage), so a call can be split into
 contiguous chunks of rows, each run from start to end -- covariance search and
 certification together -- in one worker, and the chunks joined back: the results
-are identical to a serial run. One task per chunk keeps the cost of shipping the
+are identical to a serial run. One task per chunk (two per worker, ten at least,
+so that the progress bar moves as chunks finish) keeps the cost of shipping the
 model to the workers to a few pickles per call (the covariance search alone makes
 hundreds of Monte-Carlo calls, and parallelizing each of them separately cost more
 than it saved).
@@ -21,10 +22,14 @@ from joblib import Parallel, delayed, effective_n_jobs
 
 from .._engine._progress import Progress
 
-__all__ = ["run_in_chunks", "worker_threads"]
+__all__ = ["chunk_rows", "run_in_chunks", "worker_threads"]
 
 #: Chunks per worker: enough to balance uneven chunks, few enough to ship the model rarely.
 CHUNKS_PER_WORKER = 2
+
+#: Chunks of a parallel call at least (when it has that many rows): the progress bar,
+#: which advances as chunks finish, moves in steps of at most a tenth.
+MIN_CHUNKS = 10
 
 
 def worker_threads(n_workers):
@@ -50,6 +55,16 @@ def _run_chunk(work, X, threads):
     return result, progress.done
 
 
+def chunk_rows(n, workers):
+    """Contiguous chunks of ``range(n)`` for ``workers`` workers.
+
+    At least :data:`CHUNKS_PER_WORKER` per worker and :data:`MIN_CHUNKS` in all
+    (when there are that many rows), so that the progress bar advances in steps
+    of at most a tenth of the call.
+    """
+    return np.array_split(np.arange(n), min(n, max(CHUNKS_PER_WORKER * workers, MIN_CHUNKS)))
+
+
 def run_in_chunks(work, X, n_jobs, progress):
     """Apply ``work(X_chunk, progress)`` to contiguous chunks of rows.
 
@@ -62,8 +77,9 @@ def run_in_chunks(work, X, n_jobs, progress):
     n_jobs : int or None
         Joblib workers; ``None`` or 1 runs serially in this process.
     progress : Progress
-        Counts the predictions: block by block serially, chunk by chunk with
-        workers.
+        Counts the predictions: block by block serially; with workers, chunk by
+        chunk as each one finishes, in whatever order, the total being revised
+        from the predictions per row of the finished chunks.
 
     Returns
     -------
@@ -74,13 +90,23 @@ def run_in_chunks(work, X, n_jobs, progress):
     workers = 1 if n_jobs in (None, 1) else effective_n_jobs(n_jobs)
     if workers == 1 or n < 2:
         return [work(X, progress)]
-    chunks = np.array_split(np.arange(n), min(n, CHUNKS_PER_WORKER * workers))
+    chunks = chunk_rows(n, workers)
     threads = worker_threads(workers)
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_run_chunk)(work, X[rows], threads) for rows in chunks
+    results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+        delayed(_run_indexed)(k, work, X[rows], threads)
+        for k, rows in enumerate(chunks)
     )
-    parts = []
-    for result, count in results:
-        parts.append(result)
+    parts = [None] * len(chunks)
+    rows_done = 0
+    for k, (result, count) in results:
+        parts[k] = result
+        rows_done += len(chunks[k])
         progress.update(count)
+        # the rows still to run will cost what the finished ones did, per row
+        progress.revise_total(progress.done * n / rows_done)
     return parts
+
+
+def _run_indexed(k, work, X, threads):
+    """``(k, _run_chunk(...))``: chunk ``k``'s result, tagged to be put back in order."""
+    return k, _run_chunk(work, X, threads)

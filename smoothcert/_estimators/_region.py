@@ -35,11 +35,12 @@ from .._engine._streams import (
     derived_seed,
 )
 from .._geometry._forms import RowCovariances
-from .._search._ascent import (
+from .._search._searches import (
     MAX_FULL_FEATURES,
+    CovarianceSearch,
+    FixedNoise,
+    make_search,
     merge_search_info,
-    search_covariances,
-    search_predictions,
 )
 from ..exceptions import UnreachableRadiusWarning
 from ..metrics import _unreachable_radius_message, certified_accuracy
@@ -49,15 +50,15 @@ __all__ = ["CertifiedRegion", "MAX_RIEMANNIAN_FEATURES", "MAX_RIEMANNIAN_SCALE_R
 #: Largest input dimension at which ``method="riemannian"`` optimizes full
 #: matrices; above, it optimizes the low-rank form.
 MAX_RIEMANNIAN_FEATURES = MAX_FULL_FEATURES
+#: Largest ``sigma_bounds[1] / sigma_bounds[0]`` accepted by ``method="riemannian"``:
+#: a full covariance with eigenvalues spread over ``ratio^2`` must stay resolvable
+#: in float64 (condition number at most 1e12).
+MAX_RIEMANNIAN_SCALE_RATIO = 1e6
 #: ``selection_sigma=None`` smooths the selector with this multiple of ``sigma``
 #: (measured on the benchmarks page: larger selector noise certifies larger
 #: selection balls far from the boundary, smaller noise keeps the selection
 #: sharp near it).
 SELECTION_SIGMA_FACTOR = 1.2
-#: Largest ``sigma_bounds[1] / sigma_bounds[0]`` accepted by ``method="riemannian"``:
-#: a full covariance with eigenvalues spread over ``ratio^2`` must stay resolvable
-#: in float64 (condition number at most 1e12).
-MAX_RIEMANNIAN_SCALE_RATIO = 1e6
 
 
 class CertifiedRegion(BaseSmoothing):
@@ -91,76 +92,54 @@ class CertifiedRegion(BaseSmoothing):
     input and step would dominate): ``O(d)`` numbers per input, any
     orientation of the few directions across which the noise is small.
 
-    In dimension the search follows the structure of a decision boundary
-    that is locally flat: a *path* (the running sum of first-moment
-    estimates of the gradient of the smoothed score) estimates the boundary
-    normal, the natural gradient is projected on "along the normal / the
-    rest", and each step is split between the two. Its draws are *tempered*
-    (``x + tau Sigma^(1/2) z`` with ``tau`` about 3, so that enough draws
-    fail to give a direction), which is exact for a flat boundary; each stage
-    checks on independent draws, untempered, that tempering did not mislead
-    it, and searches a row again untempered where it did. See the user guide,
-    *Four ways to choose the noise* and *The Fisher-Rao geometry*.
+    Every search is one projected adaptive-moment (Adam) ascent of
+    ``gap * M(Sigma)``, ``gap = Phi^-1(psi_A) - Phi^-1(psi_B)`` the gap of the
+    two largest smoothed scores (clipped away from 0 and 1) and ``M`` the
+    certified volume's scale plus the inscribed ball, on the log of the noise
+    scales (and, for the full form, in the whitened coordinates of the
+    exponential map), with one Monte-Carlo pass per iteration
+    (:mod:`smoothcert.search`). See the user guide, *Four ways to choose the
+    noise* and *The Fisher-Rao geometry*.
 
     Parameters
     ----------
     estimator : classifier, default=None
         The base classifier (``None``: LogisticRegression). Black-box models
         (trees, forests, SVMs, kNN, boosting) are optimized with score-function
-        gradients; skorch nets can use pathwise (autograd) gradients.
+        gradients; skorch nets with pathwise (autograd) gradients.
     method : {"fixed", "isotropic", "diagonal", "riemannian", "lowrank"}, default="riemannian"
-        Parametrization of ``Sigma_x`` (see above).
-    objective : {"volume", "ball"}, default="volume"
-        With ``gap = 2 r_cert(t)``, ``t`` the margin of the top class read on
-        optimization draws and ``r_cert(t)`` the radius CERTIFY returns, in
-        expectation, at that margin with ``n_samples`` draws and level
-        ``alpha`` (so the search is paid for what will be certified):
-        ``"volume"`` maximizes
-        ``gap * det(Sigma)^(1/(2d)) + kappa * gap * sqrt(lambda_min(Sigma))``
-        (ANCER / RDDRS proxy); ``"ball"`` maximizes
-        ``gap * sqrt(lambda_min(Sigma))``, the radius of the largest l2 ball in
-        the certified region (what :meth:`score` rewards).
+        Parametrization of ``Sigma_x`` (see above); builds the default search
+        of that form (:mod:`smoothcert.search`).
+    guarantee : {"deployed", "per-covariance"}, default="deployed"
+        Which classifier the certificates hold for. ``"deployed"``: the
+        classifier of :meth:`predict`, :meth:`predict_abstain` and
+        :meth:`predict_proba`, which smooths each input with a member of a
+        small family of covariances fitted in :meth:`fit`, chosen by a
+        randomized-smoothed selector; each certified region is the
+        intersection of a selection region (where the choice is certified not
+        to leave members that certify the class) with the class ellipsoids;
+        half of ``alpha`` is spent on the selector, half on the class. No
+        search runs at prediction time. ``"per-covariance"``: each input's own
+        searched covariance; the certificate covers the classifier smoothed
+        with that covariance, not the deployed map ``x -> g_{Sigma_x}(x)``
+        (the literature's certificate). See the user guide, *What a
+        certificate guarantees*.
+    search : CovarianceSearch, default=None
+        The covariance search with its own parameters (learning rate,
+        objective, bounds, gradient estimator), e.g.
+        ``DiagonalSearch(learning_rate=0.1)``; it replaces ``method``. Its
+        parameters are tuned as ``search__learning_rate`` in a grid search.
     sigma : float, default=0.25
         Initial noise level, and the noise of ``method="fixed"``.
     n_iter : int, default=100
-        Ascent iterations per stage of the chain.
-    learning_rate : float, default=0.6
-        Initial step length in Fisher-Rao distance per ``sqrt(d / 2)``;
-        iteration ``t`` uses ``learning_rate / sqrt(t + 1)``.
-    n_samples_optim : int, default=256
-        Optimization draws per input and step (antithetic pairs). They are
+        Ascent iterations per stage of the search.
+    n_samples_optim : int, default=128
+        Optimization draws per input and iteration (antithetic pairs). They are
         independent of the certification draws.
-    gradient : {"auto", "score", "pathwise"}, default="auto"
-        ``"score"``: score-function (natural evolution strategies) estimator,
-        for any black box. ``"pathwise"``: autograd through a skorch/torch
-        base. ``"auto"``: pathwise for skorch nets, else score.
-    kappa : float, default=2.0
-        Weight of the inscribed-ball term of the ``"volume"`` objective.
-    sigma_bounds : tuple of two floats, default=(0.25, 4.0)
-        Every noise scale ``sqrt(eigenvalue(Sigma_x))`` is at least
-        ``sigma_bounds[0] * sigma``; ``sigma_bounds[1] * sigma`` caps them as
-        ``scale_cap`` says. The cap stops noise from growing without end far
-        from any decision boundary.
-    scale_cap : {"volume", "axis"}, default="volume"
-        ``"volume"``: the geometric mean of the noise scales
-        (``det(Sigma_x)^(1/(2d))``) is at most ``sigma_bounds[1] * sigma`` and
-        each scale at most ``sigma_bounds[1]^2 / sigma_bounds[0] * sigma``.
-        What diverges without a cap is noise where the classifier is constant,
-        which grows every scale; a cap on their mean stops it and still lets an
-        ellipsoid be long along a boundary and thin across it. ``"axis"``:
-        every scale at most ``sigma_bounds[1] * sigma`` (ellipsoids near a
-        curved boundary then stay nearly round).
-    floor : {"isotropic", "bounds"}, default="isotropic"
-        Smallest noise scale of the ``"diagonal"``, ``"riemannian"`` and
-        ``"lowrank"`` stages: the input's isotropic optimum (the "superset"
-        rule of ANCER: the ellipsoid is never thinner than the isotropic ball,
-        which keeps the certified ball of each input at least about the
-        isotropic one's), or ``sigma_bounds[0] * sigma`` (``"bounds"``: on
-        problems with a flat boundary, larger certified volumes, in dimension
-        by many nats, at the price of a smaller inscribed ball where a long
-        thin ellipsoid pays; not on every problem, see the benchmarks page).
     n_samples : int, default=100_000
-        Certification (and prediction) draws per input.
+        Certification (and prediction) draws per input. Not the number of
+        training samples: ``HalvingGridSearchCV(resource="n_samples")``
+        subsamples the training rows and never sets this parameter.
     n_samples_selection : int, default=100
         Draws that select the top class before certification.
     alpha : float, default=0.001
@@ -168,9 +147,8 @@ class CertifiedRegion(BaseSmoothing):
     radius : float, default=0.25
         l2 radius at which :meth:`score` measures certified accuracy.
     vote : {"hard", "soft"}, default="hard"
-        Vote of the certification. Score-function searches count the same
-        votes (predicted labels, or ``predict_proba`` scores); pathwise
-        searches differentiate the soft scores.
+        Vote of the certification. The searches read the base model's scores
+        whatever the vote (see the ``votes`` parameter of the searches).
     noise_augmentation : int, default=0
         Train the base model on this many noisy copies of the training data
         (noise ``N(0, sigma^2 I)``).
@@ -185,6 +163,23 @@ class CertifiedRegion(BaseSmoothing):
         depend on it.
     radius_tol : float, default=0.05
         Relative radius tolerance of ``sampling="sequential"``, in (0, 1).
+    n_prototypes : int, default=2
+        ``guarantee="deployed"``: largest number of covariances in the family
+        (``sigma^2 I`` and medoids of the covariances searched on training
+        inputs); members no training input is labelled with are dropped.
+    selector : classifier, default=None
+        ``guarantee="deployed"``: the classifier from inputs to family members
+        (``None``: a random forest of 25 trees with leaves of at least 5
+        inputs). It is cloned and trained in :meth:`fit`.
+    selection_sigma : float, default=None
+        ``guarantee="deployed"``: noise scale of the selector's isotropic
+        smoothing (``None``: ``1.2 * sigma``).
+    n_family_inputs : int, default=128
+        ``guarantee="deployed"``: training inputs on which :meth:`fit` runs
+        the covariance search to build the family.
+    n_selector_inputs : int, default=1024
+        ``guarantee="deployed"``: training inputs labelled with their best
+        member to train the selector.
     batch_size : int or "auto", default="auto"
         Largest number of noisy points passed to the base model at once.
         ``"auto"`` bounds the noise by 32 MiB and picks, within that bound,
@@ -207,25 +202,31 @@ class CertifiedRegion(BaseSmoothing):
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during :meth:`fit` (string column names only).
+    covariance_family_ : ndarray of shape (n_members, n_features, n_features)
+        ``guarantee="deployed"``: the family, ordered by smallest eigenvalue.
+    selector_ : classifier or None
+        ``guarantee="deployed"``: the fitted selector (None when the family
+        has one member).
+    family_search_info_ : dict
+        ``guarantee="deployed"``: the ``search_info`` of the search run in
+        :meth:`fit`.
 
     Notes
     -----
-    Cost per input: the search draws ``n_samples_optim`` points twice per
-    iteration (current point and candidate) for ``n_iter`` iterations per
-    stage (1 stage for ``"isotropic"``, 2 for ``"diagonal"``, 3 for
-    ``"riemannian"`` and ``"lowrank"``), plus at most ``16 * n_samples_optim``
-    per stage for a final check on independent draws (a stage's result is
-    kept only where it is significantly better there than the stage's start,
-    and not worse untempered); a row whose tempered search that check
-    distrusts is searched once more, untempered. Certification adds
-    ``n_samples_selection + n_samples``.
-    The full Riemannian stage also costs a few ``d x d`` eigendecompositions
-    per input and step, hence the low-rank form above ``d = 512``; the
-    low-rank stage costs ``O(d)`` per draw.
+    Cost per input: the search makes ``n_iter + 1`` passes of
+    ``n_samples_optim`` draws per stage (1 stage for ``"isotropic"``, 2 for
+    ``"diagonal"``, 3 for ``"riemannian"`` and ``"lowrank"``); certification
+    adds ``n_samples_selection + n_samples``. The full Riemannian stage also
+    costs a few ``d x d`` eigendecompositions per input and step, hence the
+    low-rank form above ``d = 512``, which costs ``O(d)`` per draw.
 
-    A certificate covers the classifier smoothed with *that input's*
-    covariance (``guarantee="per-covariance"``), not the map
-    ``x -> g_{Sigma_x}(x)`` (Sukenik et al., 2022).
+    With ``guarantee="per-covariance"`` a certificate covers the classifier
+    smoothed with *that input's* covariance, not the map
+    ``x -> g_{Sigma_x}(x)`` (Sukenik et al., 2022). With the default
+    ``guarantee="deployed"``, :meth:`fit` pays the search on
+    ``n_family_inputs`` inputs, and :meth:`certify` costs
+    ``n_samples_selection + n_samples`` per family member and once more for
+    the selector, per input, with no search.
 
     References
     ----------
@@ -257,15 +258,9 @@ class CertifiedRegion(BaseSmoothing):
     _parameter_constraints: dict = {
         **BaseSmoothing._parameter_constraints,
         "method": [StrOptions({"fixed", "isotropic", "diagonal", "riemannian", "lowrank"})],
-        "objective": [StrOptions({"volume", "ball"})],
+        "search": [CovarianceSearch, None],
         "n_iter": [Interval(Integral, 0, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "n_samples_optim": [Interval(Integral, 2, None, closed="left")],
-        "gradient": [StrOptions({"auto", "score", "pathwise"})],
-        "kappa": [Interval(Real, 0, None, closed="left")],
-        "sigma_bounds": [tuple, list],
-        "scale_cap": [StrOptions({"volume", "axis"})],
-        "floor": [StrOptions({"isotropic", "bounds"})],
         "radius": [Interval(Real, 0, None, closed="left")],
         "guarantee": [StrOptions({"deployed", "per-covariance"})],
         "n_prototypes": [Interval(Integral, 1, None, closed="left")],
@@ -281,16 +276,10 @@ class CertifiedRegion(BaseSmoothing):
         *,
         method="riemannian",
         guarantee="deployed",
-        objective="volume",
+        search=None,
         sigma=0.25,
         n_iter=100,
-        learning_rate=0.6,
-        n_samples_optim=256,
-        gradient="auto",
-        kappa=2.0,
-        sigma_bounds=(0.25, 4.0),
-        scale_cap="volume",
-        floor="isotropic",
+        n_samples_optim=128,
         n_samples=100_000,
         n_samples_selection=100,
         alpha=0.001,
@@ -317,16 +306,10 @@ class CertifiedRegion(BaseSmoothing):
         self.selection_sigma = selection_sigma
         self.n_family_inputs = n_family_inputs
         self.n_selector_inputs = n_selector_inputs
-        self.objective = objective
+        self.search = search
         self.sigma = sigma
         self.n_iter = n_iter
-        self.learning_rate = learning_rate
         self.n_samples_optim = n_samples_optim
-        self.gradient = gradient
-        self.kappa = kappa
-        self.sigma_bounds = sigma_bounds
-        self.scale_cap = scale_cap
-        self.floor = floor
         self.n_samples = n_samples
         self.n_samples_selection = n_samples_selection
         self.alpha = alpha
@@ -341,31 +324,25 @@ class CertifiedRegion(BaseSmoothing):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ checks
+    def _covariance_search(self):
+        return make_search(self.method, self.search)
+
     def _validate_extra_params(self):
-        bounds = self.sigma_bounds
-        if (
-            len(bounds) != 2
-            or not all(isinstance(b, Real) and np.isfinite(b) for b in bounds)
-            or not 0 < bounds[0] <= 1 <= bounds[1]
-        ):
+        search = self._covariance_search()
+        low, high = search.check(self.sigma)
+        self._check_sigma_range(low, high)
+        spread = high / low
+        forms = search.stages(MAX_RIEMANNIAN_FEATURES)
+        if any(form.kind in ("full", "lowrank") for form in forms) and spread > MAX_RIEMANNIAN_SCALE_RATIO:
             raise ValueError(
-                "sigma_bounds must be two finite numbers (low, high) with "
-                f"0 < low <= 1 <= high, got {bounds!r}."
-            )
-        low, high = (float(b) for b in bounds)
-        largest = high**2 / low if self.scale_cap == "volume" else high
-        self._check_sigma_range(low * float(self.sigma), largest * float(self.sigma))
-        spread = (high / low) ** 2 if self.scale_cap == "volume" else high / low
-        if self.method in ("riemannian", "lowrank") and spread > MAX_RIEMANNIAN_SCALE_RATIO:
-            raise ValueError(
-                f"sigma_bounds={bounds!r} lets the noise scales of one covariance "
-                f"differ by a factor {spread:g} (scale_cap={self.scale_cap!r}); "
-                f"method={self.method!r} accepts at most "
+                f"sigma_bounds={search.sigma_bounds!r} lets the noise scales of one covariance "
+                f"differ by a factor {spread:g} (scale_cap={search.scale_cap!r}); "
+                f"{type(search).__name__} accepts at most "
                 f"{MAX_RIEMANNIAN_SCALE_RATIO:g} (beyond, the covariance is numerically "
                 "singular in float64). Narrow sigma_bounds or use method='diagonal'."
             )
         base = _unwrap_frozen(self._base_estimator())
-        if self.gradient == "pathwise" and not is_torch_net(base):
+        if search.gradient == "pathwise" and not is_torch_net(base):
             raise ValueError(
                 "gradient='pathwise' needs a differentiable base model (a skorch "
                 f"net); {type(base).__name__} has no input gradients. "
@@ -373,41 +350,26 @@ class CertifiedRegion(BaseSmoothing):
             )
 
     # ------------------------------------------------------------------ search
-    def _gradient_kind(self, adapter):
-        if self.gradient == "auto":
-            return "pathwise" if adapter.supports_gradient else "score"
-        if self.gradient == "pathwise" and not adapter.supports_gradient:
-            raise ValueError("gradient='pathwise' needs a skorch/torch base model.")
-        return self.gradient
-
-    def _per_input_search_cost(self):
-        return search_predictions(self.method, self.n_iter, self.n_samples_optim, self.n_features_in_)
-
     def _search_cost(self):
         if self._selects():
             # the smoothed selector, instead of a search at every input
             return self.n_samples_selection + self.n_samples
         return self._per_input_search_cost()
 
+    def _per_input_search_cost(self):
+        return self._covariance_search().n_predictions(self.n_iter, self.n_samples_optim, self.n_features_in_)
+
+    def _search_passes(self):
+        return len(self._covariance_search().stages(self.n_features_in_)) * int(self.n_iter)
+
     def _search(self, X, adapter, seed, progress=None):
-        return search_covariances(
+        return self._covariance_search().search(
             adapter,
             X,
-            method=self.method,
-            objective=self.objective,
             sigma=float(self.sigma),
-            sigma_bounds=tuple(float(b) for b in self.sigma_bounds),
             n_iter=self.n_iter,
-            learning_rate=float(self.learning_rate),
             n_samples_optim=self.n_samples_optim,
-            gradient=self._gradient_kind(adapter),
-            kappa=float(self.kappa),
-            n_samples=self.n_samples,
-            alpha=float(self.alpha),
             seed=seed,
-            votes=self.vote,
-            scale_cap=self.scale_cap,
-            superset=self.floor == "isotropic",
             batch_size=self._batch_size(X.shape[1]),
             progress=progress,
         )
@@ -477,7 +439,7 @@ class CertifiedRegion(BaseSmoothing):
         for name in ("_family", "_family_ratio", "selector_", "family_search_info_"):
             if hasattr(self, name):
                 delattr(self, name)
-        if self.guarantee != "deployed" or self.method == "fixed":
+        if not self._deployed_family():
             return
         seed = derived_seed(self._seed(), STAGE_FAMILY)
         words = np.random.SeedSequence(seed).generate_state(2)
@@ -516,9 +478,14 @@ class CertifiedRegion(BaseSmoothing):
             )
         return self._family.matrices()
 
+    def _deployed_family(self):
+        """Whether this estimator's guarantee calls for a family (not fixed noise)."""
+        fixed = isinstance(self._covariance_search(), FixedNoise)
+        return self.guarantee == "deployed" and not fixed
+
     def _selects(self):
         """Whether certify / predict use the family and its smoothed selector."""
-        if self.guarantee != "deployed" or self.method == "fixed":
+        if not self._deployed_family():
             return False
         if not hasattr(self, "_family"):
             raise ValueError(
@@ -538,10 +505,14 @@ class CertifiedRegion(BaseSmoothing):
     def _selector_adapter(self):
         return make_adapter(self.selector_, np.arange(len(self._family)), True)
 
-    def _certify_chunk(self, X, progress, *, seed, radius, min_eigenvalue, memory=False):
-        if memory or not self._selects():
+    def _certify_chunk(self, X, progress, *, seed, radius, min_eigenvalue, covariances=None,
+                       memory=False):
+        if memory or covariances is not None or not self._selects():
+            # memory-based certification and given covariances search (or take)
+            # each input's own covariance, whatever the guarantee
             return super()._certify_chunk(
-                X, progress, seed=seed, radius=radius, min_eigenvalue=min_eigenvalue
+                X, progress, seed=seed, radius=radius, min_eigenvalue=min_eigenvalue,
+                covariances=covariances,
             )
         n, d = X.shape
         family, K = self._family, len(self._family)
@@ -657,7 +628,7 @@ class CertifiedRegion(BaseSmoothing):
     # --------------------------------------------------------------- inference
     def _noise(self, X, adapter, seed, progress):
         covariances, info = self._search(X, adapter, seed, progress)
-        guarantee = "fixed-noise" if self.method == "fixed" else "per-covariance"
+        guarantee = "per-covariance" if info["stages"] else "fixed-noise"
         return covariances, guarantee, info
 
     def predict(self, X, memory=None):
@@ -680,7 +651,7 @@ class CertifiedRegion(BaseSmoothing):
             return super().predict(X)
         return self.certify(X, memory=memory).prediction
 
-    def certify(self, X, radius=None, memory=None):
+    def certify(self, X, radius=None, memory=None, covariance=None):
         """Optimize each input's covariance, then CERTIFY it on fresh draws.
 
         Parameters
@@ -707,6 +678,12 @@ class CertifiedRegion(BaseSmoothing):
             other classes (or abstains), then stored. The certificates then
             hold for the stateful classifier made of the model *and* its
             memory (``guarantee="memory"``). The memory is updated in place.
+        covariance : array-like of shape (n_samples, n_features, n_features), default=None
+            Given noise covariances, one SPD matrix per input: the search is
+            skipped and each input is certified with its own (e.g. to compare
+            the covariances of another tool under one CERTIFY). Inputs are
+            then certified in this process (``n_jobs`` is not used); results
+            are the same.
 
         Returns
         -------
@@ -723,7 +700,28 @@ class CertifiedRegion(BaseSmoothing):
                 raise TypeError(
                     f"memory must be a CertificateMemory, got {type(memory).__name__}."
                 )
-        return self._certify(X, radius=radius, memory=memory)
+        given = None
+        if covariance is not None:
+            given = functools.partial(self._given_covariances, covariance)
+        return self._certify(X, radius=radius, memory=memory, covariances=given)
+
+    def _given_covariances(self, covariance, X):
+        """The rows' given covariances, validated (called once ``X`` is validated)."""
+        try:
+            matrices = np.asarray(covariance, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"covariance must be an array of numbers, got {type(covariance).__name__}.") from exc
+        n, d = X.shape
+        if matrices.shape != (n, d, d):
+            raise ValueError(f"covariance must have shape (n_samples, n_features, n_features) = {(n, d, d)}, "
+                             f"got {matrices.shape}.")
+        if not np.all(np.isfinite(matrices)):
+            raise ValueError("covariance must be finite.")
+        if not np.allclose(matrices, np.swapaxes(matrices, 1, 2), rtol=1e-10, atol=1e-12):
+            raise ValueError("covariance must hold symmetric matrices.")
+        if np.any(np.linalg.eigvalsh(matrices)[:, 0] <= 0):
+            raise ValueError("covariance must hold positive definite matrices.")
+        return RowCovariances.from_matrices(matrices)
 
     def score(self, X, y, sample_weight=None):
         """Certified accuracy at ``self.radius``.

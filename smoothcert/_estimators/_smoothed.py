@@ -30,7 +30,11 @@ class SmoothedClassifier(BaseSmoothing):
         Standard deviation of the Gaussian noise (> 0).
     n_samples : int, default=100_000
         Monte-Carlo draws per input used to estimate (CERTIFY), to predict and
-        to compute :meth:`predict_proba`. At least 2.
+        to compute :meth:`predict_proba`. At least 2; with too few draws for
+        ``alpha`` no input can be certified, and fitting warns
+        (:class:`~smoothcert.exceptions.NoCertificateWarning`). Not the number
+        of training samples: ``HalvingGridSearchCV(resource="n_samples")``
+        subsamples the training rows and never sets this parameter.
     n_samples_selection : int, default=100
         Separate draws used by :meth:`certify` to select the top class before
         estimating it (``N0`` in Cohen et al.).

@@ -9,7 +9,9 @@ and step, batched over ``(n, d, d)`` arrays.
 
 geomstats is imported lazily with its numpy backend, and the root-logger
 configuration it installs on import is undone so that importing smoothcert
-never changes the user's logging.
+never changes the user's logging. On numpy 2.4 and later, the name
+``numpy.trapz`` that geomstats 2.8 imports is restored first (an alias of
+``numpy.trapezoid``, see :mod:`._numpy_compat`).
 """
 
 import logging
@@ -19,6 +21,7 @@ import warnings
 import numpy as np
 
 from ._linalg import spd_power, spectral, symmetrize
+from ._numpy_compat import restore_trapz
 
 __all__ = [
     "fisher_rao_metric",
@@ -37,13 +40,21 @@ def _import_geomstats():
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
     os.environ.setdefault("GEOMSTATS_BACKEND", "numpy")
+    restore_trapz()
     try:
         with warnings.catch_warnings():
             # geomstats' backend importer emits ImportWarning (and older
             # versions deprecation warnings) on import
             warnings.simplefilter("ignore", ImportWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            from geomstats.information_geometry.normal import CenteredNormalDistributions
+            try:
+                from geomstats.information_geometry.normal import CenteredNormalDistributions
+            except ImportError as exc:
+                raise ImportError(
+                    "The Fisher-Rao geometry of method='riemannian' needs geomstats "
+                    f"(pip install 'geomstats>=2.8'), which failed to import with numpy "
+                    f"{np.__version__}: {exc}"
+                ) from exc
     finally:
         for handler in list(root.handlers):
             if handler not in handlers:

@@ -176,7 +176,7 @@ class SearchMoments(SearchScores):
 
 
 def search_statistics(adapter, X, covariances, n_draws, *, seed, stage, weights, gradient, votes,
-                      basis=None, diagonal=False, form=None, batch_size, n_jobs=None, progress=None):
+                      basis=None, diagonal=False, form=None, batch_size, progress=None):
     """Run :class:`SearchMoments` on every row of ``X``.
 
     Returns
@@ -187,7 +187,7 @@ def search_statistics(adapter, X, covariances, n_draws, *, seed, stage, weights,
     reducer = SearchMoments(adapter.n_classes, weights, X.shape[1], gradient, votes, basis, diagonal, form)
     out = sample(
         adapter, X, covariances, n_draws, reducer, seed=seed, stage=stage,
-        batch_size=batch_size, n_jobs=n_jobs, progress=progress,
+        batch_size=batch_size, progress=progress,
     )
     keys = ("psi", "v", "tr", "WB", "diag", "moment")
     stats = dict(zip(keys, out))
@@ -202,13 +202,13 @@ def search_statistics(adapter, X, covariances, n_draws, *, seed, stage, weights,
 
 def smoothed_scores(
     adapter, X, covariances, n_draws, *, seed, stage, weights=None, gradient=None, votes="soft",
-    batch_size, n_jobs=None, progress=None,
+    batch_size, progress=None,
 ):
     """Mean smoothed scores and, with ``weights``, the whitened natural gradient on the form's tangent.
 
     Parameters
     ----------
-    adapter, X, covariances, seed, stage, batch_size, n_jobs
+    adapter, X, covariances, seed, stage, batch_size
         As in :func:`smoothcert._engine._loop.sample`.
     n_draws : int
         Draws per row, rounded up to an even number (antithetic pairs).
@@ -229,11 +229,11 @@ def smoothed_scores(
     if gradient is None:
         (psi,) = sample(
             adapter, X, covariances, n_draws, SearchScores(adapter.n_classes, votes), seed=seed,
-            stage=stage, batch_size=batch_size, n_jobs=n_jobs, progress=progress,
+            stage=stage, batch_size=batch_size, progress=progress,
         )
         return psi, None
     stats = search_statistics(
         adapter, X, covariances, n_draws, seed=seed, stage=stage, weights=weights, gradient=gradient,
-        votes=votes, form=type(covariances), batch_size=batch_size, n_jobs=n_jobs, progress=progress,
+        votes=votes, form=type(covariances), batch_size=batch_size, progress=progress,
     )
     return stats["psi"], stats["moment"]

@@ -11,9 +11,12 @@ files, which execute arbitrary code when loaded, need ``--unsafe-pickle``.
 The columns of a CSV with a header are matched by name to those the model was
 fitted on.
 
-Every output file is written atomically (a temporary file in the same
-directory, then :func:`os.replace`), so an interrupted run leaves no partial
-file. Errors print one line to stderr and return a non-zero exit status
+Output files are written atomically (a temporary file in the same directory,
+then :func:`os.replace`). ``smoothcert certify`` writes its rows chunk by chunk
+as they are certified (``--chunk-size``): the first chunk replaces the output
+atomically, the next ones are appended whole, so an interrupted run (Ctrl-C, a
+kill) leaves a valid CSV of the rows done, and ``--resume`` continues it
+without redoing them. Errors print one line to stderr and return a non-zero exit status
 (``--debug`` shows the traceback).
 
 Modules: ``_parser`` (the argument parser), ``_io`` (data and label files,
@@ -60,7 +63,10 @@ def main(argv=None):
 
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        hint = ""
+        if args.command == "certify":
+            hint = f"; the rows done are in {args.out}, rerun with --resume to continue"
+        print(f"{PROG}: interrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except CLIError as exc:
         if args.debug:

@@ -13,7 +13,17 @@ import numpy as np
 
 from ._errors import CLIError
 from ._columns import match_columns
-from ._io import atomic_write, check_output_dir, load_labels, load_matrix, write_certificates
+from ._io import (
+    append_output,
+    atomic_write,
+    certificate_columns,
+    check_output_dir,
+    format_rows,
+    load_labels,
+    load_matrix,
+    read_output,
+    start_output,
+)
 from ._models import build_certifier, feature_info, load_model
 
 
@@ -61,7 +71,7 @@ def cmd_demo(args):
         from matplotlib.figure import Figure
     except ImportError:
         raise CLIError("smoothcert demo needs matplotlib: pip install matplotlib") from None
-    from ..demo import plot_comparison, run_demo
+    from ..demo import figure_caption, plot_comparison, run_demo
 
     out = Path(args.out)
     fmt = out.suffix.lower().lstrip(".") or "png"
@@ -89,12 +99,13 @@ def cmd_demo(args):
         f"Two moons, {s['n_points']} test inputs, alpha = 0.001, N = {s['n_samples']:,} "
         f"certification draws, {s['n_iter']} iterations per search stage.\n"
         "Percentage of inputs x whose ball B2(x, R) lies in the certified region, "
-        "certified accuracy, and log-volume of the regions:\n"
+        "and log-volume of the regions:\n"
     )
     print(_format_table(result["table"]))
     plot_comparison(result["certificates"], result["y"], estimator=result["estimator"], fig=fig)
     atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=args.dpi))
     print(f"\nwrote {out}")
+    print(f"caption: {figure_caption(result['certificates'])}")
     if args.table_out:
         table = result["table"]
         if as_frame:
@@ -112,15 +123,37 @@ def cmd_demo(args):
 
 
 # --------------------------------------------------------------------- certify
+def _summary(header, rows, radius):
+    """The summary of ``certify`` from the written rows (all of them, resumed or not)."""
+    col = {name: j for j, name in enumerate(header)}
+    certified = np.array([r[col["abstained"]] == "False" for r in rows])
+    radii = np.array([float(r[col["radius"]]) for r in rows])
+    out = {
+        "n": len(rows),
+        "k": int(certified.sum()),
+        "mean": float(radii.mean()),
+        "median": float(np.median(radii)),
+        "guarantee": rows[0][col["guarantee"]] if "guarantee" in col else None,
+        "inside": None if radius is None else certified & (radius <= radii),
+        "correct": None,
+    }
+    if "correct" in col:
+        out["correct"] = np.array([r[col["correct"]] == "True" for r in rows])
+    return out
+
+
 def cmd_certify(args):
     """``smoothcert certify``: certify the rows of a data file, write the certificates.
 
     Takes the parsed arguments of the ``certify`` subcommand and, like
-    :func:`cmd_demo`, returns 0. Prints a summary: the inputs certified, the
-    mean and median radius, and with ``--labels`` the certified accuracy.
+    :func:`cmd_demo`, returns 0. The rows are certified in chunks of
+    ``--chunk-size`` and each chunk is written as soon as it is done, so that an
+    interrupted run keeps the rows done and ``--resume`` continues it. Prints a
+    summary: the inputs certified, the mean and median radius, the guarantee
+    the radii hold for, and with ``--labels`` the certified accuracy.
     """
+    from .._certify._certificate import describe_guarantee
     from .._certify._pullback import certify
-    from ..metrics import certificate_summary, certified_accuracy
 
     check_output_dir(args.out)
     table = load_matrix(args.data, "data")
@@ -141,32 +174,60 @@ def cmd_certify(args):
     labels = load_labels(args.labels, classes, X.shape[0]) if args.labels else None
     if note:
         print(note, file=sys.stderr)
-    with warnings.catch_warnings():
-        # The columns are in the model's order (checked above) and passed as an
-        # array; a base model fitted on named columns warns on each call.
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        warnings.filterwarnings("ignore", message="X has feature names")
-        cert = certify(estimator, X)
-    write_certificates(args.out, cert, labels)
-    summary = certificate_summary(cert, labels)
-    n, k = summary["n_inputs"], summary["n_certified"]
+    n = X.shape[0]
+    header, written = None, []
+    out = Path(args.out)
+    if args.resume and out.is_file():
+        header, written = read_output(out, n)
+        print(f"resuming {out}: {len(written)} of {n} rows already written", file=sys.stderr)
+    # Every row's result depends only on that row and the seed, so certifying
+    # chunk by chunk gives the rows of one run over all of them.
+    for begin in range(len(written), n, args.chunk_size):
+        end = min(n, begin + args.chunk_size)
+        with warnings.catch_warnings():
+            # The columns are in the model's order (checked above) and passed as an
+            # array; a base model fitted on named columns warns on each call.
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            warnings.filterwarnings("ignore", message="X has feature names")
+            cert = certify(estimator, X[begin:end])
+        part = None if labels is None else labels[begin:end]
+        chunk_header, text = format_rows(certificate_columns(cert, part), begin)
+        if header is None or begin == 0:
+            start_output(out, chunk_header, text)
+        elif chunk_header != header:
+            raise CLIError(
+                f"cannot resume {out}: its columns {header} differ from this run's "
+                f"{chunk_header}; resume with the arguments of the interrupted run."
+            )
+        else:
+            append_output(out, text)
+        header = chunk_header
+    header, rows = read_output(out, n)
+    if len(rows) != n:  # pragma: no cover - every chunk was written above
+        raise CLIError(f"{out} holds {len(rows)} rows for {n} inputs.")
+    summary = _summary(header, rows, args.radius)
+    k = summary["k"]
     print(
         f"certified {k}/{n} inputs ({n - k} abstained); mean certified radius "
-        f"{summary['mean_radius']:.4g}, median {summary['median_radius']:.4g}"
+        f"{summary['mean']:.4g}, median {summary['median']:.4g}"
     )
+    guarantee = summary["guarantee"]
+    if guarantee is not None:
+        print(f"guarantee: {guarantee} (each certificate {describe_guarantee(guarantee)})")
     if args.radius is not None:
-        inside = cert.contains_ball(args.radius)
+        inside = summary["inside"]
         print(
             f"certified at R={args.radius:g} (ball B2(x, R) inside the certified region): "
             f"{inside.sum()}/{n} inputs ({inside.mean():.4f})"
         )
-    if labels is not None:
-        line = f"certified accuracy: {summary['certified_accuracy']:.4f} at R=0"
+    if summary["correct"] is not None:
+        correct = summary["correct"]
+        line = f"certified accuracy: {correct.mean():.4f} at R=0"
         if args.radius:
-            acc = certified_accuracy(labels, cert, args.radius)
+            acc = (correct & summary["inside"]).mean()
             line += f", {acc:.4f} at R={args.radius:g}"
         print(line)
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
     return 0
 
 

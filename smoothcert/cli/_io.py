@@ -4,11 +4,16 @@ Data are read from ``.csv`` (comma), ``.tsv`` (tab) or ``.npy`` files; a CSV
 whose first row holds names has a header, kept with the values
 (:class:`DataTable`). Every output is
 written atomically (:func:`atomic_write`): a temporary file in the same
-directory, then :func:`os.replace`, so an interrupted run leaves no partial
-file and keeps a previous one.
+directory, then :func:`os.replace`, so an interrupted write leaves no partial
+file and keeps a previous one. The certificates of ``smoothcert certify`` are
+written chunk by chunk: the first chunk replaces the output atomically, the
+next ones are appended whole (:func:`append_output`), so an interrupted run
+leaves a valid CSV of the rows done, which ``--resume`` continues
+(:func:`read_output`).
 """
 
 import csv
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -76,6 +81,55 @@ def atomic_write(path, write):
         raise
 
 
+def certificate_columns(cert, labels=None):
+    """The output columns of certificates: those of ``Certificate.to_frame``, then labels.
+
+    Parameters
+    ----------
+    cert : Certificate
+        The certificates.
+    labels : ndarray of shape (n,), default=None
+        True labels: adds the columns ``label`` and ``correct`` (certified and
+        predicted right).
+
+    Returns
+    -------
+    columns : dict of str to ndarray
+        One array per column, in output order.
+    """
+    rows = cert._columns()
+    if labels is not None:
+        rows["label"] = labels
+        rows["correct"] = cert.certified & (cert.prediction == labels)
+    return rows
+
+
+def format_rows(columns, start):
+    """The CSV text of the rows of ``columns``, numbered from ``start``.
+
+    Returns
+    -------
+    header : list of str
+        ``"row"`` and the column names.
+    text : str
+        One CSV line per row, each ending with a newline.
+    """
+    header = ["row", *columns]
+    values = [np.asarray(v) for v in columns.values()]
+    n = len(values[0]) if values else 0
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for i in range(n):
+        writer.writerow([start + i, *(_cell(col[i]) for col in values)])
+    return header, buffer.getvalue()
+
+
+def _header_text(header):
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(header)
+    return buffer.getvalue()
+
+
 def write_certificates(path, cert, labels=None):
     """Write one CSV row per certified input (atomically).
 
@@ -89,20 +143,91 @@ def write_certificates(path, cert, labels=None):
         True labels: adds the columns ``label`` and ``correct`` (certified and
         predicted right).
     """
-    rows = cert._columns()
-    if labels is not None:
-        rows["label"] = labels
-        rows["correct"] = cert.certified & (cert.prediction == labels)
+    header, text = format_rows(certificate_columns(cert, labels), 0)
+    start_output(path, header, text)
+
+
+def start_output(path, header, text):
+    """Write a new output CSV: the header and the first rows, atomically."""
 
     def write(tmp):
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["row", *rows])
-            columns = [np.asarray(v) for v in rows.values()]
-            for i in range(len(cert)):
-                writer.writerow([i, *(_cell(col[i]) for col in columns)])
+            handle.write(_header_text(header))
+            handle.write(text)
 
     atomic_write(path, write)
+
+
+def append_output(path, text):
+    """Append complete CSV lines to ``path`` with one write, then flush them to disk.
+
+    The lines are written with a single append (``O_APPEND``) and synced, so
+    that the file holds whole chunks of rows; a write cut short by a kill can
+    leave at most one incomplete last line, which :func:`read_output` drops.
+    """
+    data = text.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_output(path, n_rows):
+    """The header and the complete rows of an output CSV written by ``certify``.
+
+    An incomplete last line (a write cut short) is removed from the file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The partial output.
+    n_rows : int
+        Rows of the data being certified; the file may not hold more.
+
+    Returns
+    -------
+    header : list of str or None
+        The header (``None`` for an empty file).
+    rows : list of list of str
+        The complete rows, numbered 0, 1, ... in order.
+
+    Raises
+    ------
+    CLIError
+        The file is not an output of ``smoothcert certify`` for these data.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        keep = data.rfind(b"\n") + 1
+        with open(path, "rb+") as handle:
+            handle.truncate(keep)
+            os.fsync(handle.fileno())
+        data = data[:keep]
+    try:
+        lines = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CLIError(f"cannot resume from {path}: not a certify output ({exc}).") from None
+    if not lines:
+        return None, []
+    header, rows = lines[0], lines[1:]
+    if not header or header[0] != "row":
+        raise CLIError(f"cannot resume from {path}: it is not an output of smoothcert certify.")
+    for i, row in enumerate(rows):
+        if len(row) != len(header) or row[0] != str(i):
+            raise CLIError(
+                f"cannot resume from {path}: line {i + 2} is not row {i} of the output."
+            )
+    if len(rows) > n_rows:
+        raise CLIError(
+            f"cannot resume from {path}: it holds {len(rows)} rows, the data only {n_rows}."
+        )
+    return header, rows
 
 
 def _cell(value):

@@ -102,7 +102,7 @@ def _add_demo(sub):
             "noise optimized on the Fisher-Rao manifold (Riemannian), with alpha=0.001. "
             "Prints, for a range of radii R, the percentage of inputs x whose ball "
             "B2(x, R) lies in the certified region, and the mean and median log-volume "
-            "of the regions; writes the figure. The default settings are small "
+            "of the regions; writes the figure and prints its caption. The default settings are small "
             "(10,000 certification draws, 30 iterations, 80 inputs: well under a "
             "minute on 2 cores); --full uses those of the talk (100,000 draws, 100 "
             "iterations, 100 inputs: several minutes)."
@@ -111,7 +111,8 @@ def _add_demo(sub):
     demo.add_argument("--full", action="store_true", help="the settings of the talk (slow)")
     demo.add_argument(
         "--out", default="smoothcert_demo.png", metavar="FIG",
-        help="figure file; the format follows the extension (default: %(default)s)",
+        help="figure file; the format follows the extension: .png, .pdf, .svg (vector, "
+        "for papers) or any other matplotlib format (default: %(default)s)",
     )
     demo.add_argument(
         "--table-out", metavar="CSV", default=None, help="also write the table as CSV"
@@ -141,7 +142,8 @@ def _add_certify(sub):
             "Certify every row of DATA with a saved model and write one CSV row per "
             "input (prediction, abstained, radius = largest certified l2 ball, "
             "mahalanobis_radius, p_lower, log_volume, proxy_radius, min_sigma, "
-            "max_sigma, and label/correct with --labels). The model is either a fitted "
+            "max_sigma, guarantee = the classifier the radii hold for, and "
+            "label/correct with --labels). The model is either a fitted "
             "SmoothedClassifier / CertifiedRegion (or a Pipeline ending in one; its "
             "certificate is expressed in raw input space), used with its own settings "
             "unless options override them, or a plain fitted scikit-learn classifier, "
@@ -153,8 +155,10 @@ def _add_certify(sub):
         epilog=(
             "Model files are read with skops; types outside skops' trusted defaults "
             "and smoothcert's estimators are refused unless --trust is given. "
-            "Pickle/joblib files need --unsafe-pickle. The output is written "
-            "atomically."
+            "Pickle/joblib files need --unsafe-pickle. The output is written chunk "
+            "by chunk as rows are certified (the first chunk replaces an existing "
+            "file atomically, the next ones are appended whole), so an interrupted "
+            "run leaves a valid CSV of the rows done; --resume continues it."
         ),
     )
     cert.add_argument("--model", required=True, metavar="MODEL", help="model file (.skops)")
@@ -203,5 +207,16 @@ def _add_certify(sub):
         "--unsafe-pickle", action="store_true",
         help="load MODEL with joblib/pickle instead of skops. WARNING: unpickling "
         "executes arbitrary code; use only with files you created or fully trust",
+    )
+    cert.add_argument(
+        "--chunk-size", type=_positive_int, default=100, metavar="ROWS",
+        help="rows certified and written at a time: each chunk is appended to the output "
+        "as soon as it is done (default: %(default)s)",
+    )
+    cert.add_argument(
+        "--resume", action="store_true",
+        help="continue an interrupted run: keep the rows already in the output and "
+        "certify the others (use the arguments of the interrupted run; the results are "
+        "those of an uninterrupted run, every row being seeded on its own)",
     )
     cert.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -1,10 +1,45 @@
 """Certified accuracy against the l2 radius: :class:`CertifiedAccuracyDisplay`."""
 
+import weakref
+from numbers import Integral
+
 import numpy as np
 
 from ._base import _check_certificate, _get_axes, check_matplotlib_support
 
 __all__ = ["CertifiedAccuracyDisplay"]
+
+
+#: The default grid runs this far past the largest certified radius, so that every
+#: curve visibly ends at 0.
+GRID_MARGIN = 1.05
+
+#: Per axes, the curves drawn there on a default grid (see ``_shared_grid``).
+_DEFAULT_GRID_CURVES = weakref.WeakKeyDictionary()
+
+
+def _default_grid(top, n_radii):
+    """``n_radii`` radii from 0 to a little past ``top``: the curve's last value is 0."""
+    end = GRID_MARGIN * top if top > 0 else 1.0
+    return np.linspace(0.0, end, n_radii)
+
+
+def _shared_grid(ax, display, top, n_radii):
+    """Draw ``display`` and the earlier default-grid curves of ``ax`` on one grid.
+
+    The grid runs past the largest certified radius of all of them; the
+    earlier curves are recomputed on it (their line data updated).
+    """
+    curves = [d for d in _DEFAULT_GRID_CURVES.get(ax, []) if d.line_.axes is ax]
+    top = max([top, *(d._top for d in curves)])
+    n_radii = max([n_radii, *(len(d.radii) for d in curves)])
+    radii = _default_grid(top, n_radii)
+    for other in curves:
+        if len(other.radii) != len(radii) or not np.array_equal(other.radii, radii):
+            other.radii, other.accuracies = radii, other._curve(radii)
+            other.line_.set_data(radii, other.accuracies)
+    _DEFAULT_GRID_CURVES[ax] = [*curves, display]
+    return radii
 
 
 def _estimator_name(estimator):
@@ -24,11 +59,19 @@ class CertifiedAccuracyDisplay:
     its value at ``R = 0`` is the accuracy of the smoothed classifier with
     abstentions counted as errors.
 
+    The curve measures the guarantee of the certificate it is drawn from
+    (``Certificate.guarantee``): ``"fixed-noise"`` radii hold for the smoothed
+    classifier's own ``predict``; ``"per-covariance"`` radii (data-dependent
+    :class:`~smoothcert.CertifiedRegion`) hold for the classifier smoothed with
+    each input's own covariance, not for the deployed classifier.
+
     Create it with :meth:`from_estimator` (certifies ``X``) or
     :meth:`from_certificate` (uses a certificate you already have); the
     constructor takes a precomputed curve. All parameters are stored as
     attributes. To draw several curves on one axis, pass the same ``ax`` to
-    each, and the same ``radii`` so that they share one grid.
+    each: curves drawn with the default radii share one grid, which runs past
+    the largest certified radius of all of them, so that every curve ends at 0
+    (a later curve with larger radii extends the grid of the earlier ones).
 
     Parameters
     ----------
@@ -142,9 +185,11 @@ class CertifiedAccuracyDisplay:
         y : array-like of shape (n_samples,)
             Their true labels.
         radii : int or array-like of shape (n_radii,), default=None
-            Radii of the curve: ``None`` for 100 radii from 0 to the largest
-            certified radius, an int for that many. Pass one array to every
-            curve of an axis so that they share a grid.
+            Radii of the curve: ``None`` for 100 radii from 0 to a little
+            past the largest certified radius (5 % further), so that the curve
+            ends at 0; an int for that many. Curves drawn on one ``ax`` with
+            ``None`` or an int share one grid, extended to the largest radius
+            of them all; an array is used as given.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the inputs.
         name : str, default=None
@@ -237,7 +282,7 @@ class CertifiedAccuracyDisplay:
         ['cert', 'first two']
         """
         check_matplotlib_support(f"{cls.__name__}.from_certificate")
-        from ..metrics import certified_accuracy_curve
+        from ..metrics import DEFAULT_N_RADII, certified_accuracy_curve
 
         _check_certificate(certificate)
         if y is None:
@@ -250,6 +295,30 @@ class CertifiedAccuracyDisplay:
                 f"y must hold one label per certified input ({len(certificate)}), got "
                 f"shape {np.shape(y)}."
             )
+        if radii is None or isinstance(radii, Integral):
+            if radii is not None and radii < 1:
+                raise ValueError(f"radii must be a positive int or an array, got {radii!r}.")
+            n_radii = DEFAULT_N_RADII if radii is None else int(radii)
+            top = float(certificate.radius[certificate.certified].max(initial=0.0))
+            radii = _default_grid(top, n_radii)
+            shared = True
+        else:
+            shared = False
         r, acc = certified_accuracy_curve(y, certificate, radii=radii, sample_weight=sample_weight)
         display = cls(radii=r, accuracies=acc, name=name)
-        return display.plot(ax=ax, **kwargs)
+        display = display.plot(ax=ax, **kwargs)
+        if shared:
+            display._top = top
+            display._curve = lambda grid: certified_accuracy_curve(
+                y, certificate, radii=grid, sample_weight=sample_weight
+            )[1]
+            grid = _shared_grid(display.ax_, display, top, n_radii)
+            if not np.array_equal(grid, display.radii):
+                display.radii, display.accuracies = grid, display._curve(grid)
+                display.line_.set_data(grid, display.accuracies)
+            # up to the end of the grid (or of a longer curve drawn with given radii)
+            ends = [np.max(line.get_xdata()) for line in display.ax_.get_lines()
+                    if len(line.get_xdata())]
+            right = max([float(grid[-1]), *ends])
+            display.ax_.set_xlim(0.0, right)
+        return display

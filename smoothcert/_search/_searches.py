@@ -1,0 +1,574 @@
+"""Covariance searches: one class per parametrization of the noise, behind one interface.
+
+A search takes the rows of ``X`` and returns one noise covariance per row
+(:class:`~smoothcert._geometry._forms.RowCovariances`). Every search is a
+chain of *stages*, each a covariance form started from the previous stage's
+optimum (isotropic, then diagonal, then a full SPD matrix or its low-rank
+form), and every stage is the same **projected adaptive-moment ascent** of
+
+    ``J(Sigma) = gap(Sigma) * M(Sigma)``,
+    ``gap = Phi^-1(psi_A) - Phi^-1(psi_B)``,
+
+with ``psi_A >= psi_B`` the two largest smoothed scores of ``x`` under
+``N(0, Sigma)``, each clipped into ``[1 - max_probability, max_probability]``
+(where a score is clipped, its gradient is zero), and the shape term
+``M = det(Sigma)^(1/(2d)) + kappa sqrt(lambda_min(Sigma))`` (``"volume"``:
+the certified volume, ANCER's proxy radius, plus the inscribed ball) or
+``M = sqrt(lambda_min(Sigma))`` (``"ball"``).
+
+Each iteration makes one Monte-Carlo pass through the engine
+(:func:`~._gradients.search_statistics`): the smoothed scores and the
+gradient of ``E[h]``, ``h = sum_c w_c F_c`` with ``w = d gap / d psi`` read
+from the previous pass, on the form's whitened tangent -- pathwise (autograd
+through a torch base) or score-function (any black box: the natural-gradient
+estimator of evolution strategies). The gradient of ``J`` is then
+``M grad(gap) + gap grad(M)``, and the step is the adaptive-moment direction
+(Adam: first and second moments of the gradient, bias-corrected) times the
+learning rate, in the log of the noise scales, projected back into the bounds:
+
+* ``IsotropicSearch``: one log-scale per row;
+* ``DiagonalSearch``: one log-scale per feature and row (moments per
+  coordinate, as ANCER's ascent);
+* ``RiemannianSearch``: the full SPD matrix moved by the exponential map of
+  the Fisher-Rao metric, ``Sigma^(1/2) expm(W) Sigma^(1/2)``, with the second
+  moment of the whole whitened gradient (a per-row scalar, so the step does
+  not depend on the basis the inputs are written in); above
+  ``MAX_FULL_FEATURES`` features it optimizes the low-rank form;
+* ``LowRankSearch``: ``(D^-1 + V V^T)^-1``, a diagonal shrunk along a few
+  directions that follow the gradient of the smoothed score (the boundary
+  normal), at ``O(d)`` cost per draw.
+
+Every noise scale stays at least the row's isotropic optimum in the later
+stages (the *superset* floor: the certified ellipsoid contains the isotropic
+ball) and at most the cap of ``sigma_bounds``.
+"""
+
+import numbers
+import time
+
+import numpy as np
+from scipy import stats
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._engine._loop import sample
+from .._engine._streams import optimization_stage
+from .._geometry._forms import (
+    DiagonalCovariances,
+    FullCovariances,
+    IsotropicCovariances,
+    LowRankCovariances,
+    LowRankTangent,
+    RowCovariances,
+)
+from ._gradients import SearchScores, search_statistics
+from ._objectives import shape_factor, shape_tangent
+
+__all__ = [
+    "CovarianceSearch",
+    "FixedNoise",
+    "IsotropicSearch",
+    "DiagonalSearch",
+    "RiemannianSearch",
+    "LowRankSearch",
+    "MAX_FULL_FEATURES",
+    "make_search",
+]
+
+#: Above this dimension ``RiemannianSearch`` optimizes the low-rank form
+#: (a full ``d x d`` eigendecomposition per input and step would dominate).
+MAX_FULL_FEATURES = 512
+#: Adam's moment decay rates and its guard against division by zero.
+_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-12
+#: Most floats held by the per-block optimization state.
+_STATE_BUDGET = 2**24
+#: Draws of the end-of-stage check, in units of ``n_samples_optim``.
+CHECK_FACTOR = 4
+
+
+def clipped_gap(psi, max_probability):
+    """The top-two gap ``Phi^-1(psi_A) - Phi^-1(psi_B)`` (clipped) and ``d gap / d psi``.
+
+    Parameters
+    ----------
+    psi : ndarray of shape (n, n_classes)
+        Smoothed scores (or vote frequencies).
+    max_probability : float
+        Both scores are clipped into ``[1 - max_probability, max_probability]``;
+        the derivative is zero where a score is clipped.
+
+    Returns
+    -------
+    gap : ndarray of shape (n,)
+    weights : ndarray of shape (n, n_classes)
+    """
+    n = psi.shape[0]
+    rows = np.arange(n)
+    order = np.argsort(-psi, axis=1, kind="stable")
+    a, b = order[:, 0], order[:, 1]
+    lo, hi = 1.0 - max_probability, max_probability
+    pa, pb = psi[rows, a], psi[rows, b]
+    za = stats.norm.ppf(np.clip(pa, lo, hi))
+    zb = stats.norm.ppf(np.clip(pb, lo, hi))
+    weights = np.zeros_like(psi)
+    weights[rows, a] = np.where((pa > lo) & (pa < hi), 1.0 / stats.norm.pdf(za), 0.0)
+    weights[rows, b] = np.where((pb > lo) & (pb < hi), -1.0 / stats.norm.pdf(zb), 0.0)
+    return za - zb, weights
+
+
+class _Moments:
+    """Adam's bias-corrected moments for one stage: per coordinate, or per row."""
+
+    def __init__(self, per_coordinate):
+        self.per_coordinate = per_coordinate
+        self.m = self.v = None
+        self.t = 0
+
+    def direction(self, grad, sq_norm=None):
+        self.t += 1
+        if self.per_coordinate:
+            second = np.square(grad)
+        else:
+            # one second moment per row: the mean square of the whitened tangent
+            second = sq_norm
+        if self.m is None:
+            self.m, self.v = np.zeros_like(grad), np.zeros_like(second)
+        self.m = _BETA1 * self.m + (1.0 - _BETA1) * grad
+        self.v = _BETA2 * self.v + (1.0 - _BETA2) * second
+        m_hat = self.m / (1.0 - _BETA1**self.t)
+        v_hat = self.v / (1.0 - _BETA2**self.t)
+        root = np.sqrt(v_hat)
+        if not self.per_coordinate:
+            root = root.reshape(root.shape + (1,) * (grad.ndim - root.ndim))
+        return m_hat / (root + _EPS)
+
+
+def _mean_square(tangent, kind, d):
+    """Per-row mean square of a whitened tangent, in log-variance units per feature."""
+    if kind == "full":
+        return np.einsum("nij,nij->n", tangent, tangent) / d
+    return np.square(tangent).reshape(len(tangent), -1).mean(axis=1)
+
+
+class _Block:
+    """The Monte-Carlo calls of one search on a block of rows, through the engine."""
+
+    def __init__(self, adapter, X, n_draws, gradient, votes, common):
+        self.adapter, self.X, self.n_draws = adapter, X, n_draws
+        self.gradient, self.votes = gradient, votes if gradient == "score" else "soft"
+        self.common = common
+
+    def scores(self, covs, tag, n_draws=None):
+        (psi,) = sample(self.adapter, self.X, covs, n_draws or self.n_draws,
+                        SearchScores(self.adapter.n_classes, self.votes), stage=tag, **self.common)
+        return psi
+
+    def statistics(self, covs, tag, weights, *, basis=None, diagonal=False, form=None):
+        return search_statistics(
+            self.adapter, self.X, covs, self.n_draws, stage=tag, weights=weights, gradient=self.gradient,
+            votes=self.votes, basis=basis, diagonal=diagonal, form=form, **self.common,
+        )
+
+
+class CovarianceSearch(BaseEstimator):
+    """Base class of the covariance searches (not used directly).
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.05
+        Step of the adaptive-moment ascent, in the log of the noise scales:
+        each iteration changes a scale by a factor of about
+        ``exp(learning_rate)`` at most.
+    objective : {"volume", "ball"}, default="volume"
+        Shape term of the objective ``gap * M``: ``"volume"``,
+        ``M = det(Sigma)^(1/(2d)) + kappa sqrt(lambda_min)``; ``"ball"``,
+        ``M = sqrt(lambda_min)``.
+    kappa : float, default=2.0
+        Weight of the inscribed-ball term of ``"volume"``.
+    gradient : {"auto", "score", "pathwise"}, default="auto"
+        ``"pathwise"``: autograd through a skorch / torch base model;
+        ``"score"``: score-function estimates, for any black box; ``"auto"``:
+        pathwise where the base model has input gradients.
+    max_probability : float, default=0.999
+        Smoothed scores are clipped into ``[1 - max_probability,
+        max_probability]`` in the gap.
+    sigma_bounds : tuple of two floats, default=(0.25, 4.0)
+        Bounds of the noise scales, in units of the estimator's ``sigma``:
+        every scale at least ``sigma_bounds[0] * sigma``, capped as
+        ``scale_cap`` says by ``sigma_bounds[1] * sigma``. The cap stops
+        noise from growing without end far from any decision boundary.
+    scale_cap : {"volume", "axis"}, default="volume"
+        ``"volume"``: the geometric mean of the scales at most
+        ``sigma_bounds[1] * sigma`` and each scale at most
+        ``sigma_bounds[1]^2 / sigma_bounds[0] * sigma`` (an ellipsoid may be
+        long along a boundary and thin across it); ``"axis"``: every scale at
+        most ``sigma_bounds[1] * sigma``.
+    floor : {"isotropic", "bounds"}, default="isotropic"
+        Smallest scale of the stages after the first: the row's isotropic
+        optimum (the certified ellipsoid then contains the isotropic ball), or
+        ``sigma_bounds[0] * sigma``.
+    votes : {"hard", "soft"}, default="hard"
+        What score-function estimates read: the base model's predicted
+        labels, the votes hard-vote CERTIFY counts (their failures locate the
+        boundary sharply, which the anisotropic stages need), or its
+        ``predict_proba`` scores (smooth and informative where every vote
+        agrees, which favours the isotropic and diagonal stages; models
+        without ``predict_proba`` use their votes). Pathwise estimates always
+        differentiate the scores.
+    """
+
+    #: The forms optimized, in order (subclasses).
+    _forms = ()
+
+    _parameter_constraints: dict = {
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "objective": [StrOptions({"volume", "ball"})],
+        "kappa": [Interval(numbers.Real, 0, None, closed="left")],
+        "gradient": [StrOptions({"auto", "score", "pathwise"})],
+        "max_probability": [Interval(numbers.Real, 0.5, 1, closed="neither")],
+        "sigma_bounds": [tuple, list],
+        "scale_cap": [StrOptions({"volume", "axis"})],
+        "floor": [StrOptions({"isotropic", "bounds"})],
+        "votes": [StrOptions({"soft", "hard"})],
+    }
+
+    def __init__(self, *, learning_rate=0.05, objective="volume", kappa=2.0, gradient="auto",
+                 max_probability=0.999, sigma_bounds=(0.25, 4.0), scale_cap="volume", floor="isotropic",
+                 votes="hard"):
+        self.learning_rate = learning_rate
+        self.objective = objective
+        self.kappa = kappa
+        self.gradient = gradient
+        self.max_probability = max_probability
+        self.sigma_bounds = sigma_bounds
+        self.scale_cap = scale_cap
+        self.floor = floor
+        self.votes = votes
+
+    # ----------------------------------------------------------------- checks
+    def check(self, sigma):
+        """Validate the parameters (before any draw); return ``(low, high)`` scales.
+
+        ``high`` is the largest any single scale may reach.
+        """
+        self._validate_params()
+        bounds = self.sigma_bounds
+        if (
+            len(bounds) != 2
+            or not all(isinstance(b, numbers.Real) and np.isfinite(b) for b in bounds)
+            or not 0 < bounds[0] <= 1 <= bounds[1]
+        ):
+            raise ValueError(
+                "sigma_bounds must be two finite numbers (low, high) with "
+                f"0 < low <= 1 <= high, got {bounds!r}."
+            )
+        low, high = (float(b) for b in bounds)
+        largest = high**2 / low if self.scale_cap == "volume" else high
+        return low * float(sigma), largest * float(sigma)
+
+    def stages(self, n_features):
+        """The covariance forms optimized at dimension ``n_features``, in order."""
+        return self._forms
+
+    def n_predictions(self, n_iter, n_samples_optim, n_features):
+        """Base-model predictions per input: per stage, ``n_iter + 1`` passes and the end check."""
+        n_draws = 2 * (-(-int(n_samples_optim) // 2))
+        stages = self.stages(n_features)
+        return 0 if n_iter == 0 else len(stages) * (int(n_iter) + 1 + 2 * CHECK_FACTOR) * n_draws
+
+    # ----------------------------------------------------------------- search
+    def search(self, adapter, X, *, sigma, n_iter, n_samples_optim, seed, batch_size, progress=None):
+        """Optimize one noise covariance per row of ``X``.
+
+        Parameters
+        ----------
+        adapter : base-model adapter
+        X : ndarray of shape (n, d)
+        sigma : float
+            Starting noise level.
+        n_iter : int
+            Iterations per stage.
+        n_samples_optim : int
+            Draws per row and iteration (antithetic pairs); independent of the
+            certification draws.
+        seed : tuple of int
+        batch_size : int
+        progress : Progress, default=None
+
+        Returns
+        -------
+        covariances : RowCovariances
+        info : dict
+            ``stages`` (form names), ``seconds_per_iteration`` per stage and
+            ``n_base_predictions`` per input.
+        """
+        n, d = X.shape
+        stages = self.stages(d) if n_iter > 0 else ()
+        info = {"stages": [form.kind for form in stages], "seconds_per_iteration": {},
+                "n_base_predictions": self.n_predictions(n_iter, n_samples_optim, d) if stages else 0}
+        if not stages:
+            return RowCovariances.isotropic(np.full(n, float(sigma) ** 2), d), info
+        gradient = self.gradient
+        if gradient == "auto":
+            gradient = "pathwise" if adapter.supports_gradient else "score"
+        elif gradient == "pathwise" and not adapter.supports_gradient:
+            raise ValueError("gradient='pathwise' needs a skorch/torch base model.")
+        n_draws = 2 * (-(-int(n_samples_optim) // 2))
+        votes = self.votes if getattr(adapter, "has_proba", True) else "hard"
+        common = dict(seed=seed, batch_size=batch_size, progress=progress)
+        per_row = 4 * d * max(int(np.prod(form.tangent_shape(d))) // d for form in stages)
+        block = max(1, min(n, _STATE_BUDGET // max(per_row, 1)))
+        parts = []
+        for start in range(0, n, block):
+            rows = slice(start, min(n, start + block))
+            sampler = _Block(adapter, X[rows], n_draws, gradient, votes, common)
+            parts.append(self._search_block(sampler, stages, float(sigma), int(n_iter), info))
+        return RowCovariances.concatenate(parts), info
+
+    def _search_block(self, sampler, stages, sigma, n_iter, info):
+        n, d = sampler.X.shape
+        low_scale = float(self.sigma_bounds[0]) * sigma
+        high_scale = float(self.sigma_bounds[1]) * sigma
+        floor = np.full(n, 2.0 * np.log(low_scale))
+        cap = np.full(n, 2.0 * np.log(high_scale))
+        volume = None
+        if self.scale_cap == "volume":
+            volume = cap.copy()
+            cap = cap + 2.0 * np.log(float(self.sigma_bounds[1]) / float(self.sigma_bounds[0]))
+        theta, previous = np.full(n, 2.0 * np.log(sigma)), None
+        for phase, form in enumerate(stages):
+            start = time.perf_counter()
+            theta = form.parameters_from(previous, theta, d)
+            low, high = form.bounds(floor, cap)
+            end = self._ascent(phase, form, theta, low, high, volume, sampler, n_iter)
+            theta = self._checked(phase, form, theta, end, sampler, n_iter)
+            info["seconds_per_iteration"].setdefault(form.kind, []).append(
+                (time.perf_counter() - start) / max(1, n_iter))
+            previous = form
+            if phase == 0 and self.floor == "isotropic":
+                floor = theta.copy()
+        return previous.from_parameters(theta, d)
+
+    def _objective(self, psi, covs):
+        gap, _ = clipped_gap(psi, self.max_probability)
+        return gap * shape_factor(covs, self.objective, self.kappa)
+
+    def _checked(self, phase, form, start, end, sampler, n_iter):
+        """The stage's end, or its start where the start scores higher on fresh draws.
+
+        Both are evaluated on the same ``CHECK_FACTOR * n_samples_optim``
+        draws (common random numbers), independent of the ascent's: a row
+        never leaves a stage worse, by this estimate, than it entered it.
+        """
+        d = sampler.X.shape[1]
+        tag = optimization_stage(phase, n_iter + 1)
+        n_draws = CHECK_FACTOR * sampler.n_draws
+        covs_start, covs_end = form.from_parameters(start, d), form.from_parameters(end, d)
+        j_start = self._objective(sampler.scores(covs_start, tag, n_draws), covs_start)
+        j_end = self._objective(sampler.scores(covs_end, tag, n_draws), covs_end)
+        back = j_end < j_start
+        if not np.any(back):
+            return end
+        out = end.copy()
+        out[back] = start[back]
+        return out
+
+    # ----------------------------------------------------------------- ascent
+    def _ascent(self, phase, form, theta, low, high, volume, sampler, n_iter):
+        """Projected adaptive-moment ascent of ``gap * M`` on one form."""
+        d = sampler.X.shape[1]
+        kind = form.kind
+        moments = _Moments(per_coordinate=kind in ("isotropic", "diagonal", "lowrank"))
+        covs = form.from_parameters(theta, d)
+        psi = sampler.scores(covs, optimization_stage(phase, n_iter))
+        path = np.zeros((len(theta), d))
+        for t in range(n_iter):
+            _, weights = clipped_gap(psi, self.max_probability)
+            tangent, psi, path = self._gradient(form, covs, weights, sampler, optimization_stage(phase, t), path)
+            if kind == "lowrank":
+                # Adam on the diagonal (fixed coordinates); the block lives on
+                # a basis that moves with the search, so it is only normalized
+                block = tangent.block
+                rms = np.sqrt(np.square(block).mean(axis=(1, 2)))
+                step = LowRankTangent(2.0 * self.learning_rate * moments.direction(tangent.diag), tangent.basis,
+                                      2.0 * self.learning_rate * block / np.maximum(rms, _EPS)[:, None, None])
+            else:
+                sq = None if moments.per_coordinate else _mean_square(tangent, kind, d)
+                step = 2.0 * self.learning_rate * moments.direction(tangent, sq)
+            theta = form.step(theta, step, low, high, volume)
+            covs = form.from_parameters(theta, d)
+        return theta
+
+    def _gradient(self, form, covs, weights, sampler, tag, path):
+        """Whitened natural gradient of ``J = gap * M`` on the form's tangent."""
+        kind = form.kind
+        if kind == "lowrank":
+            return self._lowrank_gradient(covs, weights, sampler, tag, path)
+        st = sampler.statistics(covs, tag, weights, form=form)
+        psi = st["psi"]
+        gap, _ = clipped_gap(psi, self.max_probability)
+        shape = shape_factor(covs, self.objective, self.kappa)
+        expand = (slice(None),) + (None,) * (st["moment"].ndim - 1)
+        grad = shape[expand] * st["moment"] + gap[expand] * shape_tangent(covs, self.objective, self.kappa)
+        return grad, psi, path
+
+    def _lowrank_gradient(self, covs, weights, sampler, tag, path):
+        """The low-rank tangent: per-feature diagonal moments and a block on ``[u, P]``.
+
+        ``u`` is the running sum of the whitened first moments (the gradient of
+        the smoothed score with respect to the input), in input coordinates:
+        an estimate of the boundary normal; ``P`` the form's current shrink
+        directions.
+        """
+        u_x = path / np.maximum(np.linalg.norm(path, axis=1, keepdims=True), _EPS)
+        u = covs.factor_transpose(u_x)
+        B = lowrank_basis(covs, u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), _EPS))
+        st = sampler.statistics(covs, tag, weights, basis=B, diagonal=True)
+        psi = st["psi"]
+        path = path + covs.inverse_factor_transpose(st["v"])
+        gap, _ = clipped_gap(psi, self.max_probability)
+        shape = shape_factor(covs, self.objective, self.kappa)
+        block = np.swapaxes(B, 1, 2) @ st["WB"]
+        block = 0.5 * (block + np.swapaxes(block, 1, 2))
+        diag = st["diag"] - ((B @ block) * B).sum(axis=2)
+        tangent = LowRankTangent(diag, B, block).scaled(shape)
+        shape_grad = covs.shape_tangent(self.objective, self.kappa, B)
+        return tangent + shape_grad.scaled(gap), psi, path
+
+
+def lowrank_basis(covs, u):
+    """Orthonormal basis ``[u, P]`` (n, d, k + 1) of a low-rank step, in the whitened frame.
+
+    ``u`` (n, d): a unit whitened direction (the estimated boundary normal);
+    ``P``: the form's current shrink directions. A column (nearly) spanned by
+    the previous ones, or a zero ``u``, is zeroed: a step along it would only
+    add noise.
+    """
+    P, _ = covs._svd()
+    q, r = np.linalg.qr(np.concatenate([u[:, :, None], P], axis=2))
+    live = np.abs(np.diagonal(r, axis1=1, axis2=2)) > 1e-3
+    return q * live[:, None, :]
+
+
+class FixedNoise(CovarianceSearch):
+    """No search: every input keeps ``sigma^2 I`` (Cohen et al.'s smoothing).
+
+    Examples
+    --------
+    >>> from smoothcert.search import FixedNoise
+    >>> FixedNoise().stages(10)
+    ()
+    """
+
+    _forms = ()
+
+
+class IsotropicSearch(CovarianceSearch):
+    """Per-input isotropic noise ``sigma_x^2 I`` (data-dependent smoothing, DDRS).
+
+    The ascent moves ``log sigma_x``. Parameters as in :class:`CovarianceSearch`.
+
+    Examples
+    --------
+    >>> from smoothcert.search import IsotropicSearch
+    >>> [form.kind for form in IsotropicSearch(learning_rate=0.1).stages(784)]
+    ['isotropic']
+    """
+
+    _forms = (IsotropicCovariances,)
+
+
+class DiagonalSearch(CovarianceSearch):
+    """Per-input diagonal noise ``diag(s_x^2)`` (ANCER), started from the isotropic optimum.
+
+    The ascent moves each ``log s_i`` with its own moments. Parameters as in
+    :class:`CovarianceSearch`.
+
+    Examples
+    --------
+    >>> from smoothcert.search import DiagonalSearch
+    >>> [form.kind for form in DiagonalSearch().stages(2)]
+    ['isotropic', 'diagonal']
+    """
+
+    _forms = (IsotropicCovariances, DiagonalCovariances)
+
+
+class RiemannianSearch(CovarianceSearch):
+    """Per-input full SPD covariance, moved on the manifold with the Fisher-Rao metric.
+
+    Isotropic, then diagonal, then full matrices stepped by the exponential
+    map ``Sigma^(1/2) expm(W) Sigma^(1/2)`` (every iterate SPD); the step's
+    second moment is that of the whole whitened gradient, so the search
+    commutes with rotations of the input space. Above
+    ``MAX_FULL_FEATURES`` features the last stage is the low-rank form of
+    :class:`LowRankSearch`. Parameters as in :class:`CovarianceSearch`.
+
+    Examples
+    --------
+    >>> from smoothcert.search import RiemannianSearch
+    >>> [form.kind for form in RiemannianSearch().stages(2)]
+    ['isotropic', 'diagonal', 'full']
+    >>> [form.kind for form in RiemannianSearch().stages(784)]
+    ['isotropic', 'diagonal', 'lowrank']
+    """
+
+    _forms = (IsotropicCovariances, DiagonalCovariances, FullCovariances)
+
+    def stages(self, n_features):
+        if n_features > MAX_FULL_FEATURES:
+            return LowRankSearch._forms
+        return self._forms
+
+
+class LowRankSearch(CovarianceSearch):
+    """Per-input ``(D^-1 + V V^T)^-1``: a diagonal shrunk along a few learned directions.
+
+    After the isotropic and diagonal stages, the diagonal ``D`` keeps moving
+    while ``V`` follows the running gradient of the smoothed score (the
+    boundary normal) and the form's own directions: ``O(d)`` numbers per
+    input, any orientation. Parameters as in :class:`CovarianceSearch`.
+
+    Examples
+    --------
+    >>> from smoothcert.search import LowRankSearch
+    >>> [form.kind for form in LowRankSearch().stages(784)]
+    ['isotropic', 'diagonal', 'lowrank']
+    """
+
+    _forms = (IsotropicCovariances, DiagonalCovariances, LowRankCovariances)
+
+
+#: The search each ``method`` string builds.
+SEARCHES = {
+    "fixed": FixedNoise,
+    "isotropic": IsotropicSearch,
+    "diagonal": DiagonalSearch,
+    "riemannian": RiemannianSearch,
+    "lowrank": LowRankSearch,
+}
+
+
+def make_search(method, search=None):
+    """The search an estimator runs: ``search`` if given, else the default one of ``method``."""
+    if search is not None:
+        if not isinstance(search, CovarianceSearch):
+            raise TypeError(
+                "search must be a covariance search (e.g. smoothcert.search.DiagonalSearch()), "
+                f"got {type(search).__name__}."
+            )
+        return search
+    return SEARCHES[method]()
+
+
+def merge_search_info(infos):
+    """One ``search_info`` from those of several chunks of inputs (None if none)."""
+    infos = [info for info in infos if info is not None]
+    if not infos:
+        return None
+    merged = {"stages": infos[0]["stages"], "n_base_predictions": infos[0]["n_base_predictions"],
+              "seconds_per_iteration": {}}
+    for info in infos:
+        for kind, values in info["seconds_per_iteration"].items():
+            merged["seconds_per_iteration"].setdefault(kind, []).extend(values)
+    return merged

@@ -1,0 +1,305 @@
+"""The covariance searches: objective, linear oracle, bounds, cost, invariance, a curved problem.
+
+The ascent is checked without Monte-Carlo noise on a linear probit model
+whose smoothed score and natural gradient are exact
+(:class:`test_optimize.ProbitAdapter`), where the best covariance has a
+closed form; then on real base models (a curved 2-D problem, a forest, a
+logistic regression in dimension 784).
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy import stats
+from sklearn.base import clone
+from sklearn.datasets import make_moons
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+from smoothcert import CertifiedRegion
+from smoothcert._geometry._forms import FORMS, RowCovariances
+from smoothcert._search._searches import clipped_gap
+from smoothcert.search import (
+    CovarianceSearch,
+    DiagonalSearch,
+    FixedNoise,
+    IsotropicSearch,
+    LowRankSearch,
+    RiemannianSearch,
+)
+from test_optimize import ProbitAdapter
+
+
+# ----------------------------------------------------------------- objective
+def test_clipped_gap_is_the_top_two_gap_with_its_derivative():
+    psi = np.array([[0.7, 0.2, 0.1], [0.05, 0.15, 0.8], [0.9995, 0.0004, 0.0001], [0.5, 0.5, 0.0]])
+    gap, w = clipped_gap(psi, 0.999)
+    lo, hi = 0.001, 0.999
+    expected = [stats.norm.ppf(0.7) - stats.norm.ppf(0.2), stats.norm.ppf(0.8) - stats.norm.ppf(0.15),
+                stats.norm.ppf(hi) - stats.norm.ppf(lo), 0.0]
+    assert_allclose(gap, expected, atol=1e-12)
+    # derivative: finite differences of the gap in the top two scores, 0 elsewhere
+    eps = 1e-7
+    for i in range(2):
+        for c in range(3):
+            up, down = psi.copy(), psi.copy()
+            up[i, c] += eps
+            down[i, c] -= eps
+            fd = (clipped_gap(up, 0.999)[0][i] - clipped_gap(down, 0.999)[0][i]) / (2 * eps)
+            assert_allclose(w[i, c], fd, rtol=1e-5, atol=1e-7)
+    # a clipped score carries no gradient
+    assert w[2, 0] == 0 and w[2, 1] == 0
+
+
+# ------------------------------------------------------- exact linear oracle
+class ExactBlock:
+    """The searches' sampler without Monte-Carlo noise, on a linear probit model."""
+
+    n_draws = 1
+
+    def __init__(self, adapter, X):
+        self.adapter, self.X = adapter, X
+        self.calls = 0
+
+    def scores(self, covs, tag, n_draws=None):
+        self.calls += 1
+        p = self.adapter.exact_proba(self.X, covs.matrices())
+        return np.stack([1 - p, p], axis=1)
+
+    def statistics(self, covs, tag, weights, *, basis=None, diagonal=False, form=None):
+        self.calls += 1
+        sigma = covs.matrices()
+        coef = weights[:, 1] - weights[:, 0]
+        W = coef[:, None, None] * self.adapter.exact_whitened_gradient(self.X, sigma)
+        m = self.X @ self.adapter.w + self.adapter.b
+        total = np.sqrt(self.adapter.tau**2 + np.einsum("i,nij,j->n", self.adapter.w, sigma, self.adapter.w))
+        grad_x = (coef * stats.norm.pdf(m / total) / total)[:, None] * self.adapter.w
+        d = self.X.shape[1]
+        moment = {"isotropic": np.trace(W, axis1=1, axis2=2) / d, "diagonal": np.einsum("nii->ni", W),
+                  "full": W}.get(getattr(form, "kind", None))
+        out = {"psi": self.scores(covs, tag), "v": covs.factor_transpose(grad_x),
+               "tr": np.trace(W, axis1=1, axis2=2), "diag": np.einsum("nii->ni", W), "moment": moment}
+        self.calls -= 1
+        if basis is not None:
+            out["WB"] = W @ basis
+        return out
+
+
+def _oracle(d, n, margin, seed=0):
+    rng = np.random.default_rng(seed)
+    adapter = ProbitAdapter(rng.standard_normal(d), 0.0, 1e-4)  # a hard linear boundary
+    X = rng.standard_normal((n, d))
+    X += ((margin - X @ adapter.w) / (adapter.w @ adapter.w))[:, None] * adapter.w
+    return adapter, X
+
+
+@pytest.mark.parametrize("search_class", [RiemannianSearch, LowRankSearch])
+def test_search_reaches_the_closed_form_optimum_of_a_linear_boundary(search_class):
+    # Volume objective at a linear boundary w.x + b = 0, margin m: the gap is
+    # 2 m / sqrt(w^T Sigma w) until the scores are clipped at
+    # z = Phi^-1(max_probability), where it stays. With the volume cap, the
+    # best Sigma has its geometric mean at the cap and, for the inscribed-ball
+    # term, its smallest axis along w with variance (m / (z |w|))^2, the most
+    # the clip allows. (The isotropic objective is flat beyond that scale, so
+    # the floor is the bounds' here, not the isotropic optimum.)
+    d, n, margin, sigma = 4, 3, 1.2, 0.25
+    adapter, X = _oracle(d, n, margin)
+    search = search_class(kappa=2.0, sigma_bounds=(0.25, 4.0), learning_rate=0.05, floor="bounds")
+    info = {"seconds_per_iteration": {}}
+    block = ExactBlock(adapter, X)
+    covs = search._search_block(block, search.stages(d), sigma, 300, info)
+    S = covs.matrices()
+    w_norm = np.linalg.norm(adapter.w)
+    z = stats.norm.ppf(0.999)
+    lam1 = (margin / (z * w_norm)) ** 2
+    eig, vec = np.linalg.eigh(S)
+    unit = adapter.w / w_norm
+    # the low-rank form reaches it more slowly: its diagonal part, shrunk
+    # along the largest coordinate of w by the diagonal stage, must grow back
+    aligned = 0.99 if search_class is RiemannianSearch else 0.9
+    assert np.all(np.abs(vec[:, :, 0] @ unit) > aligned)
+    # within the ascent's last steps (2 * learning_rate in log-variance each)
+    assert_allclose(np.log(eig[:, 0]), np.log(lam1), atol=0.2)
+    # the rest at the volume cap: geometric mean of the scales = 4 sigma (the
+    # low-rank form caps that of its diagonal part, a little above its own)
+    log_gm = 0.5 * np.log(eig).mean(axis=1)
+    assert np.all(log_gm <= np.log(4 * sigma) + 1e-9)
+    assert np.all(log_gm >= np.log(4 * sigma) - (0.05 if search_class is RiemannianSearch else 0.25))
+    # one pass per iteration, one more per stage, two for its end check
+    assert block.calls == len(search.stages(d)) * 303
+
+
+def test_isotropic_search_reaches_the_clip_of_a_linear_boundary():
+    d, n, margin, sigma = 3, 4, 0.9, 0.1
+    adapter, X = _oracle(d, n, margin, seed=1)
+    search = IsotropicSearch(kappa=2.0, sigma_bounds=(0.25, 40.0))
+    covs = search._search_block(ExactBlock(adapter, X), search.stages(d), sigma, 200, {"seconds_per_iteration": {}})
+    # J = gap * (1 + kappa) s grows up to s* = m / (z |w|) (the scores are
+    # clipped before) and is flat beyond: the search ends on the plateau
+    s_star = margin / (stats.norm.ppf(0.999) * np.linalg.norm(adapter.w))
+    s = np.sqrt(covs.eigenvalues()[:, 0])
+    assert np.all(s >= 0.98 * s_star) and np.all(s <= 4 * s_star)
+
+
+# --------------------------------------------------------------- real models
+def _moons():
+    X, y = make_moons(300, noise=0.15, random_state=0)
+    Xt, yt = make_moons(24, noise=0.15, random_state=1)
+    return X, y, Xt, yt
+
+
+def test_every_step_stays_within_the_floor_and_caps(monkeypatch):
+    X, y, Xt, _ = _moons()
+    seen = {}
+    for kind in ("isotropic", "diagonal", "full"):
+        form = FORMS[kind]
+        original = form.step.__func__
+
+        def step(cls, theta, direction, low, high, volume=None, _original=original, _kind=kind):
+            out = _original(cls, theta, direction, low, high, volume)
+            seen.setdefault(_kind, []).append((cls.from_parameters(out, 2).eigenvalues(), low, high, volume))
+            return out
+
+        monkeypatch.setattr(form, "step", classmethod(step))
+    sigma, bounds = 0.25, (0.25, 2.0)
+    region = CertifiedRegion(RandomForestClassifier(10, random_state=0), search=RiemannianSearch(sigma_bounds=bounds),
+                             sigma=sigma, n_iter=8, n_samples_optim=64, n_samples=200, random_state=0).fit(X, y)
+    cert = region.certify(Xt)
+    assert set(seen) == {"isotropic", "diagonal", "full"}
+    lo_iso, vol = 2 * np.log(bounds[0] * sigma), 2 * np.log(bounds[1] * sigma)
+    for kind, records in seen.items():
+        for eig, low, high, volume in records:
+            log_eig = np.log(eig)
+            if kind == "full":
+                low, high = np.log(low), np.log(high)
+            assert np.all(log_eig >= np.asarray(low).reshape(-1, 1) - 1e-9)
+            assert np.all(log_eig >= lo_iso - 1e-9)
+            assert np.all(log_eig <= np.asarray(high).reshape(-1, 1) + 1e-9)
+            assert np.all(log_eig.mean(axis=1) <= vol + 1e-9)
+    # the superset floor: every final scale at least the isotropic optimum
+    iso = CertifiedRegion(RandomForestClassifier(10, random_state=0), search=IsotropicSearch(sigma_bounds=bounds),
+                          sigma=sigma, n_iter=8, n_samples_optim=64, n_samples=200, random_state=0).fit(X, y)
+    iso_var = iso.optimize_covariance(Xt)[:, 0, 0]
+    assert np.all(np.linalg.eigvalsh(cert.covariance)[:, 0] >= iso_var * (1 - 1e-9))
+
+
+def test_search_cost_is_what_the_base_model_sees():
+    X, y, Xt, _ = _moons()
+
+    class Counting(LogisticRegression):
+        calls = 0
+
+        def predict(self, X):
+            Counting.calls += len(X)
+            return super().predict(X)
+
+        def predict_proba(self, X):
+            Counting.calls += len(X)
+            return super().predict_proba(X)
+
+    for search in (IsotropicSearch(), DiagonalSearch(votes="soft"), RiemannianSearch(), FixedNoise()):
+        region = CertifiedRegion(Counting(), search=search, n_iter=5, n_samples_optim=30, n_samples=100,
+                                 n_samples_selection=10, random_state=0).fit(X, y)
+        Counting.calls = 0
+        region.optimize_covariance(Xt[:3])
+        assert Counting.calls == 3 * search.n_predictions(5, 30, 2)
+        assert search.n_predictions(5, 30, 2) == len(search.stages(2)) * (6 + 8) * 30
+
+
+def test_search_is_row_wise_whatever_the_batch_and_order():
+    X, y, Xt, _ = _moons()
+    region = CertifiedRegion(RandomForestClassifier(10, random_state=0), method="riemannian", n_iter=5,
+                             n_samples_optim=32, n_samples=100, random_state=3).fit(X, y)
+    full = region.optimize_covariance(Xt[:6])
+    reverse = region.optimize_covariance(Xt[:6][::-1])[::-1]
+    alone = np.concatenate([region.optimize_covariance(Xt[i:i + 1]) for i in range(6)])
+    assert_allclose(full, reverse, rtol=0, atol=0)
+    assert_allclose(full, alone, rtol=0, atol=0)
+    assert_allclose(region.set_params(n_jobs=2).optimize_covariance(Xt[:6]), full, rtol=0, atol=0)
+
+
+def test_curved_problem_chain_of_methods_and_turning_ellipses():
+    # A black-box MLP (scikit-learn's: score-function gradients) on two moons:
+    # each form contains the previous one, and the Riemannian ellipses turn
+    # to follow the boundary (they are not round).
+    from sklearn.neural_network import MLPClassifier
+
+    X, y, Xt, yt = _moons()
+    base = MLPClassifier((32, 32), max_iter=2000, random_state=0).fit(X, y)
+    medians, ratios = {}, {}
+    for method in ("fixed", "isotropic", "diagonal", "riemannian"):
+        region = CertifiedRegion(clone(base), method=method, n_iter=30, n_samples_optim=128, n_samples=2000,
+                                 random_state=0).fit(X, y)
+        cert = region.certify(Xt)
+        ok = cert.certified & (cert.prediction == yt)
+        medians[method] = np.median(np.where(ok, cert.log_volume, -np.inf))
+        eig = np.linalg.eigvalsh(cert.covariance[ok])
+        ratios[method] = np.median(np.sqrt(eig[:, -1] / eig[:, 0]))
+    assert medians["fixed"] < medians["isotropic"] < medians["diagonal"] < medians["riemannian"]
+    assert medians["riemannian"] > medians["isotropic"] + 0.1
+    assert ratios["riemannian"] > 1.2
+
+
+def test_lowrank_search_at_d784_on_a_linear_model():
+    # A logistic regression at d = 784: the Riemannian search runs the
+    # low-rank form, and its certified volume beats the isotropic one.
+    rng = np.random.default_rng(0)
+    d = 784
+    w = rng.standard_normal(d)
+    X = rng.standard_normal((400, d))
+    y = (X @ w > 0).astype(int)
+    Xt = X[:3] + ((1.5 * np.linalg.norm(w) - X[:3] @ w) / (w @ w))[:, None] * w  # margin 1.5 |w|
+    base = LogisticRegression(max_iter=500).fit(X, y)
+    logvol = {}
+    for method in ("isotropic", "riemannian"):
+        region = CertifiedRegion(clone(base), method=method, n_iter=20, n_samples_optim=64, n_samples=500,
+                                 random_state=0).fit(X, y)
+        cert = region.certify(Xt)
+        assert cert.certified.all()
+        logvol[method] = cert.log_volume
+        if method == "riemannian":
+            assert cert.search_info["stages"] == ["isotropic", "diagonal", "lowrank"]
+    # each stage keeps its start where it does not do better (end check)
+    assert np.all(logvol["riemannian"] >= logvol["isotropic"] - 1e-9)
+    assert logvol["riemannian"].mean() > logvol["isotropic"].mean() + 10
+
+
+# ------------------------------------------------------------ the interface
+def test_method_strings_build_the_default_searches():
+    X, y, _, _ = _moons()
+    for method, cls in (("fixed", FixedNoise), ("isotropic", IsotropicSearch), ("diagonal", DiagonalSearch),
+                        ("riemannian", RiemannianSearch), ("lowrank", LowRankSearch)):
+        region = CertifiedRegion(method=method)
+        assert type(region._covariance_search()) is cls
+    assert [f.kind for f in RiemannianSearch().stages(513)] == ["isotropic", "diagonal", "lowrank"]
+    assert issubclass(RiemannianSearch, CovarianceSearch)
+    cert = CertifiedRegion(method="fixed", n_samples=100, random_state=0).fit(X, y).certify(X[:2])
+    assert cert.guarantee == "fixed-noise"
+    assert_allclose(cert.covariance, np.repeat(0.0625 * np.eye(2)[None], 2, axis=0))
+
+
+def test_search_object_parameters_are_nested_and_cloned():
+    region = CertifiedRegion(search=DiagonalSearch(learning_rate=0.2))
+    params = region.get_params(deep=True)
+    assert params["search__learning_rate"] == 0.2
+    region.set_params(search__learning_rate=0.1)
+    assert region.search.learning_rate == 0.1
+    copy = clone(region)
+    assert copy.search is not region.search and copy.search.learning_rate == 0.1
+    with pytest.raises(TypeError, match="search"):
+        CertifiedRegion(search="diagonal").fit(*_moons()[:2])
+
+
+def test_certify_with_given_covariances_matches_the_search():
+    X, y, Xt, _ = _moons()
+    region = CertifiedRegion(RandomForestClassifier(10, random_state=0), method="diagonal", n_iter=4,
+                             n_samples_optim=32, n_samples=300, random_state=0).fit(X, y)
+    cert = region.certify(Xt[:5])
+    again = region.certify(Xt[:5], covariance=cert.covariance)
+    assert_allclose(again.radius, cert.radius, rtol=0, atol=0)
+    assert again.guarantee == "per-covariance"
+    for bad, match in ((np.ones((5, 3, 3)), "shape"), (-np.repeat(np.eye(2)[None], 5, 0), "positive definite"),
+                       (np.full((5, 2, 2), np.nan), "finite"), (np.array([[[1, 1], [0, 1]]] * 5), "symmetric")):
+        with pytest.raises(ValueError, match=match):
+            region.certify(Xt[:5], covariance=bad)
+    RowCovariances.from_matrices(cert.covariance)  # SPD as returned
