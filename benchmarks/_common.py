@@ -107,6 +107,24 @@ def make_model(name, d, n_classes):
     raise ValueError(name)
 
 
+def torch_available():
+    """Whether torch and skorch import (the skorch rows need both)."""
+    try:
+        import skorch  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def available_models(names):
+    """``names`` without the skorch models where torch / skorch cannot be imported (said on stdout)."""
+    if "skorch_mlp" in names and not torch_available():
+        print("(skorch_mlp rows skipped: torch or skorch cannot be imported)")
+        return [name for name in names if name != "skorch_mlp"]
+    return list(names)
+
+
 def is_skorch(model):
     try:
         from skorch import NeuralNet

@@ -26,6 +26,7 @@ defaults; ``--quick`` certifies 3 digits with 10 iterations.
 """
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -92,6 +93,8 @@ def smoothcert_rows(args, methods, data=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 digits, 10 iterations, N = 1,000")
+    parser.add_argument("--smoke", action="store_true", help="300 training digits, 1 epoch, 2 test digits, "
+                        "2 iterations x 16 draws, N = 200: seconds")
     parser.add_argument("--n-test", type=int, default=20)
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--samples", type=int, default=100, help="draws per digit and iteration")
@@ -107,6 +110,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.n_test, args.iterations, args.n_samples = 3, 10, 1000
+    if args.smoke:  # a net of 300 digits and one epoch (not cached), 2 digits, 2 iterations
+        global mnist, noisy_lenet
+        mnist = functools.partial(mnist, n_train=300)
+        noisy_lenet = functools.partial(noisy_lenet, max_epochs=1, cache=False)
+        args.n_test, args.iterations, args.n_samples, args.samples, args.threads = 2, 2, 200, 16, 1
     limit_threads(args.threads)
     import torch
 

@@ -17,6 +17,9 @@ Usage::
 
     python benchmarks/bench_region.py           # n_iter = 100 grid + measured target
     python benchmarks/bench_region.py --quick   # n_iter = 10, extrapolated target
+    python benchmarks/bench_region.py --smoke   # seconds: d = 2, 2 iterations x 16 draws, N = 200
+
+The searches are the default ones of each ``method`` (``smoothcert.search``).
 """
 
 import argparse
@@ -74,6 +77,7 @@ def run_case(method, d, n_inputs, n_iter, n_draws, n_samples, n_jobs=None, model
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="tiny settings, extrapolated target: a few seconds")
     parser.add_argument("--dims", nargs="+", type=int, default=[2, 16, 64])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--n-inputs", type=int, default=None)
@@ -86,8 +90,11 @@ def main(argv=None):
     parser.add_argument("--only-target", action="store_true", help="measure the target run only")
     parser.add_argument("--threads", type=int, default=None, help="limit BLAS/OpenMP/torch threads")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.dims, args.n_inputs, args.n_iter, args.draws = [2], 2, 2, 16
+        args.n_samples, args.threads = 200, args.threads or 1
     limit_threads(args.threads)
-    quick = args.quick
+    quick = args.quick or args.smoke
     n_inputs = args.n_inputs or (5 if quick else 10)
     n_iter = args.n_iter if args.n_iter is not None else (10 if quick else 100)
     n_samples = args.n_samples or (1_000 if quick else 10_000)
@@ -110,10 +117,10 @@ def main(argv=None):
     )
 
     # Growth with the number of inputs (Riemannian, d = 64, short searches).
-    scale_iter = 5 if quick else 10
+    scale_iter = 2 if args.smoke else 5 if quick else 10
     scale_rows = []
-    for n in ([5, 10, 20] if quick else [10, 25, 50, 100]):
-        row = run_case("riemannian", 64, n, scale_iter, args.draws, 1_000, args.n_jobs)
+    for n in ([2, 3] if args.smoke else [5, 10, 20] if quick else [10, 25, 50, 100]):
+        row = run_case("riemannian", 64, n, scale_iter, args.draws, n_samples if args.smoke else 1_000, args.n_jobs)
         scale_rows.append(row)
         print(f"  riemannian d=64 n_inputs={n}: {row['s_per_iter']:.4f} s/iter", flush=True)
     for row in scale_rows:
@@ -128,7 +135,7 @@ def main(argv=None):
     if quick or args.no_target:
         largest = max(scale_rows, key=lambda r: r["n_inputs"])
         per_iter_100 = largest["s_per_iter"] * 100 / largest["n_inputs"]
-        cert_rate = largest["certify_s"] / (largest["n_inputs"] * (1_000 + 100))
+        cert_rate = largest["certify_s"] / (largest["n_inputs"] * (largest["N"] + 100))
         search = per_iter_100 * 100
         target = _target_row(args)
         target.update(

@@ -172,6 +172,7 @@ def _peer_rows(args, model, Xtr, ytr, Xt, yt):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="one problem per part, 2 inputs, 2 iterations: seconds")
     parser.add_argument("--parts", default="demo,moons,tabular,rotated")
     parser.add_argument("--dims", default="16,64")
     parser.add_argument("--samples", type=int, default=100, help="optimization draws per input and iteration")
@@ -184,11 +185,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.parts = [p for p in args.parts.split(",") if p]
     args.dims = [int(v) for v in args.dims.split(",") if v]
+    if args.smoke:
+        args.quick, args.dims, args.threads = True, args.dims[:1], 1
     if args.quick:
-        args.n_samples, args.samples = 1000, 32
+        args.n_samples, args.samples = (200, 16) if args.smoke else (1000, 32)
     limit_threads(args.threads)
     methods = [m for m in args.methods.split(",") if m]
     problems = _problems(args)
+    if args.smoke:  # one problem per part, 2 inputs, 2 iterations
+        problems = {name: (f, Xtr, ytr, Xt[:2], yt[:2], 2, normal)
+                    for name, (f, Xtr, ytr, Xt, yt, _, normal) in problems.items()
+                    if "boosting" not in name and not name.startswith("breast")}
     if args.json:
         print("JSON" + json.dumps(smoothcert_rows(args, problems, methods)))
         return

@@ -14,7 +14,8 @@ problem, and prints three tables:
    for ``radius_tol`` from 1 % to 10 %.
 
 Run ``python benchmarks/bench_sequential.py`` (about 6 minutes on 2 cores) or
-``--quick`` (N = 20,000, fewer inputs: about a minute).
+``--quick`` (N = 20,000, fewer inputs: about a minute) or ``--smoke`` (N = 1,000,
+5 inputs, 10 trees, one tolerance: seconds).
 """
 
 import argparse
@@ -53,22 +54,26 @@ def counted(fn):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="tiny settings: a few seconds")
     parser.add_argument("--n-samples", type=int, default=None)
     parser.add_argument("--n-inputs", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
+    if args.smoke:
+        args.n_samples, args.n_inputs, args.threads = args.n_samples or 1000, args.n_inputs or 5, args.threads or 1
     if args.threads:
         limit_threads(args.threads)
     n = args.n_samples or (20_000 if args.quick else 100_000)
     n_inputs = args.n_inputs or (80 if args.quick else 200)
+    n_trees = 10 if args.smoke else 100
     sigma, n0 = 0.25, 100
     X, y = make_moons(300 + n_inputs, noise=0.15, random_state=0)
     X_train, y_train, X_test = X[:300], y[:300], X[300:]
     print(environment())
     print(f"N = {n}, N0 = {n0}, sigma = {sigma}, alpha = 0.001, {n_inputs} test inputs, "
-          "RandomForest(100) on two moons (noise 0.15)\n")
+          f"RandomForest({n_trees}) on two moons (noise 0.15)\n")
 
-    clf = SmoothedClassifier(CountingForest(100, random_state=0), sigma=sigma, n_samples=n,
+    clf = SmoothedClassifier(CountingForest(n_trees, random_state=0), sigma=sigma, n_samples=n,
                              random_state=0).fit(X_train, y_train)
     fixed, calls_fixed, t_fixed = counted(lambda: clf.certify(X_test))
     rows = [dict(what="fixed N", R="", calls=calls_fixed, ratio=1.0, seconds=t_fixed,
@@ -85,7 +90,7 @@ def main():
     print_table(rows, ["what", "R", "calls", "ratio", "seconds", "certified_at_R", "lost", "gained"],
                 title="1. certify(X, radius=R) vs fixed N (certified_at_R: sequential/fixed)")
 
-    est = SmoothedClassifier(CountingForest(100, random_state=0), n_samples=n, random_state=0)
+    est = SmoothedClassifier(CountingForest(n_trees, random_state=0), n_samples=n, random_state=0)
     sigmas = [0.12, 0.25, 0.5]
     search = GridSearchCV(est, {"sigma": sigmas}, scoring=make_certified_scorer(sigma), cv=2)
     _, calls, seconds = counted(lambda: search.fit(X_train, y_train))
@@ -100,8 +105,8 @@ def main():
     )
 
     rows = []
-    for tol in (0.01, 0.02, 0.03, 0.05, 0.075, 0.1):
-        seq_clf = SmoothedClassifier(CountingForest(100, random_state=0), sigma=sigma, n_samples=n,
+    for tol in (0.05,) if args.smoke else (0.01, 0.02, 0.03, 0.05, 0.075, 0.1):
+        seq_clf = SmoothedClassifier(CountingForest(n_trees, random_state=0), sigma=sigma, n_samples=n,
                                      sampling="sequential", radius_tol=tol,
                                      random_state=0).fit(X_train, y_train)
         seq, calls, seconds = counted(lambda: seq_clf.certify(X_test))

@@ -18,6 +18,7 @@ Usage::
 
     python benchmarks/bench_vs_loop.py           # N = 100,000
     python benchmarks/bench_vs_loop.py --quick   # N = 10,000
+    python benchmarks/bench_vs_loop.py --smoke   # seconds: d = 2, N = 1,000, tiny settings
 """
 
 import argparse
@@ -27,6 +28,7 @@ import numpy as np
 from _common import (
     MODEL_NAMES,
     SIGMA,
+    available_models,
     bare_predict,
     dataset,
     environment,
@@ -75,7 +77,7 @@ def loop_certify(predict, X, *, sigma, n_samples, n_selection, alpha, n_classes,
 
 
 def measure(name, d, args):
-    X, y = dataset(d)
+    X, y = dataset(d, n_train=args.n_train)
     n_classes = len(np.unique(y))
     clf = SmoothedClassifier(
         make_model(name, d, n_classes),
@@ -118,6 +120,8 @@ def measure(name, d, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run (N = 10,000)")
+    parser.add_argument("--smoke", action="store_true", help="tiny settings (d = 2, N = 1,000): a few seconds")
+    parser.add_argument("--n-train", type=int, default=None, help="training points (d != 64)")
     parser.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=MODEL_NAMES)
     parser.add_argument("--dims", nargs="+", type=int, default=[2, 64, 784])
     parser.add_argument("--n-samples", type=int, default=None, help="N (default 100,000)")
@@ -128,7 +132,13 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="limit BLAS/OpenMP/torch threads")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.dims, args.max_inputs, args.n_train = [2], 3, args.n_train or 300
+        args.threads = args.threads or 1
+        args.n_samples = args.n_samples or 1000
+        args.budget, args.repeat = args.budget or 0.01, args.repeat or 1
     limit_threads(args.threads)
+    args.models = available_models(args.models)
     if args.n_samples is None:
         args.n_samples = 10_000 if args.quick else 100_000
     if args.budget is None:

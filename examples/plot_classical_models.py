@@ -42,6 +42,7 @@ from smoothcert import (
     certified_accuracy,
 )
 from smoothcert.plotting import CertifiedAccuracyDisplay, CertifiedRegionsDisplay
+from smoothcert.search import IsotropicSearch
 
 FULL = os.environ.get("SMOOTHCERT_EXAMPLES_FULL", "0") == "1"
 N_SAMPLES = 100_000 if FULL else 1_000
@@ -122,16 +123,17 @@ ax.set_title(f"fixed noise, sigma = {SIGMA}")
 # ------------------------------------
 # :class:`~smoothcert.CertifiedRegion` with ``method="isotropic"`` optimizes one
 # noise level per input, starting from ``sigma``: larger far from the
-# boundary, smaller close to it. ``gradient="auto"`` picks the score-function
-# estimator for these models. ``objective="ball"`` maximizes the inscribed
-# radius, the quantity certified accuracy rewards.
+# boundary, smaller close to it. The search is an object of
+# :mod:`smoothcert.search` with its own parameters:
+# ``IsotropicSearch(objective="ball")`` maximizes the inscribed radius, the
+# quantity certified accuracy rewards, and its ``gradient="auto"`` picks the
+# score-function estimator for these models (they have no input gradients).
 rows = []
 region_certs = {}
 for name, model in models.items():
     region = CertifiedRegion(
         model,
-        method="isotropic",
-        objective="ball",
+        search=IsotropicSearch(objective="ball"),
         sigma=SIGMA,
         n_iter=N_ITER,
         n_samples=N_SAMPLES,

@@ -1,6 +1,6 @@
 """Warnings that smoothcert emits, so that they can be filtered by category."""
 
-__all__ = ["CostWarning", "NoCertificateWarning", "UnreachableRadiusWarning"]
+__all__ = ["CostWarning", "EncodedNoiseWarning", "NoCertificateWarning", "UnreachableRadiusWarning"]
 
 
 class UnreachableRadiusWarning(UserWarning):
@@ -31,4 +31,18 @@ class NoCertificateWarning(UserWarning):
     draws that all vote for the top class give a lower confidence bound of its
     probability of at most 1/2 (with hard votes, when ``alpha ** (1 / n_samples)
     <= 1/2``): every input would abstain, silently.
+    """
+
+
+class EncodedNoiseWarning(UserWarning):
+    """Gaussian noise reaches input columns that the base model encodes as categories.
+
+    Emitted by ``fit`` of :class:`~smoothcert.SmoothedClassifier` and
+    :class:`~smoothcert.CertifiedRegion` when the base model is a pipeline
+    whose :class:`~sklearn.compose.ColumnTransformer` passes some input
+    columns to an encoder (``OneHotEncoder``, ``OrdinalEncoder``,
+    ``TargetEncoder``) and ``noise_features`` lets noise reach them: a noisy
+    category code is no category (an all-zero one-hot row, or an "unknown
+    category" error). The message names those columns; exclude them with
+    ``noise_features``.
     """

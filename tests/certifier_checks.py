@@ -153,7 +153,8 @@ def check_validation_before_draws(estimator, data):
 _ROW_FIELDS = ("center", "prediction", "abstained", "covariance", "mahalanobis_radius", "p_lower",
                "n_draws", "from_memory", "memory_index", "shrunk", "index",
                "selection_covariance", "selection_mahalanobis_radius")
-_SHARED_FIELDS = ("alpha", "guarantee", "search_info", "pullback_info", "target_radius")
+_SHARED_FIELDS = ("alpha", "guarantee", "search_info", "pullback_info", "target_radius",
+                  "noise_features")
 
 
 def _check_fields_and_slicing(cert, n):

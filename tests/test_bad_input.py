@@ -34,6 +34,7 @@ from smoothcert import (
     make_certified_scorer,
 )
 from smoothcert._geometry._forms import RowCovariances
+from smoothcert.search import DiagonalSearch, RiemannianSearch
 
 pd = pytest.importorskip("pandas")
 
@@ -165,7 +166,7 @@ def _cert(ctx, **changes):
 
 def _est(kind):
     return (SmoothedClassifier(LogisticRegression(), **FAST) if kind == "smoothed"
-            else CertifiedRegion(LogisticRegression(), **REGION, guarantee="per-covariance"))
+            else CertifiedRegion(LogisticRegression(), search=DiagonalSearch(), **REGION, guarantee="per-covariance"))
 
 
 # ------------------------------------------------------------------- cases
@@ -261,14 +262,20 @@ BAD_PARAMS = [
 ]
 REGION_PARAMS = [
     ("method", "spherical"), ("method", None),
+    ("search", "diagonal"), ("search", LogisticRegression()),
+    ("n_iter", -1), ("n_iter", 2.5),
+    ("n_samples_optim", 1), ("radius", -0.5),
+]
+#: parameters of the covariance search (``search=DiagonalSearch(...)``)
+SEARCH_PARAMS = [
     ("objective", "area"),
     ("gradient", "finite"), ("gradient", "pathwise"),
     ("kappa", -1.0), ("kappa", "x"),
+    ("max_probability", 0.5), ("max_probability", 1.0),
+    ("scale_cap", "none"), ("floor", None), ("votes", "majority"),
     ("sigma_bounds", (2.0, 4.0)), ("sigma_bounds", (0.5,)), ("sigma_bounds", (0.0, 4.0)),
     ("sigma_bounds", (0.5, np.nan)), ("sigma_bounds", "wide"), ("sigma_bounds", (0.5, 0.9)),
     ("learning_rate", 0), ("learning_rate", -0.1),
-    ("n_iter", -1), ("n_iter", 2.5),
-    ("n_samples_optim", 1), ("radius", -0.5),
 ]
 
 
@@ -284,14 +291,19 @@ def _bad_param_after_fit(c, kind, name, value):
 
 for kind, params in (("smoothed", BAD_PARAMS), ("region", BAD_PARAMS + REGION_PARAMS)):
     for name, value in params:
-        exc = ValueError if name != "sigma_bounds" else (ValueError, TypeError)
+        exc = ValueError if name not in ("sigma_bounds", "search") else (ValueError, TypeError)
         case(f"{kind}-param-{name}={value!r}", exc, name)(
             lambda c, k=kind, n=name, v=value: _bad_param_at_fit(c, k, n, v))
+for name, value in SEARCH_PARAMS:
+    exc = ValueError if name != "sigma_bounds" else (ValueError, TypeError)
+    case(f"region-search-{name}={value!r}", exc, name)(
+        lambda c, n=name, v=value: _bad_param_at_fit(c, "region", "search", DiagonalSearch(**{n: v})))
 for name, value in [("sigma", 0), ("alpha", 2), ("vote", "x"), ("batch_size", 0)]:
     case(f"smoothed-param-{name}={value!r}-set-after-fit", ValueError, name)(
         lambda c, n=name, v=value: _bad_param_after_fit(c, "smoothed", n, v))
-for name, value in [("method", "x"), ("sigma_bounds", (3.0, 1.0)), ("n_iter", -2)]:
-    case(f"region-param-{name}={value!r}-set-after-fit", ValueError, name)(
+for name, value in [("method", "x"), ("search__sigma_bounds", (3.0, 1.0)), ("n_iter", -2),
+                    ("search__learning_rate", -1.0), ("search__objective", "area")]:
+    case(f"region-param-{name}={value!r}-set-after-fit", ValueError, name.split("__")[-1])(
         lambda c, n=name, v=value: _bad_param_after_fit(c, "region", n, v))
 case("soft-vote-without-predict-proba", ValueError, "predict_proba")(
     lambda c: SmoothedClassifier(SVC(), vote="soft", **FAST).fit(c.X, c.y))
@@ -476,7 +488,7 @@ for method in ("certify", "predict_proba"):
     case(f"skorch-{method}-nan", ValueError, "NaN", marks=pytest.mark.torch)(
         lambda c, m=method: getattr(_skorch_smoothed(c), m)(_with_nan(c.X[:2])))
 case("skorch-pathwise-on-forest", ValueError, "gradient")(
-    lambda c: CertifiedRegion(SVC(), gradient="pathwise", **{**REGION, "method": "riemannian"}, guarantee="per-covariance")
+    lambda c: CertifiedRegion(SVC(), search=RiemannianSearch(gradient="pathwise"), **REGION, guarantee="per-covariance")
     .fit(c.X, c.y))
 
 
@@ -706,4 +718,4 @@ def test_warns_when_alpha_and_n_samples_make_every_certificate_impossible():
     with pytest.warns(NoCertificateWarning, match="soft votes"):
         SmoothedClassifier(LogisticRegression(), n_samples=10, vote="soft").fit(X, y)
     with pytest.warns(NoCertificateWarning):
-        CertifiedRegion(LogisticRegression(), n_samples=9, n_iter=1).fit(X, y)
+        CertifiedRegion(LogisticRegression(), n_samples=9, n_iter=1, guarantee="per-covariance").fit(X, y)

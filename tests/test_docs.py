@@ -142,3 +142,22 @@ def test_api_reference_lists_every_public_name():
     names |= _public_functions(smoothcert.plotting)
     missing = sorted(name for name in names if not _documented(name, text))
     assert not missing, f"docs/api.rst does not mention: {missing}"
+
+
+#: User-guide pages whose ``>>>`` examples are run as doctests.
+DOCTEST_PAGES = ("user_guide/tabular.rst",)
+
+
+@pytest.mark.parametrize("page", DOCTEST_PAGES)
+def test_user_guide_examples_run(page):
+    """The ``>>>`` examples of these pages run and print what the page says."""
+    import doctest
+
+    pytest.importorskip("pandas")
+    flags = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
+    result = doctest.testfile(
+        str(ROOT / "docs" / page), module_relative=False, optionflags=flags, verbose=False,
+        report=True,
+    )
+    assert result.attempted > 0, f"{page} has no examples"
+    assert result.failed == 0, f"{result.failed} example(s) of {page} failed (see the output)"

@@ -80,7 +80,7 @@ def test_a_huge_call_warns_before_any_draw(moons, no_sampling_engine):
     with pytest.warns(CostWarning, match=r"1e\+13 base-model predictions.*radius=R"):
         with pytest.raises(AssertionError, match="noise was drawn"):
             clf.certify(X[:10])
-    region = CertifiedRegion(LogisticRegression(), n_iter=10**6, n_samples=100, guarantee="per-covariance").fit(X, y)
+    region = CertifiedRegion(LogisticRegression(), n_iter=10**7, n_samples=100, guarantee="per-covariance").fit(X, y)
     with pytest.warns(CostWarning, match="n_iter"):
         with pytest.raises(AssertionError, match="noise was drawn"):
             region.optimize_covariance(X[:10])
@@ -134,7 +134,10 @@ def test_one_progress_bar_covers_the_search_and_the_certification(moons, monkeyp
     # the search's predictions are counted (before certification: many small blocks)
     certification = 6 * 10 + cert.n_draws.sum()
     assert certification < bar.done <= bar.total
-    assert len(bar.updates) > 2 * 3 * 2  # at least the search's evaluations
+    # every pass of the search shows: 2 stages of n_iter + 1 passes and the two
+    # passes of the end-of-stage check, then the selection and certification blocks
+    assert len(bar.updates) >= 2 * (3 + 1 + 2) + 2
+    assert sum(bar.updates[: 2 * (3 + 1 + 2)]) == 6 * search
 
 
 def test_progress_bar_shows_a_time_estimate(moons, capsys):
@@ -149,18 +152,27 @@ def test_progress_bar_shows_a_time_estimate(moons, capsys):
 
 
 # ------------------------------------------------- understanding what happened
-def test_search_info_counts_moved_and_reverted_inputs(moons):
+def test_search_info_states_the_stages_and_their_cost(moons):
     X, y = moons
     region = CertifiedRegion(LogisticRegression(), method="riemannian", n_iter=4,
                              n_samples_optim=32, n_samples=200, random_state=0, guarantee="per-covariance").fit(X, y)
     info = region.certify(X[:12]).search_info
-    assert set(info["n_moved"]) == set(info["n_reverted"]) == {"isotropic", "diagonal", "full"}
-    for kind in info["n_moved"]:
-        assert 0 <= info["n_reverted"][kind] <= info["n_moved"][kind] <= 12
-    assert sum(info["n_moved"].values()) > 0
-    # the same whatever the number of workers (the counts are summed over chunks)
+    assert set(info) == {"stages", "seconds_per_iteration", "n_base_predictions"}
+    assert info["stages"] == ["isotropic", "diagonal", "full"]
+    # per input: 3 stages of n_iter + 1 passes of n_samples_optim draws and an
+    # end-of-stage check on 2 * 4 * n_samples_optim draws
+    assert info["n_base_predictions"] == 3 * (4 + 1 + 8) * 32
+    assert set(info["seconds_per_iteration"]) == set(info["stages"])
+    for seconds in info["seconds_per_iteration"].values():
+        assert len(seconds) >= 1 and all(np.isfinite(s) and s >= 0 for s in seconds)
+    # the same stages and counts whatever the number of workers (one timing per chunk)
     parallel = region.set_params(n_jobs=2).certify(X[:12]).search_info
-    assert parallel["n_moved"] == info["n_moved"] and parallel["n_reverted"] == info["n_reverted"]
+    assert parallel["stages"] == info["stages"]
+    assert parallel["n_base_predictions"] == info["n_base_predictions"]
+    assert set(parallel["seconds_per_iteration"]) == set(info["stages"])
+    # no search, no cost
+    fixed = region.set_params(method="fixed", n_jobs=None).certify(X[:3]).search_info
+    assert fixed["stages"] == [] and fixed["n_base_predictions"] == 0
 
 
 # ---------------------------------------------------------------- threads
@@ -221,7 +233,7 @@ def test_the_region_bar_ends_at_100_percent(moons, monkeypatch, n_jobs):
     _Watched.closed.clear()
     region = CertifiedRegion(LogisticRegression(), method="diagonal", n_iter=3, n_samples_optim=16,
                              n_samples=300, sampling="sequential", verbose=1, n_jobs=n_jobs,
-                             random_state=0).fit(X, y)
+                             random_state=0, guarantee="per-covariance").fit(X, y)
     cert = region.certify(X[:20])
     ((n, total, updates),) = _Watched.closed
     assert n == total > 0  # the bar ends at 100 %
@@ -273,7 +285,7 @@ def test_cost_warning_is_based_on_the_projected_time(moons, monkeypatch, no_samp
             clf.certify(X[:10])
     # a million search iterations are long even with an infinitely fast model
     monkeypatch.setattr(progress, "prediction_seconds", lambda predict, X: 1e-12)
-    region = CertifiedRegion(LogisticRegression(), n_iter=10**6, n_samples=100).fit(X, y)
+    region = CertifiedRegion(LogisticRegression(), n_iter=10**6, n_samples=100, guarantee="per-covariance").fit(X, y)
     with pytest.warns(CostWarning, match="covariance search's iterations at least"):
         with pytest.raises(AssertionError, match="noise was drawn"):
             region.optimize_covariance(X[:10])

@@ -22,6 +22,7 @@ RANKS = {
     "_certify": 2,
     "_search": 2,
     "metrics": 3,
+    "search": 3,
     "_estimators": 4,
     "plotting": 5,
     "demo": 6,

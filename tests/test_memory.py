@@ -11,6 +11,7 @@ from sklearn.ensemble import RandomForestClassifier
 from smoothcert import Certificate, CertificateMemory, CertifiedRegion
 from smoothcert._geometry._forms import RowCovariances
 from smoothcert._geometry._ellipsoids import ellipsoids_disjoint, point_in_ellipsoids, touching_scales
+from smoothcert.search import DiagonalSearch
 
 
 def random_spd(rng, n, d, low=-2.0, high=0.0):
@@ -72,12 +73,13 @@ def first_containing(memory, points):
 def moons_certificate():
     X, y = make_moons(n_samples=300, noise=0.15, random_state=0)
     # a wide range of noise levels: the per-input covariances differ a lot, and
-    # so do the smoothed classifiers that the certificates are about
+    # so do the smoothed classifiers that the certificates are about (a large
+    # learning rate: in 5 steps a scale can move by a factor of about e^2.5)
     region = CertifiedRegion(
         RandomForestClassifier(10, random_state=0),
         method="diagonal",
         sigma=0.4,
-        sigma_bounds=(0.05, 20.0),
+        search=DiagonalSearch(sigma_bounds=(0.05, 20.0), learning_rate=0.5),
         n_iter=5,
         n_samples_optim=32,
         n_samples=500,

@@ -17,6 +17,7 @@ from smoothcert._geometry._forms import RowCovariances
 from smoothcert._certify._procedures import certify_rows
 from smoothcert._engine._streams import resolve_seed
 from smoothcert._certify._stats import clopper_pearson_lower, mahalanobis_radius, radius_ceiling
+from smoothcert.search import RiemannianSearch
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -173,8 +174,8 @@ def test_memory_with_near_singular_regions():
 
 def test_extreme_sigma_bounds_do_not_break_the_search(moons):
     X, y = moons
-    est = CertifiedRegion(LogisticRegression(), method="riemannian", n_iter=20,
-                          learning_rate=200.0, sigma_bounds=(1e-8, 1e8), n_samples_optim=32,
+    est = CertifiedRegion(LogisticRegression(), n_iter=20, n_samples_optim=32,
+                          search=RiemannianSearch(learning_rate=200.0, sigma_bounds=(1e-8, 1e8)),
                           n_samples=1000, random_state=0, guarantee="per-covariance")
     try:
         cert = est.fit(X, y).certify(X[:30])

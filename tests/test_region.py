@@ -18,8 +18,19 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from conftest import assert_same_certificates, make_moons_data
 from smoothcert import CertifiedRegion, SmoothedClassifier
 from smoothcert._estimators._region import MAX_RIEMANNIAN_FEATURES, MAX_RIEMANNIAN_SCALE_RATIO
+from smoothcert.search import (
+    CovarianceSearch,
+    DiagonalSearch,
+    FixedNoise,
+    IsotropicSearch,
+    LowRankSearch,
+    RiemannianSearch,
+)
 
 METHODS = ["fixed", "isotropic", "diagonal", "riemannian"]
+#: the search each ``method`` string builds
+SEARCHES = {"fixed": FixedNoise, "isotropic": IsotropicSearch, "diagonal": DiagonalSearch,
+            "riemannian": RiemannianSearch, "lowrank": LowRankSearch}
 
 
 # ----------------------------------------------------------------- helpers
@@ -116,16 +127,14 @@ def test_linear_oracle_ellipsoid_never_crosses_the_hyperplane(method, gradient):
     # kappa=0: pure volume, which stretches the ellipsoids along the boundary
     region = CertifiedRegion(
         base,
-        method=method,
-        gradient=gradient,
-        objective="volume",
-        kappa=0.0,
-        n_iter=10,
+        search=SEARCHES[method](gradient=gradient, objective="volume", kappa=0.0),
+        # a step changes a scale by about exp(learning_rate) at most: 30 steps of
+        # the default 0.05 let an axis grow enough to cross a misoriented boundary
+        n_iter=30,
         n_samples_optim=64,
         n_samples=3000,
         n_samples_selection=50,
-        random_state=0,
-        guarantee="per-covariance",
+        random_state=0, guarantee="per-covariance",
     ).fit(X, y)
     w, b = fitted_hyperplane(region.estimator_)
     P = points_near(w, b, 40, d, seed=1)
@@ -135,7 +144,7 @@ def test_linear_oracle_ellipsoid_never_crosses_the_hyperplane(method, gradient):
     reach = cert.mahalanobis_radius * np.sqrt(np.einsum("i,nij,j->n", w, sigma, w))
     ok = cert.certified
     # float32 nets: the boundary the net evaluates differs from (w, b) by rounding
-    slack = 1e-9 if gradient == "score" else 1e-5 * (1 + margin)
+    slack = 1e-9 if gradient == "score" else 1e-5 * (1 + margin[ok])
     assert np.all(reach[ok] <= margin[ok] + slack), (reach[ok] / margin[ok]).max()
     # the smoothed classifier of a linear model predicts the side of x
     assert_array_equal(cert.prediction[ok], (P[ok] @ w + b > 0).astype(int))
@@ -151,12 +160,10 @@ def test_linear_oracle_ellipsoid_never_crosses_the_hyperplane(method, gradient):
 
 
 # ---------------------------------------------- 4. ordering of the methods
-def _moons_region(base, **params):
+def _moons_region(base):
     X, y = make_moons(400, noise=0.15, random_state=0)
     X_test, y_test = make_moons(40, noise=0.15, random_state=1)
-    region = CertifiedRegion(
-        base, method="fixed", n_iter=20, n_samples=10_000, random_state=0, **params, guarantee="per-covariance"
-    ).fit(X, y)
+    region = CertifiedRegion(base, method="fixed", n_iter=20, n_samples=10_000, random_state=0, guarantee="per-covariance").fit(X, y)
     return region, X_test, y_test
 
 
@@ -172,12 +179,15 @@ def _moons_base(kind):
 def test_moons_volume_orders_the_methods(kind, kappa):
     # kappa=0 is the pure volume objective (gap * det^(1/(2d)), a monotone map
     # of the certified volume); the default kappa=2 adds the inscribed-ball term,
-    # which trades some volume for roundness: each stage must still never lose
-    # volume, since a stage only keeps moves validated on fresh draws.
-    region, X_test, _ = _moons_region(_moons_base(kind), objective="volume", kappa=kappa)
-    certs = {m: region.set_params(method=m).certify(X_test) for m in METHODS}
-    expected_gradient = "pathwise" if kind == "mlp" else "score"
-    assert region._gradient_kind(region._adapter()) == expected_gradient
+    # which trades some volume for roundness: each stage starts at the previous
+    # stage's optimum and must still not lose volume.
+    region, X_test, _ = _moons_region(_moons_base(kind))
+    certs = {
+        m: region.set_params(search=SEARCHES[m](objective="volume", kappa=kappa)).certify(X_test)
+        for m in METHODS
+    }
+    # gradient="auto": pathwise through the net, score-function for the forest
+    assert region._adapter().supports_gradient is (kind == "mlp")
     common = np.all([c.certified for c in certs.values()], axis=0)
     assert common.mean() >= 0.9
     means = np.array([certs[m].log_volume[common].mean() for m in METHODS])
@@ -194,9 +204,9 @@ def test_moons_volume_orders_the_methods(kind, kappa):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", [_torch("mlp"), "forest"])
 def test_moons_ball_riemannian_dominates_isotropic(kind):
-    region, X_test, _ = _moons_region(_moons_base(kind), objective="ball")
-    iso = region.set_params(method="isotropic").certify(X_test)
-    riem = region.set_params(method="riemannian").certify(X_test)
+    region, X_test, _ = _moons_region(_moons_base(kind))
+    iso = region.set_params(search=IsotropicSearch(objective="ball")).certify(X_test)
+    riem = region.set_params(search=RiemannianSearch(objective="ball")).certify(X_test)
     grid = np.round(np.linspace(0.05, 1.0, 20), 2)
     f_iso = np.array([iso.contains_ball(R).mean() for R in grid])
     f_riem = np.array([riem.contains_ball(R).mean() for R in grid])
@@ -300,6 +310,11 @@ def test_unfitted_region_raises(no_sampling):
             getattr(region, method)(X)
 
 
+def _searched(**params):
+    """The search of ``small_region`` (riemannian) with ``params``."""
+    return {"search": RiemannianSearch(**params)}
+
+
 BAD_PARAMS = [
     ({"sigma": 0.0}, "sigma"),
     ({"sigma": -0.5}, "sigma"),
@@ -307,24 +322,31 @@ BAD_PARAMS = [
     ({"alpha": 1.0}, "alpha"),
     ({"alpha": 1.5}, "alpha"),
     ({"method": "spherical"}, "method"),
-    ({"objective": "area"}, "objective"),
-    ({"gradient": "finite-difference"}, "gradient"),
+    ({"search": "diagonal"}, "search"),
+    ({"search": LogisticRegression()}, "search"),
+    (_searched(objective="area"), "objective"),
+    (_searched(gradient="finite-difference"), "gradient"),
+    (_searched(kappa=-1.0), "kappa"),
+    (_searched(max_probability=1.0), "max_probability"),
+    (_searched(scale_cap="none"), "scale_cap"),
+    (_searched(floor="zero"), "floor"),
+    (_searched(votes="majority"), "votes"),
     ({"n_iter": -1}, "n_iter"),
-    ({"learning_rate": 0.0}, "learning_rate"),
+    (_searched(learning_rate=0.0), "learning_rate"),
     ({"n_samples_optim": 1}, "n_samples_optim"),
-    ({"sigma_bounds": (0.0, 2.0)}, "sigma_bounds"),
-    ({"sigma_bounds": (1.5, 4.0)}, "sigma_bounds"),
-    ({"sigma_bounds": (0.5, 0.9)}, "sigma_bounds"),
-    ({"sigma_bounds": (0.5,)}, "sigma_bounds"),
-    ({"sigma_bounds": (0.5, 2.0, 3.0)}, "sigma_bounds"),
-    ({"sigma_bounds": ("a", 2.0)}, "sigma_bounds"),
-    ({"sigma_bounds": (np.nan, 2.0)}, "sigma_bounds"),
-    ({"sigma_bounds": (0.5, np.inf)}, "sigma_bounds"),
-    ({"sigma_bounds": "0.5,2"}, "sigma_bounds"),
-    ({"sigma_bounds": None}, "sigma_bounds"),
+    (_searched(sigma_bounds=(0.0, 2.0)), "sigma_bounds"),
+    (_searched(sigma_bounds=(1.5, 4.0)), "sigma_bounds"),
+    (_searched(sigma_bounds=(0.5, 0.9)), "sigma_bounds"),
+    (_searched(sigma_bounds=(0.5,)), "sigma_bounds"),
+    (_searched(sigma_bounds=(0.5, 2.0, 3.0)), "sigma_bounds"),
+    (_searched(sigma_bounds=("a", 2.0)), "sigma_bounds"),
+    (_searched(sigma_bounds=(np.nan, 2.0)), "sigma_bounds"),
+    (_searched(sigma_bounds=(0.5, np.inf)), "sigma_bounds"),
+    (_searched(sigma_bounds="0.5,2"), "sigma_bounds"),
+    (_searched(sigma_bounds=None), "sigma_bounds"),
     ({"sigma": 1e-200}, "sigma"),  # sigma^2 underflows to 0
-    ({"sigma": 1e-99, "sigma_bounds": (1e-3, 2.0)}, "sigma"),  # the floor underflows
-    ({"sigma_bounds": (1e-4, 1e3)}, "sigma_bounds.*diagonal"),  # singular full covariances
+    ({"sigma": 1e-99, **_searched(sigma_bounds=(1e-3, 2.0))}, "sigma"),  # the floor underflows
+    (_searched(sigma_bounds=(1e-4, 1e3)), "sigma_bounds.*DiagonalSearch"),  # singular full covariances
 ]
 
 
@@ -338,6 +360,19 @@ def test_bad_parameters_rejected_by_fit_and_certify(no_sampling, params, message
     region.set_params(**params)
     with pytest.raises((ValueError, TypeError), match=message):
         region.certify(X[:4])
+
+
+@pytest.mark.parametrize("name, value", [("learning_rate", -1.0), ("objective", "area"),
+                                         ("sigma_bounds", (2.0, 4.0)), ("gradient", None)])
+def test_bad_search_parameters_set_through_the_region(no_sampling, name, value):
+    # set as ``search__name`` on a fitted region: certify and optimize_covariance
+    # check them again before drawing anything, and the message names them
+    X, y = make_moons_data(60)
+    region = small_region(LogisticRegression(), search=DiagonalSearch()).fit(X, y)
+    region.set_params(**{f"search__{name}": value})
+    for call in (region.certify, region.optimize_covariance, region.predict):
+        with pytest.raises(ValueError, match=name):
+            call(X[:4])
 
 
 class _CountingForest(RandomForestClassifier):
@@ -354,11 +389,11 @@ def test_pathwise_needs_a_differentiable_model(no_sampling):
     X, y = make_moons_data(60)
     _CountingForest.n_fits = 0
     with pytest.raises(ValueError, match="pathwise.*_CountingForest.*no input gradients") as info:
-        small_region(_CountingForest(5), gradient="pathwise").fit(X, y)
+        small_region(_CountingForest(5), **_searched(gradient="pathwise")).fit(X, y)
     assert "score" in str(info.value)
     assert _CountingForest.n_fits == 0
-    region = small_region(_CountingForest(5, random_state=0), gradient="score").fit(X, y)
-    region.set_params(gradient="pathwise")
+    region = small_region(_CountingForest(5, random_state=0), **_searched(gradient="score")).fit(X, y)
+    region.set_params(search__gradient="pathwise")
     with pytest.raises(ValueError, match="pathwise"):
         region.certify(X[:3])
 
@@ -390,10 +425,8 @@ def test_wide_bounds_and_huge_steps_stay_finite():
         ("lowrank", (0.03, 30.0), "volume"),
     ]
     for method, bounds, cap in cases:
-        region = small_region(
-            LogisticRegression(), method=method, sigma_bounds=bounds, learning_rate=1e4, n_iter=4,
-            scale_cap=cap,
-        ).fit(X, y)
+        search = SEARCHES[method](sigma_bounds=bounds, learning_rate=1e4, scale_cap=cap)
+        region = small_region(LogisticRegression(), search=search, n_iter=4).fit(X, y)
         cert = region.certify(X[:15])
         eig = np.linalg.eigvalsh(cert.covariance)
         largest = bounds[1] ** 2 / bounds[0] if cap == "volume" else bounds[1]
@@ -402,7 +435,7 @@ def test_wide_bounds_and_huge_steps_stay_finite():
         assert np.all(eig <= (largest * 0.25) ** 2 * (1 + 1e-6))
         assert np.all(np.exp(np.log(eig).mean(axis=1)) <= (bounds[1] * 0.25) ** 2 * (1 + 1e-6))
     with pytest.raises(ValueError, match="scale_cap"):
-        small_region(LogisticRegression(), sigma_bounds=wide).fit(X, y)
+        small_region(LogisticRegression(), **_searched(sigma_bounds=wide)).fit(X, y)
 
 
 # ------------------------------------------------------------ 7. the rest
@@ -422,7 +455,13 @@ def test_certify_covariance_matches_optimize_covariance(lr_setup):
     assert cov.shape == (12, 2, 2) and cert.covariance.shape == (12, 2, 2)
     assert_array_equal(cert.covariance, cov)
     assert cert.guarantee == "per-covariance"
-    assert set(cert.search_info["acceptance_rate"]) == {"isotropic", "diagonal", "full"}
+    info = cert.search_info
+    assert set(info) == {"stages", "seconds_per_iteration", "n_base_predictions"}
+    assert info["stages"] == ["isotropic", "diagonal", "full"]
+    assert set(info["seconds_per_iteration"]) == {"isotropic", "diagonal", "full"}
+    # 3 stages of n_iter + 1 passes of n_samples_optim draws, and the
+    # end-of-stage check (start and end on 4 * n_samples_optim draws each)
+    assert info["n_base_predictions"] == 3 * (3 + 1 + 8) * 32
     # the radius is that of the largest inscribed ball
     assert_allclose(cert.radius, cert.mahalanobis_radius * np.sqrt(np.linalg.eigvalsh(cov)[:, 0]))
 
@@ -432,15 +471,10 @@ def test_search_stays_within_bounds_and_above_the_isotropic_optimum(method):
     X, y = make_moons_data(150)
     Xq = X[:30]
     sigma, bounds = 0.3, (0.5, 3.0)
-    region = small_region(
-        RandomForestClassifier(10, random_state=0),
-        sigma=sigma,
-        sigma_bounds=bounds,
-        n_iter=8,
-        objective="ball",
-    ).fit(X, y)
-    iso = region.set_params(method="isotropic").optimize_covariance(Xq)
-    cov = region.set_params(method=method).optimize_covariance(Xq)
+    settings = dict(sigma_bounds=bounds, objective="ball")
+    region = small_region(RandomForestClassifier(10, random_state=0), sigma=sigma, n_iter=8).fit(X, y)
+    iso = region.set_params(search=IsotropicSearch(**settings)).optimize_covariance(Xq)
+    cov = region.set_params(search=SEARCHES[method](**settings)).optimize_covariance(Xq)
     iso_var = iso[:, 0, 0]
     assert_allclose(iso, iso_var[:, None, None] * np.eye(2))
     assert np.all(iso_var >= (bounds[0] * sigma) ** 2 * (1 - 1e-12))
@@ -488,6 +522,67 @@ def test_grid_search_over_sigma():
     scores = search.cv_results_["mean_test_score"]
     assert np.all((scores >= 0) & (scores <= 1))
     assert search.best_estimator_.certify(X[:3]).covariance.shape == (3, 2, 2)
+
+
+# ------------------------------------------------- the search= parameter
+def test_search_object_replaces_method_and_is_used():
+    X, y = make_moons_data(120)
+    Xq = X[:10]
+    by_name = small_region(LogisticRegression(), method="diagonal").fit(X, y).certify(Xq)
+    # a search object wins over ``method``, and its defaults are those of the method string
+    region = small_region(LogisticRegression(), method="fixed", search=DiagonalSearch()).fit(X, y)
+    assert_same_certificates(region.certify(Xq), by_name)
+    assert region.certify(Xq).search_info["stages"] == ["isotropic", "diagonal"]
+    # its parameters are the ones the search runs with
+    faster = region.set_params(search__learning_rate=0.3).certify(Xq)
+    assert not np.array_equal(faster.covariance, by_name.covariance)
+    assert region.search.learning_rate == 0.3
+    # back to None: ``method`` builds the search again
+    assert region.set_params(search=None).certify(Xq).search_info["stages"] == []
+
+
+def test_search_is_a_nested_estimator():
+    search = RiemannianSearch(learning_rate=0.1, objective="ball")
+    region = small_region(LogisticRegression(), search=search)
+    params = region.get_params(deep=True)
+    assert params["search"] is search
+    for name, value in search.get_params().items():
+        assert params[f"search__{name}"] == value
+    assert params["search__learning_rate"] == 0.1 and params["search__objective"] == "ball"
+    assert not any(k.startswith("search__") for k in small_region().get_params(deep=True))
+    # clone copies the search (a fit never shares or mutates the user's object)
+    copy = clone(region)
+    assert copy.search is not search and isinstance(copy.search, RiemannianSearch)
+    assert copy.search.get_params() == search.get_params()
+    copy.set_params(search__learning_rate=0.5)
+    assert search.learning_rate == 0.1
+    X, y = make_moons_data(60)
+    region.fit(X, y).certify(X[:3])
+    assert search.get_params() == RiemannianSearch(learning_rate=0.1, objective="ball").get_params()
+    assert isinstance(search, CovarianceSearch)
+
+
+@pytest.mark.parametrize("bad", ["diagonal", DiagonalSearch, LogisticRegression(), 0.1])
+def test_search_must_be_a_covariance_search(no_sampling, bad):
+    X, y = make_moons_data(60)
+    with pytest.raises(TypeError, match="'search' parameter of CertifiedRegion.*CovarianceSearch"):
+        small_region(LogisticRegression(), search=bad).fit(X, y)
+
+
+def test_grid_search_over_a_search_parameter():
+    X, y = make_moons_data(120)
+    region = small_region(LogisticRegression(), search=IsotropicSearch(), n_iter=2)
+    grid = GridSearchCV(region, {"search__learning_rate": [0.01, 0.3]}, cv=2).fit(X, y)
+    assert grid.best_params_["search__learning_rate"] in (0.01, 0.3)
+    assert len(grid.cv_results_["mean_test_score"]) == 2
+    assert np.all(np.isfinite(grid.cv_results_["mean_test_score"]))
+    best = grid.best_estimator_
+    assert best.search.learning_rate == grid.best_params_["search__learning_rate"]
+    assert region.search.learning_rate == 0.05  # the grid worked on clones
+    # the two learning rates gave different searches (the parameter reached the search)
+    covs = [clone(region).set_params(search__learning_rate=lr).fit(X, y).optimize_covariance(X[:5])
+            for lr in (0.01, 0.3)]
+    assert not np.array_equal(covs[0], covs[1])
 
 
 @pytest.mark.torch

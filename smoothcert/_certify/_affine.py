@@ -2,14 +2,17 @@
 
 Only steps whose ``transform`` is exactly affine are accepted:
 ``StandardScaler``, ``MinMaxScaler`` and ``MaxAbsScaler`` (without
-``clip``), ``PCA`` (whitened or not), ``"passthrough"`` / ``None``, and
-pipelines of these. Anything else (``FunctionTransformer``,
+``clip``), ``PCA`` (whitened or not), ``"passthrough"`` / ``None``,
+pipelines of these, and ``ColumnTransformer`` whose parts are all of these
+or ``"drop"`` (columns selected by name, index, mask or slice; the
+remainder included). Anything else (``FunctionTransformer``,
 ``PolynomialFeatures``, unknown transformers) is refused with an error naming
 the step. Used by the pull-back of certificates to raw input space and by the
 adapters' exact route for linear classifiers behind affine preprocessing.
 """
 
 import numpy as np
+from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
@@ -65,14 +68,53 @@ def _refuse(name, step, why):
     raise ValueError(
         f"Cannot pull the certificate back through {step_name(name, step)}: {why}. "
         "Only affine preprocessing (StandardScaler, MinMaxScaler, MaxAbsScaler without clip, "
-        "PCA, 'passthrough') is supported. Wrap the whole pipeline instead, e.g. "
-        "SmoothedClassifier(make_pipeline(...)), to add the noise in raw input space."
+        "PCA, 'passthrough', 'drop', and ColumnTransformer of these) is supported. "
+        "Two ways out: (1) smooth after that step and read the certificate in the space "
+        "the preprocessing outputs, pipeline[-1].certify(pipeline[:-1].transform(X)); "
+        "or (2) smooth the whole pipeline in raw input space with noise only on the "
+        "columns that the step does not read, e.g. "
+        "SmoothedClassifier(pipeline, noise_features=[numeric columns])."
     )
+
+
+def _column_transformer_affine(name, ct, d):
+    """The affine map of a fitted ColumnTransformer whose parts are all affine."""
+    check_is_fitted(ct)
+    if ct.n_features_in_ != d:
+        raise ValueError(f"{step_name(name, ct)} expects {ct.n_features_in_} features, got {d}.")
+    indices = getattr(ct, "_transformer_to_input_indices", None)
+    if indices is None:  # pragma: no cover - private attribute of scikit-learn >= 1.0
+        _refuse(name, ct, "its column selection cannot be read")
+    # the parts as given: fitted "passthrough" parts become identity FunctionTransformers
+    given = {part: transformer for part, transformer, _ in ct.transformers}
+    given["remainder"] = ct.remainder
+    blocks, offsets = [], []
+    for part, transformer, _ in ct.transformers_:
+        columns = np.asarray(indices.get(part, []), dtype=np.intp)
+        if isinstance(given.get(part), str):
+            transformer = given[part]
+        if columns.size == 0 or (isinstance(transformer, str) and transformer == "drop"):
+            continue
+        inner = step_affine(f"{name}__{part}", transformer, columns.size)
+        block = np.zeros((inner.n_features_out, d))
+        block[:, columns] = inner.matrix()
+        blocks.append(block)
+        offsets.append(inner.offset)
+    if not blocks:
+        return Affine(np.zeros((0, d)), np.zeros(0), False)
+    A, a = np.vstack(blocks), np.concatenate(offsets)
+    off_diagonal = A - np.diag(np.diag(A)) if A.shape[0] == d else None
+    if off_diagonal is not None and not off_diagonal.any() and np.all(np.diag(A) != 0):
+        # every column kept in place, only scaled: stay diagonal (compact covariances)
+        return Affine(np.diag(A).copy(), a, True)
+    return Affine(A, a, False)
 
 
 def step_affine(name, step, d):
     if step is None or (isinstance(step, str) and step == "passthrough"):
         return Affine.identity(d)
+    if isinstance(step, ColumnTransformer):
+        return _column_transformer_affine(name, step, d)
     if isinstance(step, Pipeline):
         out = Affine.identity(d)
         for sub_name, sub in step.steps:

@@ -9,6 +9,7 @@ __all__ = [
     "Certificate",
     "as_covariances",
     "describe_guarantee",
+    "embed_matrices",
     "log_unit_ball_volume",
     "row_index",
 ]
@@ -66,7 +67,36 @@ _ROW_FIELDS = {
     "shrunk": bool,
 }
 #: Optional fields shared by all rows (kept as they are by slicing).
-_SHARED_FIELDS = ("search_info", "pullback_info", "target_radius")
+_SHARED_FIELDS = ("search_info", "pullback_info", "target_radius", "noise_features")
+
+
+def embed_matrices(matrices, columns, n_features):
+    """``(n, k, k)`` matrices of the coordinates ``columns`` as ``(n, d, d)``, zero elsewhere."""
+    out = np.zeros((matrices.shape[0], n_features, n_features))
+    out[:, columns[:, None], columns[None, :]] = matrices
+    return out
+
+
+def _check_noise_features(noise_features, n_features):
+    """``noise_features`` of a certificate as sorted, distinct column indices (or None)."""
+    if noise_features is None:
+        return None
+    values = np.asarray(noise_features)
+    if values.ndim != 1 or values.size == 0 or values.dtype.kind not in "iu":
+        raise ValueError(
+            "noise_features must be a non-empty 1-D array of column indices, "
+            f"got {noise_features!r}."
+        )
+    values = values.astype(np.int64)
+    if np.any(np.diff(values) <= 0) or values[0] < 0 or values[-1] >= n_features:
+        raise ValueError(
+            f"noise_features must be increasing column indices in [0, {n_features}), "
+            f"got {values.tolist()}."
+        )
+    if values.size == n_features:
+        return None
+    values.flags.writeable = False
+    return values
 
 
 def row_index(X):
@@ -158,9 +188,9 @@ class Certificate:
         Estimation draws behind each row's ``p_lower`` (``n_samples`` for
         Cohen's CERTIFY).
     search_info : dict, default=None
-        Set by :meth:`CertifiedRegion.certify`: per-stage acceptance rates,
-        seconds per iteration and base-model predictions of the covariance
-        search.
+        Set by :meth:`CertifiedRegion.certify`: the stages of the covariance
+        search (``stages``), their seconds per iteration and its base-model
+        predictions per input.
     from_memory : array-like of shape (n,), bool, default=None
         Memory-based certificates: the row was answered from a stored region.
     memory_index : array-like of shape (n,), int, default=None
@@ -181,6 +211,17 @@ class Certificate:
     index : array-like of shape (n,), default=None
         Labels of the rows (the index of a :class:`pandas.DataFrame` input),
         used by :meth:`to_frame`.
+    noise_features : array-like of int, default=None
+        The columns that received noise (increasing indices into the columns
+        of ``center``), set when the estimator had ``noise_features``; None
+        means every column. The certificate then covers perturbations of these
+        ``k`` columns with the other columns held at their values: the region
+        is the ``k``-dimensional ellipsoid ``{x + P^T e : e^T Sigma^-1 e <=
+        r^2}``, ``P`` the selection of these columns, and ``covariances`` are
+        ``k``-dimensional (``covariance`` embeds them as ``(n, d, d)``
+        matrices that are zero outside these columns). ``radius``,
+        :meth:`contains_ball`, ``log_volume`` and ``proxy_radius`` are those of
+        that ellipsoid, in the subspace of these columns.
     selection_covariance : array-like of shape (n,), (n, d) or (n, d, d), default=None
         ``guarantee="deployed"``: noise covariance of the smoothed covariance
         selector (``sigma_h^2 I`` in the estimator's input space), in the same
@@ -197,7 +238,7 @@ class Certificate:
     ----------
     center, prediction, abstained, mahalanobis_radius, p_lower, alpha, guarantee
         The parameters, as arrays.
-    n_draws, search_info, from_memory, memory_index, shrunk, pullback_info, target_radius, index
+    n_draws, search_info, from_memory, memory_index, shrunk, pullback_info, target_radius, index, noise_features
         The optional parameters (``None`` when not set).
     selection_covariances : RowCovariances or None
         The compact form of ``selection_covariance``.
@@ -206,9 +247,10 @@ class Certificate:
         ``r_h * sqrt(lambda_min(S))`` (``None`` without a selection region).
     covariances : RowCovariances
         The compact per-row form of the covariances (isotropic, diagonal or
-        full).
+        full), of dimension ``len(noise_features)`` when that is set.
     covariance : ndarray of shape (n, d, d)
-        Dense covariance matrices (built on access from the compact form).
+        Dense covariance matrices (built on access from the compact form),
+        zero outside the columns ``noise_features``.
     radius : ndarray of shape (n,)
         Radius of the largest l2 ball inside the certified region,
         ``r * sqrt(lambda_min(Sigma))`` (comparable across methods and with
@@ -263,6 +305,7 @@ class Certificate:
         pullback_info=None,
         target_radius=None,
         index=None,
+        noise_features=None,
         selection_covariance=None,
         selection_mahalanobis_radius=None,
     ):
@@ -275,7 +318,9 @@ class Certificate:
         if self.center.ndim != 2:
             raise ValueError(f"center must be a 2-D array (n, d), got shape {self.center.shape}.")
         n, d = self.center.shape
-        covariances = as_covariances(covariance, d)
+        self.noise_features = _check_noise_features(noise_features, d)
+        k = d if self.noise_features is None else self.noise_features.size
+        covariances = as_covariances(covariance, k)
         self.prediction = np.asarray(prediction)
         self.abstained = np.asarray(abstained, dtype=bool)
         self.covariances = covariances
@@ -288,10 +333,11 @@ class Certificate:
                 raise ValueError(f"{name} must have shape ({n},), got {getattr(self, name).shape}.")
         if len(covariances) != n:
             raise ValueError(f"covariance has {len(covariances)} rows, expected {n}.")
-        if covariances.n_features != d:
+        if covariances.n_features != k:
             raise ValueError(
                 f"covariance is {covariances.n_features}-dimensional but the centers "
-                f"have {d} features."
+                f"have {d} features"
+                + ("." if k == d else f", of which {k} receive noise (noise_features).")
             )
         if np.any((self.p_lower < 0) | (self.p_lower > 1)):
             raise ValueError("p_lower must lie in [0, 1] (NaN allowed where unknown).")
@@ -329,12 +375,12 @@ class Certificate:
         self.selection_radius = None
         self.radius = self.mahalanobis_radius * np.sqrt(covariances.min_eigenvalue())
         if selection_covariance is not None:
-            selection = as_covariances(selection_covariance, d)
+            selection = as_covariances(selection_covariance, covariances.n_features)
             r_h = np.asarray(selection_mahalanobis_radius, dtype=np.float64)
-            if len(selection) != n or selection.n_features != d:
+            if len(selection) != n or selection.n_features != covariances.n_features:
                 raise ValueError(
                     f"selection_covariance must have {n} rows of dimension {d}, got "
-                    f"{len(selection)} of dimension {selection.n_features}."
+                    f"{len(selection)} of dimension {selection.n_features} (the covariances have {covariances.n_features})."
                 )
             if r_h.shape != (n,) or np.any(~(r_h >= 0)):
                 raise ValueError(
@@ -356,6 +402,11 @@ class Certificate:
             out[name] = getattr(self, name)
         out["selection_covariance"] = self.selection_covariances
         return out
+
+    def __setstate__(self, state):
+        # certificates pickled before noise_features existed: every column
+        state.setdefault("noise_features", None)
+        self.__dict__.update(state)
 
     def _replace(self, **changes):
         """A new certificate with some fields changed and every other one kept."""
@@ -386,16 +437,22 @@ class Certificate:
     def __repr__(self):
         n = len(self)
         certified = int((~self.abstained).sum())
+        noisy = "" if self.noise_features is None else f", noise_features={self.noise_features.tolist()}"
         return (
             f"Certificate(n={n}, d={self.n_features}, certified={certified}, "
-            f"guarantee={self.guarantee!r}, alpha={self.alpha:g})"
+            f"guarantee={self.guarantee!r}, alpha={self.alpha:g}{noisy})"
         )
 
     # --------------------------------------------------------------- geometry
     @property
     def covariance(self):
-        """Noise covariance of each input, ndarray of shape (n, d, d)."""
-        return self.covariances.matrices()
+        """Noise covariance of each input, ndarray of shape (n, d, d).
+
+        Zero outside the columns ``noise_features`` when that is set.
+        """
+        if self.noise_features is None:
+            return self.covariances.matrices()
+        return embed_matrices(self.covariances.matrices(), self.noise_features, self.n_features)
 
     @property
     def selection_covariance(self):
@@ -414,7 +471,8 @@ class Certificate:
 
         Exactly ``radius <= r * sqrt(lambda_min(Sigma))`` (and
         ``radius <= selection_radius`` with a selection region) and not
-        abstained.
+        abstained. With ``noise_features`` set, the ball is that of the
+        perturbations of those columns (the other columns fixed).
 
         Parameters
         ----------
@@ -457,9 +515,16 @@ class Certificate:
         if single:
             points = points[:, None, :]
         delta = points - self.center[:, None, :]
+        fixed = np.ones((len(self), points.shape[1]), dtype=bool)
+        if self.noise_features is not None:
+            # a point that moves a column without noise is outside the region
+            others = np.setdiff1d(np.arange(self.n_features), self.noise_features)
+            fixed = np.all(delta[:, :, others] == 0, axis=2)
+            delta = delta[:, :, self.noise_features]
         white = self.covariances.whiten(np.arange(len(self)), delta)
         dist2 = np.square(white).sum(axis=2)
-        inside = self.certified[:, None] & (dist2 <= np.square(self.mahalanobis_radius)[:, None])
+        inside = (self.certified[:, None] & fixed
+                  & (dist2 <= np.square(self.mahalanobis_radius)[:, None]))
         if self.selection_covariances is not None:
             white = self.selection_covariances.whiten(np.arange(len(self)), delta)
             dist2 = np.square(white).sum(axis=2)
@@ -490,14 +555,16 @@ class Certificate:
     def log_volume(self):
         """Log-volume of each certified region (``-inf`` when abstaining).
 
-        ``d log r + 1/2 log det Sigma + log V_d`` for an ellipsoid. With a
-        selection region the intersection has no closed-form volume; the
-        value is then the log-volume of the larger of two sets inside it: the
-        class ellipsoid scaled about ``x`` until it fits in the selection
+        ``d log r + 1/2 log det Sigma + log V_d``, with ``d`` the number of
+        noisy columns (the volume within their subspace when ``noise_features``
+        is set).
+        With a selection region the intersection has no closed-form volume;
+        the value is then the log-volume of the larger of two sets inside it:
+        the class ellipsoid scaled about ``x`` until it fits in the selection
         region, and the ball of radius :attr:`radius`. It is a lower bound
         (never an over-claim).
         """
-        d = self.n_features
+        d = self.covariances.n_features
         with np.errstate(divide="ignore"):
             log_r = np.log(self.mahalanobis_radius * self._inner_scale())
             out = d * log_r + 0.5 * self.covariances.logdet() + log_unit_ball_volume(d)
@@ -512,7 +579,7 @@ class Certificate:
 
         With a selection region, that of the scaled ellipsoid of :attr:`log_volume`.
         """
-        d = self.n_features
+        d = self.covariances.n_features
         r = self.mahalanobis_radius * self._inner_scale()
         return r * np.exp(self.covariances.logdet() / (2.0 * d))
 
@@ -535,6 +602,10 @@ class Certificate:
                 columns[name] = getattr(self, name)
         if self.selection_radius is not None:
             columns["selection_radius"] = self.selection_radius
+        if self.noise_features is not None:
+            columns["noise_features"] = np.full(
+                len(self), ",".join(str(i) for i in self.noise_features.tolist()), dtype=object
+            )
         return columns
 
     def to_frame(self):
@@ -544,8 +615,12 @@ class Certificate:
         ``mahalanobis_radius``, ``p_lower``, ``log_volume``, ``proxy_radius``,
         ``min_sigma``, ``max_sigma`` (square roots of the extreme eigenvalues),
         ``guarantee`` (the same on every row: which classifier the radii hold
-        for, see the ``guarantee`` parameter), then the optional per-row fields that are set (``n_draws``,
-        ``from_memory``, ``memory_index``, ``shrunk``, ``selection_radius``).
+        for, see the ``guarantee`` parameter), then the optional per-row fields
+        that are set (``n_draws``, ``from_memory``, ``memory_index``,
+        ``shrunk``, ``selection_radius``), then, when only some columns received noise,
+        ``noise_features``: the indices of those columns, comma-separated (the
+        radii are those of perturbations of these columns, the others fixed;
+        also in ``frame.attrs["noise_features"]``).
 
         Returns
         -------
@@ -558,4 +633,7 @@ class Certificate:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - pandas is optional
             raise ImportError("Certificate.to_frame requires pandas.") from exc
-        return pd.DataFrame(self._columns(), index=self.index)
+        frame = pd.DataFrame(self._columns(), index=self.index)
+        if self.noise_features is not None:
+            frame.attrs["noise_features"] = self.noise_features.tolist()
+        return frame

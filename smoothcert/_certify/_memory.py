@@ -83,6 +83,14 @@ class CertificateMemory(RegionStore):
     :meth:`load`. Every region stores a full ``d x d`` covariance, so the
     memory needs ``8 d^2`` bytes per region.
 
+    Certificates with ``noise_features`` (noise on some columns only) cover
+    perturbations of those columns, the others fixed. An empty memory takes
+    the ``noise_features`` of the first certificate it processes and then
+    accepts only certificates with the same ones: its regions are ellipsoids
+    in those columns (``covariances`` are zero elsewhere), a query lies in a
+    region only when it agrees with its centre on every other column, and
+    regions whose centres differ there never meet.
+
     Parameters
     ----------
     n_features : int, default=None
@@ -110,6 +118,9 @@ class CertificateMemory(RegionStore):
         The distinct classes seen, in order of first appearance.
     n_features : int or None
         Input dimension.
+    noise_features : ndarray of int or None
+        The columns the regions span (those of the certificates' noise), or
+        None for every column.
 
     See Also
     --------
@@ -198,8 +209,13 @@ class CertificateMemory(RegionStore):
         covs = np.asarray(covariance, dtype=np.float64)
         if single:
             covs = covs[None]
-        if covs.shape != (k, d, d):
-            raise ValueError(f"covariance must have shape ({k}, {d}, {d}), got {covs.shape}.")
+        s = d if self._features is None or d != self._d else self._features.size
+        if covs.shape != (k, s, s):
+            raise ValueError(
+                f"covariance must have shape ({k}, {s}, {s})"
+                + ("" if s == d else f" (the memory's noise_features {self._features.tolist()})")
+                + f", got {covs.shape}."
+            )
         radii = np.broadcast_to(np.asarray(mahalanobis_radius, dtype=np.float64), (k,)).copy()
         p_low = np.broadcast_to(np.asarray(p_lower, dtype=np.float64), (k,)).copy()
         if single or np.ndim(label) == 0:
@@ -286,6 +302,7 @@ class CertificateMemory(RegionStore):
                 f"all strings or all numbers; found {sorted(kinds)}."
             )
         self._check_features(d)
+        self._adopt_features(certificate.noise_features)
         X = certificate.center
         pred = certificate.prediction
         fresh_r = certificate.mahalanobis_radius
@@ -398,6 +415,8 @@ class CertificateMemory(RegionStore):
         if parts["n_features"] is None:
             return cls(margin=parts["margin"])
         memory = cls(n_features=parts["n_features"], margin=parts["margin"])
+        if parts["noise_features"] is not None:
+            memory._allocate(parts["n_features"], 16, parts["noise_features"])
         keys = parts["classes"]
         memory._classes = keys
         memory._code_of = {key: i for i, key in enumerate(keys)}

@@ -2,7 +2,9 @@
 
 The file holds plain arrays (no pickle): format tag and version, dimension,
 margin, centres, covariances, Mahalanobis radii, lower bounds, label codes and
-the classes. Everything read back is validated before a memory is built.
+the classes, and, for regions of certificates with noise on some columns
+only, those columns (``noise_features``; the covariances are then those of
+these columns). Everything read back is validated before a memory is built.
 """
 
 import numbers
@@ -71,6 +73,7 @@ def write_npz(memory, path):
     """Write ``memory`` to ``path`` (str, path-like or file-like) as ``.npz``."""
     m = memory._n
     d = -1 if memory._d is None else memory._d
+    k = d if memory._features is None else memory._features.size
     arrays = dict(
         format=np.array(_FORMAT),
         version=np.array(_VERSION, dtype=np.int64),
@@ -78,7 +81,7 @@ def write_npz(memory, path):
         margin=np.array(memory._margin),
         centers=np.ascontiguousarray(memory.centers) if m else np.zeros((0, max(d, 0))),
         covariances=(
-            np.ascontiguousarray(memory.covariances) if m else np.zeros((0, max(d, 0), max(d, 0)))
+            np.ascontiguousarray(memory._covs[:m]) if m else np.zeros((0, max(k, 0), max(k, 0)))
         ),
         mahalanobis_radii=np.ascontiguousarray(memory.mahalanobis_radii),
         p_lower=np.ascontiguousarray(memory.p_lower),
@@ -86,6 +89,8 @@ def write_npz(memory, path):
         classes=memory.classes,
         label_type=np.array(memory._label_type or "none"),
     )
+    if memory._features is not None:
+        arrays["noise_features"] = memory._features.astype(np.int64)
     if isinstance(path, (str, os.PathLike)):
         with open(path, "wb") as handle:
             np.savez(handle, **arrays)
@@ -115,6 +120,7 @@ def read_npz(path):
             )
         try:
             data = {key: npz[key] for key in _KEYS}
+            data["noise_features"] = npz["noise_features"] if "noise_features" in npz.files else None
         except unreadable as exc:
             raise ValueError(
                 f"Invalid certificate memory file {path!r}: corrupted archive "
@@ -157,12 +163,19 @@ def validated_parts(data):
     if d == -1:
         if centers.ndim != 2 or m != 0:
             raise ValueError("a memory without dimension must hold no regions.")
-        return {"n_features": None, "margin": margin}
+        return {"n_features": None, "margin": margin, "noise_features": None}
     if d < 1:
         raise ValueError(f"n_features must be positive, got {d}.")
+    features = data.get("noise_features")
+    if features is not None:
+        if (features.ndim != 1 or features.dtype.kind not in "iu" or features.size == 0
+                or np.any(np.diff(features) <= 0) or features[0] < 0 or features[-1] >= d):
+            raise ValueError("'noise_features' must be increasing column indices in [0, n_features).")
+        features = features.astype(np.intp)
+    k = d if features is None else features.size
     expected = {
         "centers": ((m, d), "f"),
-        "covariances": ((m, d, d), "f"),
+        "covariances": ((m, k, k), "f"),
         "mahalanobis_radii": ((m,), "f"),
         "p_lower": ((m,), "f"),
         "label_codes": ((m,), "iu"),
@@ -205,7 +218,7 @@ def validated_parts(data):
     return dict(
         n_features=d, margin=margin, centers=centers, covariances=covs, eigenvalues=eigvals,
         precisions=precs, radii=radii, p_lower=p_low, codes=codes, classes=keys,
-        label_type=None if label_type == "none" else label_type, m=m,
+        label_type=None if label_type == "none" else label_type, m=m, noise_features=features,
     )
 
 

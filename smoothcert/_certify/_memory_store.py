@@ -6,6 +6,13 @@ grow geometrically, and answers the exact geometric questions memory-based
 certification asks: which stored region first contains a point, which pairs of
 regions of different classes intersect, and at what radius a new region would
 touch the stored regions of other classes.
+
+Noise on some features. A memory of certificates with ``noise_features``
+``S`` stores regions ``{c + P_S^T e : e^T Sigma^-1 e <= r^2}``: full centres
+and ``|S| x |S|`` covariances. Two such regions meet only when their centres
+agree on every other column, and a point lies in one only when it does too;
+every query below compares the other columns exactly and measures distances
+in the columns ``S``.
 """
 
 
@@ -20,11 +27,18 @@ __all__ = ["RegionStore"]
 class RegionStore:
     """Certified regions in insertion order, with exact geometric queries (base class)."""
 
-    def _allocate(self, d, capacity):
+    #: Columns of the regions' noise (None: every column), and the others.
+    _features = None
+    _others = None
+
+    def _allocate(self, d, capacity, features=None):
         self._d = d
+        self._features = None if features is None else np.asarray(features, dtype=np.intp)
+        self._others = None if features is None else np.setdiff1d(np.arange(d), self._features)
+        k = d if features is None else self._features.size
         self._centers = np.empty((capacity, d))
-        self._covs = np.empty((capacity, d, d))
-        self._precs = np.empty((capacity, d, d))
+        self._covs = np.empty((capacity, k, k))
+        self._precs = np.empty((capacity, k, k))
         self._radii = np.empty(capacity)
         self._outer = np.empty(capacity)  # r * sqrt(lambda_max)
         self._codes = np.empty(capacity, dtype=np.int64)
@@ -54,6 +68,30 @@ class RegionStore:
         self._codes[sl] = codes
         self._plow[sl] = p_lower
         self._n += k
+
+    def _adopt_features(self, features):
+        """Use the noise columns ``features`` (None: all) of certificates to come.
+
+        An empty memory adopts them; one holding regions of other noise
+        columns refuses.
+        """
+        mine = None if self._features is None else self._features.tolist()
+        theirs = None if features is None else np.asarray(features).tolist()
+        if mine == theirs:
+            return
+        if self._n:
+            raise ValueError(
+                f"this memory holds regions with noise on the columns {mine} "
+                f"(noise_features; None: all), got a certificate with noise_features={theirs}; "
+                "use one memory per choice of noise_features."
+            )
+        self._allocate(self._d, 16, features)
+
+    def _noisy(self, diff):
+        """``(diff on the noise columns, whether the other columns are all 0)``."""
+        if self._features is None:
+            return diff, np.ones(diff.shape[:-1], dtype=bool)
+        return diff[..., self._features], np.all(diff[..., self._others] == 0, axis=-1)
 
     def _check_features(self, d):
         if self._d is None:
@@ -111,7 +149,16 @@ class RegionStore:
     def covariances(self):
         if self._d is None:
             return np.zeros((0, 0, 0))
+        if self._features is not None:
+            from ._certificate import embed_matrices
+
+            return self._readonly(embed_matrices(self._covs[: self._n], self._features, self._d))
         return self._readonly(self._covs[: self._n])
+
+    @property
+    def noise_features(self):
+        """Columns that the stored regions span (None: every column)."""
+        return None if self._features is None else self._readonly(self._features)
 
     @property
     def mahalanobis_radii(self):
@@ -139,9 +186,9 @@ class RegionStore:
     def _first_containing(self, x):
         """(index, Mahalanobis distance, squared l2 distances) for point ``x``."""
         m = self._n
-        diff = self._centers[:m] - x
+        diff, same = self._noisy(self._centers[:m] - x)
         sq = np.einsum("ij,ij->i", diff, diff)
-        cand = np.flatnonzero(sq <= np.square(self._outer[:m]) * (1.0 + _PREFILTER_SLACK))
+        cand = np.flatnonzero(same & (sq <= np.square(self._outer[:m]) * (1.0 + _PREFILTER_SLACK)))
         if cand.size:
             dd = diff[cand]
             maha = np.einsum("kd,kde,ke->k", dd, self._precs[cand], dd)
@@ -185,9 +232,9 @@ class RegionStore:
         radii2 = np.square(self._radii[:m])
         for start in range(0, X.shape[0], step):
             block = X[start : start + step]
-            diff = block[:, None, :] - self._centers[None, :m, :]
+            diff, same = self._noisy(block[:, None, :] - self._centers[None, :m, :])
             sq = np.einsum("nmd,nmd->nm", diff, diff)
-            rows, cols = np.nonzero(sq <= outer2[None, :])  # row-major: cols ascending per row
+            rows, cols = np.nonzero(same & (sq <= outer2[None, :]))  # row-major: cols ascending per row
             if rows.size == 0:
                 continue
             dd = diff[rows, cols]
@@ -212,17 +259,19 @@ class RegionStore:
         cand_i, cand_j = [], []
         for lo in range(start, m, step):
             hi = min(m, lo + step)
-            diff = centers[lo:hi, None, :] - centers[None, :hi, :]
+            diff, same = self._noisy(centers[lo:hi, None, :] - centers[None, :hi, :])
             dist = np.sqrt(np.einsum("ijd,ijd->ij", diff, diff))
             reach = (outer[lo:hi, None] + outer[None, :hi]) * (1.0 + _PREFILTER_SLACK)
             rows = np.arange(lo, hi)[:, None]
-            mask = (dist <= reach) & (np.arange(hi)[None, :] < rows)
+            mask = same & (dist <= reach) & (np.arange(hi)[None, :] < rows)
             mask &= codes[lo:hi, None] != codes[None, :hi]
             ii, jj = np.nonzero(mask)
             cand_i.append(ii + lo)
             cand_j.append(jj)
         ii = np.concatenate(cand_i)
         jj = np.concatenate(cand_j)
+        if self._features is not None:
+            centers = centers[:, self._features]
         for s in range(0, ii.size, 4096):
             a, b = ii[s : s + 4096], jj[s : s + 4096]
             value, _ = ellipsoid_separation(
@@ -259,11 +308,15 @@ class RegionStore:
         dist = np.sqrt(sq)
         outer = self._outer[:m]
         lower = (dist - outer) - _PREFILTER_SLACK * (dist + outer)
-        mask = lower < cap * np.sqrt(lam_max)
+        _, same = self._noisy(self._centers[:m] - x)
+        mask = same & (lower < cap * np.sqrt(lam_max))
         if code >= 0:
             mask &= self._codes[:m] != code
         cand = np.flatnonzero(mask)
         if cand.size == 0:
             return np.inf
-        scales = touching_scales(x, cov, self._centers[cand], self._covs[cand], self._radii[cand])
+        centers = self._centers[cand]
+        if self._features is not None:
+            x, centers = x[self._features], centers[:, self._features]
+        scales = touching_scales(x, cov, centers, self._covs[cand], self._radii[cand])
         return float(scales.min())

@@ -21,6 +21,16 @@ the transformed input ``y = A x + a``. Its preimage in raw space is::
   inclusion and certified accuracy are exact, only the volume is that of a
   subset (the cylinder's is infinite). ``non_injective="raise"`` refuses.
 
+Noise on some features. When the smoothing step had ``noise_features`` ``S``
+(columns of its input ``y``), the certified set is ``{y + P_S^T e : e^T
+Sigma^-1 e <= r^2}``: the other columns of ``y`` stay fixed. A raw
+perturbation ``d`` keeps them fixed for sure when it moves only raw columns
+that no other column of ``y`` reads; those raw columns ``T`` (the columns of
+``A`` that are non-zero in some row of ``S`` and zero in every other row) carry
+the raw certificate ``{x + P_T^T d : d^T (A_ST^T Sigma^-1 A_ST) d <= r^2}``,
+with ``noise_features = T``: a subset of the raw certified set (the whole of it
+for scalers and column selections), hence sound.
+
 The affine map of the preprocessing (:mod:`._affine`) is read from the steps'
 fitted attributes and checked against their own ``transform`` on the
 certified inputs.
@@ -68,11 +78,37 @@ def _pull_back_covariances(covariances, aff, non_injective):
     return RowCovariances.from_matrices(symmetrize(full)), rank == d
 
 
+def _subspace_map(aff, features):
+    """The map from the raw columns that move only the noisy columns ``features`` to them.
+
+    Returns ``(Affine, raw_columns)``: ``A_ST`` (diagonal when ``aff`` is) and
+    the raw columns ``T`` (see the module's notes).
+    """
+    if features is None:
+        return aff, None
+    if aff.diagonal:
+        return Affine(aff.linear[features], aff.offset[features], True), np.asarray(features)
+    A = aff.linear
+    others = np.setdiff1d(np.arange(A.shape[0]), features)
+    moves = A[features] != 0
+    raw = np.flatnonzero(moves.any(axis=0) & ~(A[others] != 0).any(axis=0))
+    if raw.size == 0:
+        raise ValueError(
+            f"No raw input column moves only the noisy transformed columns "
+            f"{np.asarray(features).tolist()} (noise_features of the last step): every raw "
+            "column that reaches them also changes a column without noise, so the "
+            "certificate has no raw-space counterpart. Read it in transformed space, "
+            "pipeline[-1].certify(pipeline[:-1].transform(X)), or choose noise_features "
+            "that a raw column feeds alone."
+        )
+    return Affine(A[np.ix_(features, raw)], aff.offset[features], False), raw
+
+
 class _RawMinEigenvalue:
     """Smallest eigenvalue of each covariance once pulled back to raw space (picklable)."""
 
-    def __init__(self, aff, non_injective):
-        self.aff = aff
+    def __init__(self, aff, non_injective, features=None):
+        self.aff, self.raw = _subspace_map(aff, features)
         self.non_injective = non_injective
 
     def __call__(self, covariances):
@@ -100,8 +136,10 @@ def pull_back(certificate, aff, X_raw, *, non_injective="ellipsoid", steps=()):
     certificate : Certificate
         Same predictions, abstentions, ``p_lower`` and Mahalanobis radii;
         covariance ``A^-1 Sigma A^-T`` (or the inscribed ellipsoid of the
-        cylinder for a non-injective ``A``); a selection region
-        (``guarantee="deployed"``) is pulled back the same way.
+        cylinder for a non-injective ``A``). A certificate with
+        ``noise_features`` comes back with the raw columns that carry them.
+        A selection region (``guarantee="deployed"``) is pulled back like the
+        class ellipsoid.
 
     Examples
     --------
@@ -117,21 +155,34 @@ def pull_back(certificate, aff, X_raw, *, non_injective="ellipsoid", steps=()):
     >>> raw.radius  # the scaler halves the first feature's noise in raw units
     array([0.5])
     """
-    covariances, injective = _pull_back_covariances(certificate.covariances, aff, non_injective)
+    sub, raw = _subspace_map(aff, certificate.noise_features)
+    covariances, injective = _pull_back_covariances(certificate.covariances, sub, non_injective)
     selection = certificate.selection_covariances
     if selection is not None:
         # the selection region is an ellipsoid too: the same map pulls it back
-        selection = _pull_back_covariances(selection, aff, non_injective)[0]
+        selection = _pull_back_covariances(selection, sub, non_injective)[0]
     return certificate._replace(
         center=X_raw,
         covariance=covariances,
         selection_covariance=selection,
+        noise_features=raw,
         pullback_info={
             "steps": list(steps),
             "injective": bool(injective),
             "n_features_transformed": aff.n_features_out,
         },
     )
+
+
+def _n_raw_features(pipeline, X):
+    """Number of raw input columns, read without converting ``X`` to numbers."""
+    n = getattr(pipeline, "n_features_in_", None)
+    if n is not None:
+        return int(n)
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 2:
+        return int(shape[1])
+    return check_array(X, dtype=np.float64).shape[1]
 
 
 def certify(estimator, X, *, radius=None, non_injective="ellipsoid"):
@@ -148,9 +199,20 @@ def certify(estimator, X, *, radius=None, non_injective="ellipsoid"):
 
     Only affine preprocessing is accepted: ``StandardScaler``,
     ``MinMaxScaler`` and ``MaxAbsScaler`` (without ``clip``), ``PCA``
-    (whitened or not), ``"passthrough"`` and pipelines of these. With a
-    non-injective map (``PCA(n_components < n_features)``) the raw certified
-    set is an unbounded cylinder; see ``non_injective``.
+    (whitened or not), ``"passthrough"``, pipelines of these, and
+    :class:`~sklearn.compose.ColumnTransformer` whose parts are all of these
+    or ``"drop"`` (columns chosen by name or index, remainder included). With
+    a non-injective map (``PCA(n_components < n_features)``, dropped
+    columns) the raw certified set is an unbounded cylinder; see
+    ``non_injective``. A non-affine step (``OneHotEncoder``,
+    ``QuantileTransformer``, ``PolynomialFeatures``, ...) is refused with an
+    error that names it; read the certificate in transformed space then, or
+    smooth the whole pipeline with ``noise_features`` on the columns that
+    step does not read.
+
+    When the last step has ``noise_features``, the raw certificate covers the
+    raw columns that feed only those features (``noise_features`` of the
+    returned certificate), the other raw columns fixed.
 
     Wrapping the whole pipeline instead, ``SmoothedClassifier(make_pipeline(...))``,
     adds the noise in raw space; such an estimator is certified directly.
@@ -217,13 +279,17 @@ def certify(estimator, X, *, radius=None, non_injective="ellipsoid"):
             f"The last step of the pipeline, {step_name(final_name, final)}, cannot "
             "certify: expected a SmoothedClassifier or a CertifiedRegion."
         )
-    X_raw = check_array(X, dtype=np.float64)
-    d = X_raw.shape[1]
+    d = _n_raw_features(estimator, X)
     aff = Affine.identity(d)
     names = []
     for name, step in estimator.steps[:-1]:
         aff = aff.then(step_affine(name, step, aff.n_features_out))
         names.append(name)
+    # after the steps were read, so that a non-affine step (an encoder of string
+    # columns) is named before the strings fail to convert
+    X_raw = check_array(X, dtype=np.float64)
+    if X_raw.shape[1] != d:
+        raise ValueError(f"X has {X_raw.shape[1]} features, but the pipeline expects {d}.")
     if names:
         Xt = estimator[:-1].transform(X)
         Xt_arr = np.asarray(Xt, dtype=np.float64)
@@ -243,8 +309,9 @@ def certify(estimator, X, *, radius=None, non_injective="ellipsoid"):
     elif hasattr(final, "_certify"):
         # the target is a raw-space radius: each row's smallest eigenvalue is
         # that of its pulled-back covariance
+        columns = final._noise_columns() if hasattr(final, "_noise_columns") else None
         cert = final._certify(
-            Xt, radius=radius, min_eigenvalue=_RawMinEigenvalue(aff, non_injective)
+            Xt, radius=radius, min_eigenvalue=_RawMinEigenvalue(aff, non_injective, columns)
         )
     else:
         raise TypeError(

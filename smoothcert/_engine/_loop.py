@@ -28,6 +28,13 @@ per draw, far below anything a certificate at ``alpha`` can notice. (torch's
 ``|z| <= 5.77``: 8e-9 per draw, hence up to 8e-4 over 100,000 draws, which is
 not negligible against ``alpha = 0.001``; it is not used.)
 
+Noise on some features. An adapter with ``noise_features`` (an index array
+``S``) has its noise in the coordinates ``S`` only: ``covariances`` are then
+``len(S)``-dimensional, the standard normals (and whatever a reducer sees of
+them) live in that subspace, and each noisy point is the row of ``X`` with
+``x_S + L z`` in the columns ``S`` and the other columns unchanged. Row keys
+still hash the whole row. Input gradients are read on the columns ``S``.
+
 Linear route. When the base model sees its input only through ``u = A x + b``
 with fewer outputs than inputs (adapter ``input_map``) and the reducer needs
 neither the normals nor input gradients, the loop samples the noise of ``u``,
@@ -42,7 +49,7 @@ from joblib import Parallel, delayed
 
 from . import _streams
 
-__all__ = ["sample", "resolve_batch_size", "AutoBatchSize", "AUTO_BATCH_BYTES"]
+__all__ = ["sample", "noise_dimension", "resolve_batch_size", "AutoBatchSize", "AUTO_BATCH_BYTES"]
 
 #: Memory budget (bytes) of the noise block when ``batch_size="auto"``. Within
 #: it the engine times blocks of 1/8, 1/4, 1/2 and all of the budget and keeps
@@ -160,6 +167,23 @@ def _plan(reducer, n_draws, batch_size, n_rows, n_jobs):
     return n_draws, per_block, rows_per_group, _block_sizes(per_block, n_draws, batch_size, granularity)
 
 
+def noise_dimension(adapter, X):
+    """Dimension of the noise of ``sample(adapter, X, ...)``: the adapter's
+    ``noise_features`` count, else every column of ``X``."""
+    columns = getattr(adapter, "noise_features", None)
+    return X.shape[1] if columns is None else len(columns)
+
+
+def _gradient_on(predict, columns):
+    """``scores_and_gradient`` whose input gradient keeps the columns ``columns``."""
+
+    def call(points, *extra):
+        scores, grad = predict(points, *extra)
+        return scores, np.asarray(grad)[:, columns]
+
+    return call
+
+
 def sample(
     adapter,
     X,
@@ -183,7 +207,8 @@ def sample(
         ``smoothcert._estimators._adapters``).
     X : ndarray of shape (n, d), float64
     covariances : RowCovariances
-        One noise covariance per row of ``X``.
+        One noise covariance per row of ``X`` (of the columns
+        ``adapter.noise_features`` when the adapter has them).
     n_draws : int
         Draws per row (at most: a reducer may finish a row earlier; with
         antithetic pairs, rounded up to an even number).
@@ -209,6 +234,7 @@ def sample(
     """
     n = X.shape[0]
     keys = _streams.row_keys(X)
+    subspace = getattr(adapter, "noise_features", None)
     n_normals, per_block, rows_per_group, sizes = _plan(reducer, n_draws, batch_size, n, n_jobs)
     mapped = None
     if reducer.output != "scores_and_gradient" and not reducer.keeps_normals:
@@ -221,10 +247,17 @@ def sample(
             "scores": adapter.scores,
             "scores_and_gradient": getattr(adapter, "scores_and_gradient", None),
         }[reducer.output]
+        if subspace is not None and reducer.output == "scores_and_gradient":
+            predict = _gradient_on(predict, subspace)
+        d_eff = covariances.n_features
     else:
         projection, offset, predict = mapped
         centers = X @ projection.T + offset
-    d_eff = centers.shape[1]
+        d_eff = centers.shape[1]
+        if subspace is not None:
+            # u = A x + b moves only through the noisy columns: A e = A[:, S] e_S
+            projection = projection[:, subspace]
+            subspace = None
     dtype = np.float32 if adapter.float32 else np.float64
     tuner = _BlockTuner(sizes)
 
@@ -260,12 +293,17 @@ def sample(
                 gen.standard_normal(out=z[i], dtype=dtype)
             if reducer.antithetic:
                 z = np.concatenate([z, -z], axis=1)
-            if reducer.keeps_normals:
+            if subspace is not None:
+                # the row, with noise added in the columns S only
+                points = np.repeat(sub_x[:, None, :], z.shape[1], axis=1)
+                points[:, :, subspace] += sub_factor.apply(z)
+            elif reducer.keeps_normals:
                 points = sub_factor.apply(z)
+                points += sub_x[:, None, :]
             else:
                 points = sub_factor.apply(z, out=z)
-            points += sub_x[:, None, :]
-            flat = points.reshape(-1, d_eff)
+                points += sub_x[:, None, :]
+            flat = points.reshape(-1, points.shape[2])
             out = predict(flat, *reducer.extra_inputs(state, active, z.shape[1]))
             reducer.update(
                 state, active, out, z if reducer.keeps_normals else None, sub_exact

@@ -23,6 +23,8 @@ from .._engine import _progress
 from .._engine._progress import Progress, warn_if_costly
 from ..exceptions import NoCertificateWarning
 from .._geometry._forms import RowCovariances
+from .._certify._certificate import embed_matrices
+from ._encoded import warn_encoded_noise
 from .._search._searches import merge_search_info
 from ._parallel import run_in_chunks
 from .._engine._loop import resolve_batch_size
@@ -52,6 +54,69 @@ def _check_radius(radius):
     if not np.isfinite(radius) or radius < 0:
         raise ValueError(f"radius must be a finite number >= 0, got {radius!r}.")
     return radius
+
+
+def _resolve_noise_features(noise_features, n_features, feature_names):
+    """Sorted indices of the columns that ``noise_features`` selects (None: all).
+
+    Accepts integer indices (negative ones count from the end), column names
+    (for an estimator fitted on a DataFrame) or a boolean mask of length
+    ``n_features``. Selecting every column gives None, the default.
+    """
+    if noise_features is None:
+        return None
+    values = np.asarray(noise_features)
+    if values.ndim != 1:
+        raise ValueError(
+            "noise_features must be a 1-D list of column indices, column names or a "
+            f"boolean mask, got an array of shape {values.shape}."
+        )
+    if values.size == 0:
+        raise ValueError("noise_features must select at least one column, got an empty list.")
+    if values.dtype == bool:
+        if values.shape[0] != n_features:
+            raise ValueError(
+                f"noise_features as a boolean mask must have one entry per feature "
+                f"({n_features}), got {values.shape[0]}."
+            )
+        if not values.any():
+            raise ValueError("noise_features must select at least one column; the mask is all False.")
+        indices = np.flatnonzero(values)
+    elif values.dtype.kind in "iu":
+        indices = values.astype(np.int64)
+        bad = indices[(indices < -n_features) | (indices >= n_features)]
+        if bad.size:
+            raise ValueError(
+                f"noise_features has column indices {bad.tolist()} out of range for "
+                f"{n_features} features."
+            )
+        indices = np.where(indices < 0, indices + n_features, indices)
+    elif values.dtype.kind in "UO" and all(isinstance(v, str) for v in values.tolist()):
+        if feature_names is None:
+            raise ValueError(
+                f"noise_features holds column names ({values.tolist()[:5]}) but the "
+                "estimator was not fitted on a DataFrame with string column names; "
+                "pass column indices or a boolean mask."
+            )
+        position = {name: i for i, name in enumerate(np.asarray(feature_names).tolist())}
+        unknown = [v for v in values.tolist() if v not in position]
+        if unknown:
+            raise ValueError(
+                f"noise_features names columns {unknown} that are not among the "
+                f"features seen in fit (feature_names_in_)."
+            )
+        indices = np.array([position[v] for v in values.tolist()], dtype=np.int64)
+    else:
+        raise TypeError(
+            "noise_features must hold column indices (int), column names (str) or "
+            f"booleans, got values of type {values.dtype}."
+        )
+    if np.unique(indices).size != indices.size:
+        raise ValueError(f"noise_features selects some columns twice: {values.tolist()}.")
+    indices = np.sort(indices)
+    if indices.size == n_features:
+        return None
+    return indices
 
 
 def _refuse_missing(X):
@@ -103,6 +168,7 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "sampling": [StrOptions({"fixed", "sequential"})],
         "radius_tol": [Interval(Real, 0, 1, closed="neither")],
+        "noise_features": ["array-like", None],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -146,6 +212,7 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             inner = _unwrap_frozen(base)
             check_is_fitted(inner)
             validate_data(self, X, dtype=np.float64, ensure_min_samples=1)
+            self._noise_columns()
             self.classes_ = np.asarray(inner.classes_)
             if self.noise_augmentation:
                 raise ValueError(
@@ -155,8 +222,11 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             self._check_soft_vote(base)
             self.estimator_ = clone(base)
             self._fitted_on_indices = False
+            warn_encoded_noise(self.estimator_, self._noise_columns(), self.n_features_in_,
+                               getattr(self, "feature_names_in_", None))
             return self
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=1)
+        self._noise_columns()
         check_classification_targets(y)
         if frozen:
             inner = _unwrap_frozen(base)
@@ -209,7 +279,31 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         self.estimator_ = clone(base).fit(X_fit, y_fit, **fit_params)
         self._fitted_on_indices = not frozen
         self._check_soft_vote(self.estimator_)
+        warn_encoded_noise(self.estimator_, self._noise_columns(), self.n_features_in_,
+                           getattr(self, "feature_names_in_", None))
         return self
+
+    def _noise_columns(self):
+        """Sorted indices of the columns that receive noise, or None for all of them.
+
+        Resolved from ``noise_features`` against the features seen in
+        :meth:`fit`, with an error naming the parameter when it does not fit them.
+        """
+        return _resolve_noise_features(
+            self.noise_features, self.n_features_in_, getattr(self, "feature_names_in_", None)
+        )
+
+    def _n_noise_features(self):
+        """Dimension of the noise: the number of columns that receive it."""
+        columns = self._noise_columns()
+        return self.n_features_in_ if columns is None else columns.size
+
+    def _embedded_matrices(self, covariances):
+        """Dense ``(n, d, d)`` covariances, zero outside the noisy columns."""
+        columns = self._noise_columns()
+        if columns is None:
+            return covariances.matrices()
+        return embed_matrices(covariances.matrices(), columns, self.n_features_in_)
 
     def _check_soft_vote(self, estimator):
         if self.vote == "soft" and not hasattr(estimator, "predict_proba"):
@@ -258,7 +352,11 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             return X, y, fit_params
         seed = resolve_seed(self.random_state)
         rng = np.random.default_rng(np.random.SeedSequence([*seed, _AUGMENTATION_STAGE]))
-        X_aug = np.concatenate([X + self.sigma * rng.standard_normal(X.shape) for _ in range(k)])
+        columns = self._noise_columns()
+        mask = np.ones(X.shape[1]) if columns is None else np.isin(np.arange(X.shape[1]), columns)
+        X_aug = np.concatenate(
+            [X + self.sigma * rng.standard_normal(X.shape) * mask for _ in range(k)]
+        )
         y_aug = np.concatenate([y] * k)
         fit_params = dict(fit_params)
         if "sample_weight" in fit_params:
@@ -274,11 +372,14 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         self._validate_extra_params()
         self._warn_if_nothing_can_be_certified()
         self._check_soft_vote(self.estimator_)
+        self._noise_columns()
         _refuse_missing(X)
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _adapter(self):
-        return make_adapter(self.estimator_, self.classes_, self._fitted_on_indices)
+        adapter = make_adapter(self.estimator_, self.classes_, self._fitted_on_indices)
+        adapter.noise_features = self._noise_columns()
+        return adapter
 
     def _batch_size(self, n_features):
         return resolve_batch_size(self.batch_size, n_features)
@@ -386,6 +487,7 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             search_info=merge_search_info([part[7] for part in parts]),
             target_radius=radius,
             index=index,
+            noise_features=self._noise_columns(),
             **extra,
         )
         return cert if memory is None else memory.process(cert)

@@ -180,6 +180,14 @@ class CertifiedRegion(BaseSmoothing):
     n_selector_inputs : int, default=1024
         ``guarantee="deployed"``: training inputs labelled with their best
         member to train the selector.
+    noise_features : array-like of int, str or bool, default=None
+        The input columns that receive noise: column indices, column names
+        (when fitted on a DataFrame with string column names) or a boolean
+        mask of length ``n_features``. ``None``: every column. The other
+        columns (categories, one-hot codes, identifiers, flags) are left as
+        they are in every draw, and the certificates cover perturbations of
+        the chosen columns with the others fixed (their ``noise_features``
+        field).
     batch_size : int or "auto", default="auto"
         Largest number of noisy points passed to the base model at once.
         ``"auto"`` bounds the noise by 32 MiB and picks, within that bound,
@@ -293,6 +301,7 @@ class CertifiedRegion(BaseSmoothing):
         selection_sigma=None,
         n_family_inputs=128,
         n_selector_inputs=1024,
+        noise_features=None,
         batch_size="auto",
         n_jobs=None,
         verbose=0,
@@ -318,6 +327,7 @@ class CertifiedRegion(BaseSmoothing):
         self.noise_augmentation = noise_augmentation
         self.sampling = sampling
         self.radius_tol = radius_tol
+        self.noise_features = noise_features
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -339,7 +349,7 @@ class CertifiedRegion(BaseSmoothing):
                 f"differ by a factor {spread:g} (scale_cap={search.scale_cap!r}); "
                 f"{type(search).__name__} accepts at most "
                 f"{MAX_RIEMANNIAN_SCALE_RATIO:g} (beyond, the covariance is numerically "
-                "singular in float64). Narrow sigma_bounds or use method='diagonal'."
+                "singular in float64). Narrow sigma_bounds or use DiagonalSearch (method='diagonal')."
             )
         base = _unwrap_frozen(self._base_estimator())
         if search.gradient == "pathwise" and not is_torch_net(base):
@@ -357,7 +367,7 @@ class CertifiedRegion(BaseSmoothing):
         return self._per_input_search_cost()
 
     def _per_input_search_cost(self):
-        return self._covariance_search().n_predictions(self.n_iter, self.n_samples_optim, self.n_features_in_)
+        return self._covariance_search().n_predictions(self.n_iter, self.n_samples_optim, self._n_noise_features())
 
     def _search_passes(self):
         return len(self._covariance_search().stages(self.n_features_in_)) * int(self.n_iter)
@@ -384,11 +394,12 @@ class CertifiedRegion(BaseSmoothing):
         Returns
         -------
         covariance : ndarray of shape (n_samples, n_features, n_features)
+            Zero outside the columns ``noise_features`` (when set).
         """
         X = self._check_X(X)
         work = functools.partial(self._search_chunk, seed=self._seed())
         parts = self._run(X, work, self._search_cost(), "optimize_covariance")
-        return RowCovariances.concatenate(parts).matrices()
+        return self._embedded_matrices(RowCovariances.concatenate(parts))
 
     def _search_chunk(self, X, progress, *, seed):
         return self._search(X, self._adapter(), seed, progress)[0]
@@ -500,7 +511,10 @@ class CertifiedRegion(BaseSmoothing):
         return float(self.selection_sigma)
 
     def _select_noise(self, n, d):
-        return RowCovariances.isotropic(np.full(n, self._selection_sigma() ** 2), d)
+        # the selector's noise perturbs the same columns as the class noise
+        return RowCovariances.isotropic(
+            np.full(n, self._selection_sigma() ** 2), self._family.n_features
+        )
 
     def _selector_adapter(self):
         return make_adapter(self.selector_, np.arange(len(self._family)), True)
@@ -691,7 +705,8 @@ class CertifiedRegion(BaseSmoothing):
             Per-sample ``covariance`` (n, d, d), ``mahalanobis_radius``,
             ``radius`` (largest inscribed l2 ball), ``prediction``,
             ``abstained``, ``p_lower``, ``n_draws``; ``search_info`` holds the
-            search's acceptance rates and seconds per iteration.
+            search's stages, seconds per iteration and base-model predictions
+            per input.
         """
         if memory is not None:
             from .._certify._memory import CertificateMemory

@@ -59,6 +59,14 @@ class SmoothedClassifier(BaseSmoothing):
         ``certify(X, radius=R)`` is always sequential.
     radius_tol : float, default=0.05
         Relative radius tolerance of ``sampling="sequential"``, in (0, 1).
+    noise_features : array-like of int, str or bool, default=None
+        The input columns that receive noise: column indices, column names
+        (when fitted on a DataFrame with string column names) or a boolean
+        mask of length ``n_features``. ``None``: every column. The other
+        columns (categories, one-hot codes, identifiers, flags) are left as
+        they are in every draw, and the certificates cover perturbations of
+        the chosen columns with the others fixed (their ``noise_features``
+        field).
     batch_size : int or "auto", default="auto"
         Largest number of noisy points passed to the base model at once (and
         held in memory). ``"auto"`` bounds the noise by 32 MiB and picks,
@@ -121,6 +129,7 @@ class SmoothedClassifier(BaseSmoothing):
         noise_augmentation=0,
         sampling="fixed",
         radius_tol=0.05,
+        noise_features=None,
         batch_size="auto",
         n_jobs=None,
         verbose=0,
@@ -135,6 +144,7 @@ class SmoothedClassifier(BaseSmoothing):
         self.noise_augmentation = noise_augmentation
         self.sampling = sampling
         self.radius_tol = radius_tol
+        self.noise_features = noise_features
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -142,7 +152,9 @@ class SmoothedClassifier(BaseSmoothing):
 
     def _noise(self, X, adapter, seed, progress):
         n = X.shape[0]
-        covariances = RowCovariances.isotropic(np.full(n, float(self.sigma) ** 2), self.n_features_in_)
+        covariances = RowCovariances.isotropic(
+            np.full(n, float(self.sigma) ** 2), self._n_noise_features()
+        )
         return covariances, "fixed-noise", None
 
     def certify(self, X, radius=None):

@@ -29,7 +29,7 @@ take all of a row's draws at once (they are centred over them).
 
 import numpy as np
 
-from .._engine._loop import sample
+from .._engine._loop import noise_dimension, sample
 from .._engine._reducers import Reducer
 
 __all__ = ["SearchScores", "SearchMoments", "search_statistics", "smoothed_scores"]
@@ -184,7 +184,7 @@ def search_statistics(adapter, X, covariances, n_draws, *, seed, stage, weights,
     stats : dict
         ``psi``, ``v``, ``tr`` and, when asked for, ``WB``, ``diag``, ``moment``.
     """
-    reducer = SearchMoments(adapter.n_classes, weights, X.shape[1], gradient, votes, basis, diagonal, form)
+    reducer = SearchMoments(adapter.n_classes, weights, noise_dimension(adapter, X), gradient, votes, basis, diagonal, form)
     out = sample(
         adapter, X, covariances, n_draws, reducer, seed=seed, stage=stage,
         batch_size=batch_size, progress=progress,

@@ -51,7 +51,7 @@ from scipy import stats
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._engine._loop import sample
+from .._engine._loop import noise_dimension, sample
 from .._engine._streams import optimization_stage
 from .._geometry._forms import (
     DiagonalCovariances,
@@ -302,7 +302,7 @@ class CovarianceSearch(BaseEstimator):
             ``stages`` (form names), ``seconds_per_iteration`` per stage and
             ``n_base_predictions`` per input.
         """
-        n, d = X.shape
+        n, d = X.shape[0], noise_dimension(adapter, X)
         stages = self.stages(d) if n_iter > 0 else ()
         info = {"stages": [form.kind for form in stages], "seconds_per_iteration": {},
                 "n_base_predictions": self.n_predictions(n_iter, n_samples_optim, d) if stages else 0}
@@ -326,7 +326,7 @@ class CovarianceSearch(BaseEstimator):
         return RowCovariances.concatenate(parts), info
 
     def _search_block(self, sampler, stages, sigma, n_iter, info):
-        n, d = sampler.X.shape
+        n, d = sampler.X.shape[0], noise_dimension(sampler.adapter, sampler.X)
         low_scale = float(self.sigma_bounds[0]) * sigma
         high_scale = float(self.sigma_bounds[1]) * sigma
         floor = np.full(n, 2.0 * np.log(low_scale))
@@ -360,7 +360,7 @@ class CovarianceSearch(BaseEstimator):
         draws (common random numbers), independent of the ascent's: a row
         never leaves a stage worse, by this estimate, than it entered it.
         """
-        d = sampler.X.shape[1]
+        d = noise_dimension(sampler.adapter, sampler.X)
         tag = optimization_stage(phase, n_iter + 1)
         n_draws = CHECK_FACTOR * sampler.n_draws
         covs_start, covs_end = form.from_parameters(start, d), form.from_parameters(end, d)
@@ -376,7 +376,7 @@ class CovarianceSearch(BaseEstimator):
     # ----------------------------------------------------------------- ascent
     def _ascent(self, phase, form, theta, low, high, volume, sampler, n_iter):
         """Projected adaptive-moment ascent of ``gap * M`` on one form."""
-        d = sampler.X.shape[1]
+        d = noise_dimension(sampler.adapter, sampler.X)
         kind = form.kind
         moments = _Moments(per_coordinate=kind in ("isotropic", "diagonal", "lowrank"))
         covs = form.from_parameters(theta, d)

@@ -178,7 +178,9 @@ class CertifiedRegionsDisplay:
             Draw the regions of at most this many inputs (the first certified
             ones); every input is still drawn as a point.
         show_balls : bool, default=True
-            Draw each region's largest inscribed l2 ball, dashed.
+            Draw each region's largest inscribed l2 ball, dashed (a segment
+            along the noisy column when the certificate's ``noise_features``
+            holds one of the two; the regions are then segments too).
         colors : str or list of colours, default=None
             Colours of the classes: a matplotlib colormap name (the first
             colours of a qualitative one such as ``"tab10"``, else evenly
@@ -245,9 +247,11 @@ class CertifiedRegionsDisplay:
             )
             if show_balls:
                 diameters = 2 * cert.radius[rows]
+                # with noise on one column only, the "ball" is a segment along it
+                noisy = np.ones(2) if cert.noise_features is None else np.isin([0, 1], cert.noise_features)
                 self.balls_ = ax.add_collection(
                     EllipseCollection(
-                        diameters, diameters, np.zeros(rows.size), units="xy",
+                        diameters * noisy[0], diameters * noisy[1], np.zeros(rows.size), units="xy",
                         offsets=points[rows], offset_transform=ax.transData,
                         facecolors="none", edgecolors="0.2", linewidths=0.8,
                         linestyles="--", zorder=2,
