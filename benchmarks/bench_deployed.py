@@ -108,6 +108,7 @@ def accuracy(cert, y):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="a few inputs and draws (tests)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--methods", default="isotropic,riemannian")
     parser.add_argument("--no-memory", action="store_true")
@@ -119,9 +120,14 @@ def main(argv=None):
     from smoothcert import CertificateMemory, CertifiedRegion, SmoothedClassifier
 
     n_samples, n_test = (5_000, 30) if args.quick else (20_000, 60)
-    X, y = curved_problem(4000, 0, flip=0.02)
+    n_train, search = 4000, {}
+    if args.smoke:
+        n_samples, n_test, n_train = 300, 4, 400
+        search = dict(n_iter=2, n_samples_optim=16, n_family_inputs=8, n_selector_inputs=100)
+        args.methods, args.no_memory = "isotropic", True
+    X, y = curved_problem(n_train, 0, flip=0.02)
     X_test, y_test = curved_problem(n_test, 1)
-    base = RandomForestClassifier(100, random_state=0)
+    base = RandomForestClassifier(10 if args.smoke else 100, random_state=0)
     common = dict(sigma=0.25, n_samples=n_samples, alpha=0.001, random_state=0)
     print(environment())
     print(f"curved 2-D problem, RandomForest(100), sigma 0.25, N {n_samples}, alpha 0.001, "
@@ -156,7 +162,9 @@ def main(argv=None):
     run("SmoothedClassifier", SmoothedClassifier(base, **common))
     for method in args.methods.split(","):
         per_cov = run(f"{method} per-covariance",
-                      CertifiedRegion(base, method=method, guarantee="per-covariance", **common))
+                      CertifiedRegion(base, method=method, guarantee="per-covariance",
+                                      **{k: v for k, v in search.items() if k.startswith("n_")
+                                         and "inputs" not in k}, **common))
         if not args.no_memory:
             memory = CertificateMemory()
             t0 = time.perf_counter()
@@ -170,7 +178,7 @@ def main(argv=None):
             label = quick.predict(points, memory=copy.deepcopy(memory))
             answer = (label, np.zeros(len(label), dtype=bool))
             record(f"{method} memory", per_cov, cert, np.nan, t1 - t0, answer, owner)
-        run(f"{method} deployed", CertifiedRegion(base, method=method, **common))
+        run(f"{method} deployed", CertifiedRegion(base, method=method, **search, **common))
     columns = ["estimator", *[f"R={r:g}" for r in RADII], "probe", "inputs", "fit_s", "certify_s"]
     print_table(rows, columns, title="certified accuracy (%), probe soundness, seconds")
 
