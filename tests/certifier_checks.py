@@ -151,7 +151,8 @@ def check_validation_before_draws(estimator, data):
 
 #: Certificate fields with one entry per row (sliced with the rows) and shared ones.
 _ROW_FIELDS = ("center", "prediction", "abstained", "covariance", "mahalanobis_radius", "p_lower",
-               "n_draws", "from_memory", "memory_index", "shrunk", "index")
+               "n_draws", "from_memory", "memory_index", "shrunk", "index",
+               "selection_covariance", "selection_mahalanobis_radius")
 _SHARED_FIELDS = ("alpha", "guarantee", "search_info", "pullback_info", "target_radius",
                   "noise_features")
 

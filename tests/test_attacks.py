@@ -68,7 +68,7 @@ def _estimator(base, method):
     common = dict(n_samples=N_CERTIFY, alpha=ALPHA, sigma=0.25, random_state=0)
     if method == "smoothed":
         return SmoothedClassifier(BASES[base](), **common)
-    return CertifiedRegion(BASES[base](), method=method, n_iter=3, n_samples_optim=64, **common)
+    return CertifiedRegion(BASES[base](), method=method, n_iter=3, n_samples_optim=64, **common, guarantee="per-covariance")
 
 
 def _frequencies(est, points, covariances, n_draws, seed):

@@ -59,7 +59,7 @@ def ctx(tmp_path_factory):
     X, y = make_moons(n_samples=60, noise=0.1, random_state=0)
     c = types.SimpleNamespace(X=X, y=y)
     c.smoothed = SmoothedClassifier(LogisticRegression(), **FAST).fit(X, y)
-    c.region = CertifiedRegion(LogisticRegression(), **REGION).fit(X, y)
+    c.region = CertifiedRegion(LogisticRegression(), **REGION, guarantee="per-covariance").fit(X, y)
     frame = pd.DataFrame(X, columns=["u", "v"])
     c.frame = frame
     c.named = SmoothedClassifier(LogisticRegression(), **FAST).fit(frame, y)
@@ -166,7 +166,7 @@ def _cert(ctx, **changes):
 
 def _est(kind):
     return (SmoothedClassifier(LogisticRegression(), **FAST) if kind == "smoothed"
-            else CertifiedRegion(LogisticRegression(), search=DiagonalSearch(), **REGION))
+            else CertifiedRegion(LogisticRegression(), search=DiagonalSearch(), **REGION, guarantee="per-covariance"))
 
 
 # ------------------------------------------------------------------- cases
@@ -311,7 +311,7 @@ case("sigma-square-overflows", ValueError, "sigma")(
     lambda c: SmoothedClassifier(LogisticRegression(), sigma=1e160, **FAST).fit(c.X, c.y)
     .certify(c.X[:2]))
 case("sigma-square-underflows", ValueError, "sigma")(
-    lambda c: CertifiedRegion(LogisticRegression(), sigma=1e-200, **REGION).fit(c.X, c.y)
+    lambda c: CertifiedRegion(LogisticRegression(), sigma=1e-200, **REGION, guarantee="per-covariance").fit(c.X, c.y)
     .certify(c.X[:2]))
 
 # -------------------------------------------------------------- covariances
@@ -488,7 +488,7 @@ for method in ("certify", "predict_proba"):
     case(f"skorch-{method}-nan", ValueError, "NaN", marks=pytest.mark.torch)(
         lambda c, m=method: getattr(_skorch_smoothed(c), m)(_with_nan(c.X[:2])))
 case("skorch-pathwise-on-forest", ValueError, "gradient")(
-    lambda c: CertifiedRegion(SVC(), search=RiemannianSearch(gradient="pathwise"), **REGION)
+    lambda c: CertifiedRegion(SVC(), search=RiemannianSearch(gradient="pathwise"), **REGION, guarantee="per-covariance")
     .fit(c.X, c.y))
 
 
@@ -718,4 +718,4 @@ def test_warns_when_alpha_and_n_samples_make_every_certificate_impossible():
     with pytest.warns(NoCertificateWarning, match="soft votes"):
         SmoothedClassifier(LogisticRegression(), n_samples=10, vote="soft").fit(X, y)
     with pytest.warns(NoCertificateWarning):
-        CertifiedRegion(LogisticRegression(), n_samples=9, n_iter=1).fit(X, y)
+        CertifiedRegion(LogisticRegression(), n_samples=9, n_iter=1, guarantee="per-covariance").fit(X, y)

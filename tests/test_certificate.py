@@ -319,7 +319,7 @@ def test_to_frame_keeps_the_index_of_a_dataframe_input():
     for est in (
         SmoothedClassifier(LogisticRegression(), n_samples=200, random_state=0),
         CertifiedRegion(LogisticRegression(), method="isotropic", n_iter=1,
-                        n_samples_optim=16, n_samples=200, random_state=0),
+                        n_samples_optim=16, n_samples=200, random_state=0, guarantee="per-covariance"),
     ):
         est.fit(frame, y)
         result = est.certify(frame.iloc[10:14]).to_frame()

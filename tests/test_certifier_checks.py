@@ -40,7 +40,7 @@ BASES = {
 CERTIFIERS = [
     SmoothedClassifier(make(), vote=vote, **FAST) for vote in VOTES for make in BASES.values()
 ] + [
-    CertifiedRegion(make(), method=method, vote=vote, **SEARCH, **FAST)
+    CertifiedRegion(make(), method=method, vote=vote, **SEARCH, **FAST, guarantee="per-covariance")
     for method in METHODS
     for vote in VOTES
     for make in BASES.values()

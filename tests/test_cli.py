@@ -188,6 +188,7 @@ def test_certify_overrides_and_method_change(tmp_path, capsys, data):
     expected = CertifiedRegion(
         LogisticRegression(), method="diagonal", sigma=0.3, n_iter=2, n_samples=200,
         random_state=1,
+        guarantee="per-covariance",
     ).fit(X, y).certify(X)
     assert_allclose([float(r["radius"]) for r in rows], expected.radius)
     # --n-iter does not apply to fixed noise

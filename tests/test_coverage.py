@@ -366,7 +366,7 @@ def test_data_dependent_certificates_over_claim_at_most_alpha(method):
     base = _linear_adapter().estimator
     est = CertifiedRegion(FrozenEstimator(base), method=method, n_iter=3, n_samples_optim=32,
                           n_samples=n, n_samples_selection=16, alpha=alpha, sigma=0.5,
-                          random_state=21)
+                          random_state=21, guarantee="per-covariance")
     rng = np.random.default_rng(22)
     p_guess = rng.uniform(0.55, 0.99, size=n_rows)
     sign = rng.choice([-1.0, 1.0], size=n_rows)

@@ -68,7 +68,7 @@ def test_scorer_is_quiet_when_the_radius_is_reachable(moons):
 def test_region_score_warns_too(moons):
     X, y = moons
     region = CertifiedRegion(LogisticRegression(), method="isotropic", n_iter=1, n_samples_optim=16,
-                             n_samples=100, radius=50.0, random_state=0).fit(X, y)
+                             n_samples=100, radius=50.0, random_state=0, guarantee="per-covariance").fit(X, y)
     with pytest.warns(UnreachableRadiusWarning, match="CertifiedRegion.score: no input reaches"):
         assert region.score(X[:10], y[:10]) == 0.0
 
@@ -80,7 +80,7 @@ def test_a_huge_call_warns_before_any_draw(moons, no_sampling_engine):
     with pytest.warns(CostWarning, match=r"1e\+13 base-model predictions.*radius=R"):
         with pytest.raises(AssertionError, match="noise was drawn"):
             clf.certify(X[:10])
-    region = CertifiedRegion(LogisticRegression(), n_iter=10**7, n_samples=100).fit(X, y)
+    region = CertifiedRegion(LogisticRegression(), n_iter=10**7, n_samples=100, guarantee="per-covariance").fit(X, y)
     with pytest.warns(CostWarning, match="n_iter"):
         with pytest.raises(AssertionError, match="noise was drawn"):
             region.optimize_covariance(X[:10])
@@ -125,7 +125,7 @@ def test_one_progress_bar_covers_the_search_and_the_certification(moons, monkeyp
     _Recorder.instances.clear()
     region = CertifiedRegion(LogisticRegression(), method="diagonal", n_iter=3, n_samples_optim=16,
                              n_samples=200, n_samples_selection=10, verbose=1,
-                             random_state=0).fit(X, y)
+                             random_state=0, guarantee="per-covariance").fit(X, y)
     cert = region.certify(X[:6])
     (bar,) = _Recorder.instances
     assert bar.desc == "smoothcert certify"
@@ -144,7 +144,7 @@ def test_progress_bar_shows_a_time_estimate(moons, capsys):
     pytest.importorskip("tqdm")
     X, y = moons
     region = CertifiedRegion(LogisticRegression(), method="isotropic", n_iter=2, n_samples_optim=16,
-                             n_samples=2000, verbose=1, random_state=0).fit(X, y)
+                             n_samples=2000, verbose=1, random_state=0, guarantee="per-covariance").fit(X, y)
     capsys.readouterr()
     region.certify(X[:20])
     err = capsys.readouterr().err
@@ -155,7 +155,7 @@ def test_progress_bar_shows_a_time_estimate(moons, capsys):
 def test_search_info_states_the_stages_and_their_cost(moons):
     X, y = moons
     region = CertifiedRegion(LogisticRegression(), method="riemannian", n_iter=4,
-                             n_samples_optim=32, n_samples=200, random_state=0).fit(X, y)
+                             n_samples_optim=32, n_samples=200, random_state=0, guarantee="per-covariance").fit(X, y)
     info = region.certify(X[:12]).search_info
     assert set(info) == {"stages", "seconds_per_iteration", "n_base_predictions"}
     assert info["stages"] == ["isotropic", "diagonal", "full"]
@@ -233,7 +233,7 @@ def test_the_region_bar_ends_at_100_percent(moons, monkeypatch, n_jobs):
     _Watched.closed.clear()
     region = CertifiedRegion(LogisticRegression(), method="diagonal", n_iter=3, n_samples_optim=16,
                              n_samples=300, sampling="sequential", verbose=1, n_jobs=n_jobs,
-                             random_state=0).fit(X, y)
+                             random_state=0, guarantee="per-covariance").fit(X, y)
     cert = region.certify(X[:20])
     ((n, total, updates),) = _Watched.closed
     assert n == total > 0  # the bar ends at 100 %
@@ -285,7 +285,7 @@ def test_cost_warning_is_based_on_the_projected_time(moons, monkeypatch, no_samp
             clf.certify(X[:10])
     # a million search iterations are long even with an infinitely fast model
     monkeypatch.setattr(progress, "prediction_seconds", lambda predict, X: 1e-12)
-    region = CertifiedRegion(LogisticRegression(), n_iter=10**6, n_samples=100).fit(X, y)
+    region = CertifiedRegion(LogisticRegression(), n_iter=10**6, n_samples=100, guarantee="per-covariance").fit(X, y)
     with pytest.warns(CostWarning, match="covariance search's iterations at least"):
         with pytest.raises(AssertionError, match="noise was drawn"):
             region.optimize_covariance(X[:10])

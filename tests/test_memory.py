@@ -84,6 +84,7 @@ def moons_certificate():
         n_samples_optim=32,
         n_samples=500,
         random_state=0,
+        guarantee="per-covariance",
     ).fit(X, y)
     rng = np.random.default_rng(0)
     queries = X[rng.integers(len(X), size=300)] + 0.1 * rng.standard_normal((300, 2))
@@ -499,6 +500,7 @@ def _moons_region():
     region = CertifiedRegion(
         LogisticRegression(), method="isotropic", n_iter=3, n_samples_optim=16,
         n_samples=500, n_samples_selection=20, alpha=0.01, random_state=0,
+        guarantee="per-covariance",
     ).fit(X, y)
     return region, X, y
 

@@ -250,6 +250,7 @@ def test_scorer_equals_certified_accuracy_and_region_score():
     region = CertifiedRegion(
         LogisticRegression(), method="isotropic", n_iter=2, n_samples=500,
         n_samples_optim=32, radius=0.3, random_state=0,
+        guarantee="per-covariance",
     ).fit(X, y)
     scorer = make_certified_scorer(0.3)
     value = scorer(region, X, y)

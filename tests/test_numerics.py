@@ -86,7 +86,7 @@ def test_extreme_sigma_gives_finite_results(moons, sigma, method):
         est = SmoothedClassifier(LogisticRegression(), **common)
     else:
         est = CertifiedRegion(RandomForestClassifier(10, random_state=0), method=method,
-                              n_iter=3, n_samples_optim=16, **common)
+                              n_iter=3, n_samples_optim=16, **common, guarantee="per-covariance")
     est.fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -176,7 +176,7 @@ def test_extreme_sigma_bounds_do_not_break_the_search(moons):
     X, y = moons
     est = CertifiedRegion(LogisticRegression(), n_iter=20, n_samples_optim=32,
                           search=RiemannianSearch(learning_rate=200.0, sigma_bounds=(1e-8, 1e8)),
-                          n_samples=1000, random_state=0)
+                          n_samples=1000, random_state=0, guarantee="per-covariance")
     try:
         cert = est.fit(X, y).certify(X[:30])
     except ValueError as exc:
@@ -200,7 +200,7 @@ def test_float32_base_with_float64_input(moons, one_torch_thread, method):
     if method == "smoothed":
         est = SmoothedClassifier(_net(), **common)
     else:
-        est = CertifiedRegion(_net(), method=method, n_iter=3, n_samples_optim=32, **common)
+        est = CertifiedRegion(_net(), method=method, n_iter=3, n_samples_optim=32, **common, guarantee="per-covariance")
     est.fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

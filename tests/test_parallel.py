@@ -57,6 +57,7 @@ def region(data):
         n_samples_selection=50,
         batch_size=256,
         random_state=0,
+        guarantee="per-covariance",
     ).fit(X, y)
 
 

@@ -37,11 +37,11 @@ ESTIMATORS = {
         RandomForestClassifier(10, random_state=0), n_samples=300, random_state=0),
     "region-forest": lambda: CertifiedRegion(
         RandomForestClassifier(10, random_state=0), method="riemannian", n_iter=3,
-        n_samples_optim=32, n_samples=300, random_state=0),
+        n_samples_optim=32, n_samples=300, random_state=0, guarantee="per-covariance"),
     "smoothed-skorch": lambda: SmoothedClassifier(_net(), n_samples=300, vote="soft",
                                                   random_state=0),
     "region-skorch": lambda: CertifiedRegion(
-        _net(), method="diagonal", n_iter=3, n_samples_optim=32, n_samples=300, random_state=0),
+        _net(), method="diagonal", n_iter=3, n_samples_optim=32, n_samples=300, random_state=0, guarantee="per-covariance"),
 }
 
 

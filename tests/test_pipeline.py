@@ -47,6 +47,7 @@ def _region(**kw):
     return CertifiedRegion(
         LogisticRegression(), method="riemannian", n_iter=3, n_samples_optim=32,
         n_samples=500, random_state=0, **kw,
+        guarantee="per-covariance",
     )
 
 

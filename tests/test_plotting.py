@@ -268,6 +268,7 @@ def test_regions_of_an_estimator_with_base_background(blobs):
     clf = CertifiedRegion(
         LogisticRegression(), method="riemannian", n_iter=2, n_samples_optim=16,
         n_samples=200, random_state=0,
+        guarantee="per-covariance",
     ).fit(X, y)
     display = CertifiedRegionsDisplay.from_estimator(clf, X[:12], y[:12], grid_resolution=30)
     assert display.response.shape == display.xx0.shape == (30, 30)

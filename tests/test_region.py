@@ -67,7 +67,7 @@ def small_region(estimator=None, **params):
         random_state=0,
     )
     defaults.update(params)
-    return CertifiedRegion(estimator, **defaults)
+    return CertifiedRegion(estimator, **defaults, guarantee="per-covariance")
 
 
 # -------------------------------------------------- 1. scikit-learn contract
@@ -76,10 +76,10 @@ _CHECK_PARAMS = dict(n_iter=2, n_samples_optim=16, n_samples=100, n_samples_sele
 
 @parametrize_with_checks(
     [
-        CertifiedRegion(LogisticRegression(), method="riemannian", **_CHECK_PARAMS),
-        CertifiedRegion(LogisticRegression(), method="diagonal", **_CHECK_PARAMS),
-        CertifiedRegion(DecisionTreeClassifier(random_state=0), method="riemannian", **_CHECK_PARAMS),
-        CertifiedRegion(DecisionTreeClassifier(random_state=0), method="diagonal", **_CHECK_PARAMS),
+        CertifiedRegion(LogisticRegression(), method="riemannian", **_CHECK_PARAMS, guarantee="per-covariance"),
+        CertifiedRegion(LogisticRegression(), method="diagonal", **_CHECK_PARAMS, guarantee="per-covariance"),
+        CertifiedRegion(DecisionTreeClassifier(random_state=0), method="riemannian", **_CHECK_PARAMS, guarantee="per-covariance"),
+        CertifiedRegion(DecisionTreeClassifier(random_state=0), method="diagonal", **_CHECK_PARAMS, guarantee="per-covariance"),
     ]
 )
 def test_sklearn_compatible(estimator, check):
@@ -134,7 +134,7 @@ def test_linear_oracle_ellipsoid_never_crosses_the_hyperplane(method, gradient):
         n_samples_optim=64,
         n_samples=3000,
         n_samples_selection=50,
-        random_state=0,
+        random_state=0, guarantee="per-covariance",
     ).fit(X, y)
     w, b = fitted_hyperplane(region.estimator_)
     P = points_near(w, b, 40, d, seed=1)
@@ -163,7 +163,7 @@ def test_linear_oracle_ellipsoid_never_crosses_the_hyperplane(method, gradient):
 def _moons_region(base):
     X, y = make_moons(400, noise=0.15, random_state=0)
     X_test, y_test = make_moons(40, noise=0.15, random_state=1)
-    region = CertifiedRegion(base, method="fixed", n_iter=20, n_samples=10_000, random_state=0).fit(X, y)
+    region = CertifiedRegion(base, method="fixed", n_iter=20, n_samples=10_000, random_state=0, guarantee="per-covariance").fit(X, y)
     return region, X_test, y_test
 
 
@@ -617,7 +617,7 @@ def test_multiclass_riemannian(blobs):
 def test_fixed_method_is_cohen_smoothing(vote):
     X, y = make_moons_data(150)
     settings = dict(sigma=0.3, n_samples=800, n_samples_selection=30, alpha=0.01, vote=vote, random_state=4)
-    region = CertifiedRegion(LogisticRegression(), method="fixed", **settings).fit(X, y)
+    region = CertifiedRegion(LogisticRegression(), method="fixed", **settings, guarantee="per-covariance").fit(X, y)
     smoothed = SmoothedClassifier(LogisticRegression(), **settings).fit(X, y)
     a, b = region.certify(X[:25]), smoothed.certify(X[:25])
     assert_allclose(a.covariance, np.broadcast_to(0.09 * np.eye(2), (25, 2, 2)), rtol=1e-15)

@@ -121,12 +121,12 @@ def compute_grid():
             for method in METHODS:
                 torch.manual_seed(0)
                 region = CertifiedRegion(
-                    make(), method=method, sigma=0.3, vote=vote, **SEARCH, **SMALL
+                    make(), method=method, sigma=0.3, vote=vote, **SEARCH, **SMALL, guarantee="per-covariance"
                 ).fit(X, y)
                 _record(out, f"{model_name}/{method}/{vote}", region.certify(X_test))
     # with memory
     region = CertifiedRegion(
-        _models()["forest"](), method="riemannian", sigma=0.3, **SEARCH, **SMALL
+        _models()["forest"](), method="riemannian", sigma=0.3, **SEARCH, **SMALL, guarantee="per-covariance"
     ).fit(X, y)
     memory = CertificateMemory()
     _record(out, "forest/riemannian/memory", region.certify(X_test, memory=memory))
@@ -135,7 +135,7 @@ def compute_grid():
     for method in ("fixed", "diagonal", "riemannian"):
         pipe = make_pipeline(
             StandardScaler(),
-            CertifiedRegion(_models()["forest"](), method=method, sigma=0.3, **SEARCH, **SMALL),
+            CertifiedRegion(_models()["forest"](), method=method, sigma=0.3, **SEARCH, **SMALL, guarantee="per-covariance"),
         ).fit(X * [1.0, 3.0], y)
         _record(out, f"pipeline/{method}", smoothcert.certify(pipe, X_test * [1.0, 3.0]))
     # a 5-D problem, where full covariances have room to rotate
@@ -149,7 +149,7 @@ def compute_grid():
             else:
                 torch.manual_seed(0)
                 base = _mlp().set_params(module__n_in=5)
-            region = CertifiedRegion(base, method=method, sigma=0.4, **SEARCH, **SMALL)
+            region = CertifiedRegion(base, method=method, sigma=0.4, **SEARCH, **SMALL, guarantee="per-covariance")
             _record(out, f"d5/{gradient_model}/{method}", region.fit(X5, y5).certify(X5[:6]))
     return out
 

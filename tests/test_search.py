@@ -163,7 +163,7 @@ def test_every_step_stays_within_the_floor_and_caps(monkeypatch):
         monkeypatch.setattr(form, "step", classmethod(step))
     sigma, bounds = 0.25, (0.25, 2.0)
     region = CertifiedRegion(RandomForestClassifier(10, random_state=0), search=RiemannianSearch(sigma_bounds=bounds),
-                             sigma=sigma, n_iter=8, n_samples_optim=64, n_samples=200, random_state=0).fit(X, y)
+                             sigma=sigma, n_iter=8, n_samples_optim=64, n_samples=200, random_state=0, guarantee="per-covariance").fit(X, y)
     cert = region.certify(Xt)
     assert set(seen) == {"isotropic", "diagonal", "full"}
     lo_iso, vol = 2 * np.log(bounds[0] * sigma), 2 * np.log(bounds[1] * sigma)
@@ -178,7 +178,7 @@ def test_every_step_stays_within_the_floor_and_caps(monkeypatch):
             assert np.all(log_eig.mean(axis=1) <= vol + 1e-9)
     # the superset floor: every final scale at least the isotropic optimum
     iso = CertifiedRegion(RandomForestClassifier(10, random_state=0), search=IsotropicSearch(sigma_bounds=bounds),
-                          sigma=sigma, n_iter=8, n_samples_optim=64, n_samples=200, random_state=0).fit(X, y)
+                          sigma=sigma, n_iter=8, n_samples_optim=64, n_samples=200, random_state=0, guarantee="per-covariance").fit(X, y)
     iso_var = iso.optimize_covariance(Xt)[:, 0, 0]
     assert np.all(np.linalg.eigvalsh(cert.covariance)[:, 0] >= iso_var * (1 - 1e-9))
 
@@ -199,7 +199,7 @@ def test_search_cost_is_what_the_base_model_sees():
 
     for search in (IsotropicSearch(), DiagonalSearch(votes="soft"), RiemannianSearch(), FixedNoise()):
         region = CertifiedRegion(Counting(), search=search, n_iter=5, n_samples_optim=30, n_samples=100,
-                                 n_samples_selection=10, random_state=0).fit(X, y)
+                                 n_samples_selection=10, random_state=0, guarantee="per-covariance").fit(X, y)
         Counting.calls = 0
         region.optimize_covariance(Xt[:3])
         assert Counting.calls == 3 * search.n_predictions(5, 30, 2)
@@ -209,7 +209,7 @@ def test_search_cost_is_what_the_base_model_sees():
 def test_search_is_row_wise_whatever_the_batch_and_order():
     X, y, Xt, _ = _moons()
     region = CertifiedRegion(RandomForestClassifier(10, random_state=0), method="riemannian", n_iter=5,
-                             n_samples_optim=32, n_samples=100, random_state=3).fit(X, y)
+                             n_samples_optim=32, n_samples=100, random_state=3, guarantee="per-covariance").fit(X, y)
     full = region.optimize_covariance(Xt[:6])
     reverse = region.optimize_covariance(Xt[:6][::-1])[::-1]
     alone = np.concatenate([region.optimize_covariance(Xt[i:i + 1]) for i in range(6)])
@@ -229,7 +229,7 @@ def test_curved_problem_chain_of_methods_and_turning_ellipses():
     medians, ratios = {}, {}
     for method in ("fixed", "isotropic", "diagonal", "riemannian"):
         region = CertifiedRegion(clone(base), method=method, n_iter=30, n_samples_optim=128, n_samples=2000,
-                                 random_state=0).fit(X, y)
+                                 random_state=0, guarantee="per-covariance").fit(X, y)
         cert = region.certify(Xt)
         ok = cert.certified & (cert.prediction == yt)
         medians[method] = np.median(np.where(ok, cert.log_volume, -np.inf))
@@ -253,7 +253,7 @@ def test_lowrank_search_at_d784_on_a_linear_model():
     logvol = {}
     for method in ("isotropic", "riemannian"):
         region = CertifiedRegion(clone(base), method=method, n_iter=20, n_samples_optim=64, n_samples=500,
-                                 random_state=0).fit(X, y)
+                                 random_state=0, guarantee="per-covariance").fit(X, y)
         cert = region.certify(Xt)
         assert cert.certified.all()
         logvol[method] = cert.log_volume
@@ -269,17 +269,17 @@ def test_method_strings_build_the_default_searches():
     X, y, _, _ = _moons()
     for method, cls in (("fixed", FixedNoise), ("isotropic", IsotropicSearch), ("diagonal", DiagonalSearch),
                         ("riemannian", RiemannianSearch), ("lowrank", LowRankSearch)):
-        region = CertifiedRegion(method=method)
+        region = CertifiedRegion(method=method, guarantee="per-covariance")
         assert type(region._covariance_search()) is cls
     assert [f.kind for f in RiemannianSearch().stages(513)] == ["isotropic", "diagonal", "lowrank"]
     assert issubclass(RiemannianSearch, CovarianceSearch)
-    cert = CertifiedRegion(method="fixed", n_samples=100, random_state=0).fit(X, y).certify(X[:2])
+    cert = CertifiedRegion(method="fixed", n_samples=100, random_state=0, guarantee="per-covariance").fit(X, y).certify(X[:2])
     assert cert.guarantee == "fixed-noise"
     assert_allclose(cert.covariance, np.repeat(0.0625 * np.eye(2)[None], 2, axis=0))
 
 
 def test_search_object_parameters_are_nested_and_cloned():
-    region = CertifiedRegion(search=DiagonalSearch(learning_rate=0.2))
+    region = CertifiedRegion(search=DiagonalSearch(learning_rate=0.2), guarantee="per-covariance")
     params = region.get_params(deep=True)
     assert params["search__learning_rate"] == 0.2
     region.set_params(search__learning_rate=0.1)
@@ -287,13 +287,13 @@ def test_search_object_parameters_are_nested_and_cloned():
     copy = clone(region)
     assert copy.search is not region.search and copy.search.learning_rate == 0.1
     with pytest.raises(TypeError, match="search"):
-        CertifiedRegion(search="diagonal").fit(*_moons()[:2])
+        CertifiedRegion(search="diagonal", guarantee="per-covariance").fit(*_moons()[:2])
 
 
 def test_certify_with_given_covariances_matches_the_search():
     X, y, Xt, _ = _moons()
     region = CertifiedRegion(RandomForestClassifier(10, random_state=0), method="diagonal", n_iter=4,
-                             n_samples_optim=32, n_samples=300, random_state=0).fit(X, y)
+                             n_samples_optim=32, n_samples=300, random_state=0, guarantee="per-covariance").fit(X, y)
     cert = region.certify(Xt[:5])
     again = region.certify(Xt[:5], covariance=cert.covariance)
     assert_allclose(again.radius, cert.radius, rtol=0, atol=0)

@@ -65,7 +65,7 @@ def region(base, **params):
     settings = dict(sigma=SIGMA, n_iter=50, n_samples_optim=128, n_samples=5000,
                     n_samples_selection=50, random_state=0)
     settings.update(params)
-    return CertifiedRegion(base, **settings)
+    return CertifiedRegion(base, **settings, guarantee="per-covariance")
 
 
 def summary(cert, y, normal, radii=(0.25, 0.5)):

@@ -129,7 +129,7 @@ def test_certified_region_at_radius_is_valid_for_every_covariance_form(method):
     n = 1500
     region = _fit(CertifiedRegion(FrozenEstimator(_linear_logistic()), method=method, sigma=SIGMA,
                                   n_iter=3, n_samples_optim=32, n_samples=2000,
-                                  n_samples_selection=10, alpha=ALPHA, random_state=0))
+                                  n_samples_selection=10, alpha=ALPHA, random_state=0, guarantee="per-covariance"))
     X = _points_at(0.97 * RADIUS, n, seed=2)
     rate, cert = _overclaims(region, X, RADIUS)
     assert rate <= _bound(ALPHA, n), rate
@@ -246,7 +246,8 @@ def test_sequential_sampling_saves_calls_at_a_small_radius_loss(forest_data):
 @pytest.mark.parametrize("vote", ["hard", "soft"])
 def test_sequential_results_do_not_depend_on_batching_order_or_jobs(forest_data, cls, vote):
     X, y = forest_data
-    extra = dict(method="diagonal", n_iter=2, n_samples_optim=16) if cls is CertifiedRegion else {}
+    extra = (dict(method="diagonal", n_iter=2, n_samples_optim=16, guarantee="per-covariance")
+             if cls is CertifiedRegion else {})
     est = cls(RandomForestClassifier(10, random_state=0), sigma=0.25, n_samples=3000, vote=vote,
               random_state=0, **extra).fit(X, y)
     X_test = X[:25]
@@ -287,7 +288,8 @@ def test_sequential_results_do_not_depend_on_batching_order_or_jobs(forest_data,
 def test_bad_radius_is_refused_before_any_draw(forest_data, cls, radius, error, match,
                                                no_sampling_engine):
     X, y = forest_data
-    est = cls(LogisticRegression(), n_samples=100).fit(X, y)
+    extra = {"guarantee": "per-covariance"} if cls is CertifiedRegion else {}
+    est = cls(LogisticRegression(), n_samples=100, **extra).fit(X, y)
     with pytest.raises(error, match=match):
         est.certify(X[:3], radius=radius)
 
@@ -306,7 +308,8 @@ def test_bad_radius_is_refused_before_any_draw(forest_data, cls, radius, error, 
 def test_bad_sequential_parameters_are_refused_before_any_draw(forest_data, cls, params, match,
                                                                no_sampling_engine):
     X, y = forest_data
-    est = cls(LogisticRegression(), n_samples=100).fit(X, y)
+    extra = {"guarantee": "per-covariance"} if cls is CertifiedRegion else {}
+    est = cls(LogisticRegression(), n_samples=100, **extra).fit(X, y)
     est.set_params(**params)
     with pytest.raises(ValueError, match=match):
         est.certify(X[:3])

@@ -87,7 +87,7 @@ def test_draws_perturb_only_the_chosen_columns():
 def test_region_draws_perturb_only_the_chosen_columns(method):
     X, y = _linear_data(20)
     clf = CertifiedRegion(_Recorder(), method=method, n_iter=2, n_samples_optim=16, n_samples=50,
-                          noise_features=[1], random_state=0).fit(X, y)
+                          noise_features=[1], random_state=0, guarantee="per-covariance").fit(X, y)
     _Recorder.seen = []
     cert = clf.certify(X[:2])
     points = np.concatenate(_Recorder.seen)
@@ -152,7 +152,7 @@ def test_region_radius_never_exceeds_the_exact_subspace_distance(method):
     X, y = _linear_data(60)
     columns = [0, 3]
     clf = CertifiedRegion(LogisticRegression(), method=method, n_iter=4, n_samples_optim=64,
-                          n_samples=2000, alpha=1e-6, noise_features=columns, random_state=0)
+                          n_samples=2000, alpha=1e-6, noise_features=columns, random_state=0, guarantee="per-covariance")
     cert = clf.fit(X, y).certify(X)
     assert cert.certified.sum() > 30
     assert np.all(cert.radius <= _subspace_distance(clf.estimator_, X, columns) + 1e-9)
@@ -224,7 +224,7 @@ def test_bad_noise_features_on_arrays(value, error, match):
 def test_bad_noise_features_names_on_frames_and_after_set_params():
     frame, y = _frame(30)
     with pytest.raises(ValueError, match=r"names columns \['weight'\] that are not among"):
-        CertifiedRegion(noise_features=["age", "weight"]).fit(frame, y)
+        CertifiedRegion(noise_features=["age", "weight"], guarantee="per-covariance").fit(frame, y)
     clf = SmoothedClassifier(n_samples=10, noise_features=["age"]).fit(frame, y)
     clf.set_params(noise_features=[7])
     with pytest.raises(ValueError, match="out of range"):
@@ -415,7 +415,7 @@ def test_noise_on_encoded_columns_warns_at_fit(encoder):
         SmoothedClassifier(base, n_samples=10).fit(frame, y)
     assert "noise_features=['age', 'income', 'height', 'score']" in str(record[0].message)
     with pytest.warns(EncodedNoiseWarning, match=r"\['grade'\]"):
-        CertifiedRegion(base, noise_features=["age", "grade"]).fit(frame, y)
+        CertifiedRegion(base, noise_features=["age", "grade"], guarantee="per-covariance").fit(frame, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         clf = SmoothedClassifier(base, n_samples=200, random_state=0,
@@ -477,7 +477,7 @@ def test_memory_keeps_regions_of_different_fixed_columns_apart():
 def test_region_memory_with_noise_features_end_to_end(tmp_path):
     X, y = _linear_data(40)
     clf = CertifiedRegion(LogisticRegression(), method="isotropic", n_iter=2, n_samples_optim=16,
-                          n_samples=300, noise_features=[0, 1], random_state=0).fit(X, y)
+                          n_samples=300, noise_features=[0, 1], random_state=0, guarantee="per-covariance").fit(X, y)
     memory = CertificateMemory()
     cert = clf.certify(np.vstack([X[:10], X[:10] + [0.01, 0, 0, 0, 0]]), memory=memory)
     assert cert.guarantee == "memory"
@@ -524,7 +524,7 @@ def test_pathwise_search_in_the_subspace():
 
     clf = CertifiedRegion(net, search=DiagonalSearch(gradient="pathwise"), n_iter=3,
                           n_samples_optim=32, n_samples=300, noise_features=[1, 2],
-                          random_state=0).fit(X.astype(np.float32), y)
+                          random_state=0, guarantee="per-covariance").fit(X.astype(np.float32), y)
     cert = clf.certify(X[:4])
     assert cert.covariances.n_features == 2
     assert_array_equal(cert.noise_features, [1, 2])

@@ -14,7 +14,7 @@ __all__ = [
     "row_index",
 ]
 
-GUARANTEES = ("per-covariance", "memory", "fixed-noise")
+GUARANTEES = ("per-covariance", "memory", "fixed-noise", "deployed")
 
 #: What each value of ``Certificate.guarantee`` covers, in words (for summaries).
 GUARANTEE_DESCRIPTIONS = {
@@ -175,12 +175,15 @@ class Certificate:
         unknown).
     alpha : float
         Failure probability of each certificate, in (0, 1).
-    guarantee : {"per-covariance", "fixed-noise", "memory"}, default="per-covariance"
+    guarantee : {"per-covariance", "fixed-noise", "memory", "deployed"}, default="per-covariance"
         What the certificate covers: ``"fixed-noise"`` for a covariance that
         does not depend on the input (Cohen et al.), ``"per-covariance"`` for the
         classifier smoothed with this input's own covariance (data-dependent
         smoothing without memory), ``"memory"`` for the stateful classifier
-        of memory-based certification.
+        of memory-based certification, ``"deployed"`` for the stateless
+        classifier of :class:`CertifiedRegion` that selects its covariance
+        with a smoothed selector (the region is then the intersection of the
+        class ellipsoid with the selection region).
     n_draws : array-like of shape (n,), default=None
         Estimation draws behind each row's ``p_lower`` (``n_samples`` for
         Cohen's CERTIFY).
@@ -219,6 +222,17 @@ class Certificate:
         matrices that are zero outside these columns). ``radius``,
         :meth:`contains_ball`, ``log_volume`` and ``proxy_radius`` are those of
         that ellipsoid, in the subspace of these columns.
+    selection_covariance : array-like of shape (n,), (n, d) or (n, d, d), default=None
+        ``guarantee="deployed"``: noise covariance of the smoothed covariance
+        selector (``sigma_h^2 I`` in the estimator's input space), in the same
+        forms as ``covariance``. With ``selection_mahalanobis_radius`` it
+        declares the *selection region*
+        ``{x + d : d^T S^-1 d <= r_h^2}``, on which the selected covariance is
+        certified constant. The certified region is the intersection of the
+        class ellipsoid with it.
+    selection_mahalanobis_radius : array-like of shape (n,), default=None
+        ``r_h = Phi^-1(p_h)`` of the selector's certificate (0 when abstaining);
+        set exactly when ``selection_covariance`` is.
 
     Attributes
     ----------
@@ -226,6 +240,11 @@ class Certificate:
         The parameters, as arrays.
     n_draws, search_info, from_memory, memory_index, shrunk, pullback_info, target_radius, index, noise_features
         The optional parameters (``None`` when not set).
+    selection_covariances : RowCovariances or None
+        The compact form of ``selection_covariance``.
+    selection_radius : ndarray of shape (n,) or None
+        Radius of the largest l2 ball inside the selection region,
+        ``r_h * sqrt(lambda_min(S))`` (``None`` without a selection region).
     covariances : RowCovariances
         The compact per-row form of the covariances (isotropic, diagonal or
         full), of dimension ``len(noise_features)`` when that is set.
@@ -233,13 +252,17 @@ class Certificate:
         Dense covariance matrices (built on access from the compact form),
         zero outside the columns ``noise_features``.
     radius : ndarray of shape (n,)
-        Radius of the largest l2 ball inside the ellipsoid,
+        Radius of the largest l2 ball inside the certified region,
         ``r * sqrt(lambda_min(Sigma))`` (comparable across methods and with
-        Cohen et al.'s radius ``sigma * Phi^-1(p_lower)``).
+        Cohen et al.'s radius ``sigma * Phi^-1(p_lower)``); with a selection
+        region, the smaller of that and ``selection_radius`` (both sets are
+        centred on the input).
     certified : ndarray of shape (n,), bool
         ``~abstained``.
     log_volume : ndarray of shape (n,)
-        Log-volume of each ellipsoid (``-inf`` where abstaining).
+        Log-volume of each ellipsoid (``-inf`` where abstaining); with a
+        selection region, a lower bound on the volume of the intersection
+        (see :attr:`log_volume`).
     proxy_radius : ndarray of shape (n,)
         ANCER's proxy radius ``r * det(Sigma)^(1/(2d))``.
     n_features : int
@@ -283,6 +306,8 @@ class Certificate:
         target_radius=None,
         index=None,
         noise_features=None,
+        selection_covariance=None,
+        selection_mahalanobis_radius=None,
     ):
         if guarantee not in GUARANTEES:
             raise ValueError(f"guarantee must be one of {GUARANTEES}, got {guarantee!r}.")
@@ -341,7 +366,30 @@ class Certificate:
             if index.shape != (n,):
                 raise ValueError(f"index must have shape ({n},), got {index.shape}.")
         self.index = index
+        if (selection_covariance is None) != (selection_mahalanobis_radius is None):
+            raise ValueError(
+                "selection_covariance and selection_mahalanobis_radius must be given together."
+            )
+        self.selection_covariances = None
+        self.selection_mahalanobis_radius = None
+        self.selection_radius = None
         self.radius = self.mahalanobis_radius * np.sqrt(covariances.min_eigenvalue())
+        if selection_covariance is not None:
+            selection = as_covariances(selection_covariance, covariances.n_features)
+            r_h = np.asarray(selection_mahalanobis_radius, dtype=np.float64)
+            if len(selection) != n or selection.n_features != covariances.n_features:
+                raise ValueError(
+                    f"selection_covariance must have {n} rows of dimension {d}, got "
+                    f"{len(selection)} of dimension {selection.n_features} (the covariances have {covariances.n_features})."
+                )
+            if r_h.shape != (n,) or np.any(~(r_h >= 0)):
+                raise ValueError(
+                    f"selection_mahalanobis_radius must have shape ({n},) and be >= 0."
+                )
+            self.selection_covariances = selection
+            self.selection_mahalanobis_radius = r_h
+            self.selection_radius = r_h * np.sqrt(selection.min_eigenvalue())
+            self.radius = np.minimum(self.radius, self.selection_radius)
 
     def _fields(self):
         """Every constructor argument of this certificate, as a dict."""
@@ -350,8 +398,9 @@ class Certificate:
             for name in ("center", "prediction", "abstained", "mahalanobis_radius", "p_lower")
         }
         out.update(covariance=self.covariances, alpha=self.alpha, guarantee=self.guarantee)
-        for name in (*_ROW_FIELDS, *_SHARED_FIELDS, "index"):
+        for name in (*_ROW_FIELDS, *_SHARED_FIELDS, "index", "selection_mahalanobis_radius"):
             out[name] = getattr(self, name)
+        out["selection_covariance"] = self.selection_covariances
         return out
 
     def __setstate__(self, state):
@@ -377,10 +426,12 @@ class Certificate:
             rows = [rows]
         fields = self._fields()
         for name in ("center", "prediction", "abstained", "mahalanobis_radius", "p_lower",
-                     *_ROW_FIELDS, "index"):
+                     *_ROW_FIELDS, "index", "selection_mahalanobis_radius"):
             if fields[name] is not None:
                 fields[name] = fields[name][rows]
         fields["covariance"] = self.covariances.take(rows)
+        if self.selection_covariances is not None:
+            fields["selection_covariance"] = self.selection_covariances.take(rows)
         return Certificate(**fields)
 
     def __repr__(self):
@@ -404,6 +455,13 @@ class Certificate:
         return embed_matrices(self.covariances.matrices(), self.noise_features, self.n_features)
 
     @property
+    def selection_covariance(self):
+        """Covariance of the selector's noise per input, (n, d, d), or None."""
+        if self.selection_covariances is None:
+            return None
+        return self.selection_covariances.matrices()
+
+    @property
     def certified(self):
         """Boolean mask of the inputs that did not abstain."""
         return ~self.abstained
@@ -411,9 +469,10 @@ class Certificate:
     def contains_ball(self, radius):
         """Whether the ball ``B2(x, radius)`` lies inside each certified region.
 
-        Exactly ``radius <= r * sqrt(lambda_min(Sigma))`` and not abstained.
-        With ``noise_features`` set, the ball is that of the perturbations of
-        those columns (the other columns fixed).
+        Exactly ``radius <= r * sqrt(lambda_min(Sigma))`` (and
+        ``radius <= selection_radius`` with a selection region) and not
+        abstained. With ``noise_features`` set, the ball is that of the
+        perturbations of those columns (the other columns fixed).
 
         Parameters
         ----------
@@ -435,6 +494,8 @@ class Certificate:
 
     def contains_points(self, points):
         """Whether ``points[i]`` lies inside the certified region of input ``i``.
+
+        With a selection region, inside both the class ellipsoid and it.
 
         Parameters
         ----------
@@ -464,27 +525,63 @@ class Certificate:
         dist2 = np.square(white).sum(axis=2)
         inside = (self.certified[:, None] & fixed
                   & (dist2 <= np.square(self.mahalanobis_radius)[:, None]))
+        if self.selection_covariances is not None:
+            white = self.selection_covariances.whiten(np.arange(len(self)), delta)
+            dist2 = np.square(white).sum(axis=2)
+            inside &= dist2 <= np.square(self.selection_mahalanobis_radius)[:, None]
         return inside[:, 0] if single else inside
+
+    def _inner_scale(self):
+        """Largest ``t <= 1`` with ``t`` times the class ellipsoid inside the selection region.
+
+        ``t = min(1, r_h / (r sqrt(lambda_max(S^-1/2 Sigma S^-1/2))))``; 1
+        without a selection region.
+        """
+        if self.selection_covariances is None:
+            return np.ones(len(self))
+        selection = self.selection_covariances
+        if selection.kind == "isotropic":
+            ratio = self.covariances.max_eigenvalue() / selection.values
+        else:
+            from scipy.linalg import eigh
+
+            sigma, s = self.covariances.matrices(), selection.matrices()
+            ratio = np.array([eigh(a, b, eigvals_only=True)[-1] for a, b in zip(sigma, s)])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = self.selection_mahalanobis_radius / (self.mahalanobis_radius * np.sqrt(ratio))
+        return np.where(np.isfinite(t), np.minimum(t, 1.0), 1.0)
 
     @property
     def log_volume(self):
-        """Log-volume of each certified ellipsoid (``-inf`` when abstaining).
+        """Log-volume of each certified region (``-inf`` when abstaining).
 
         ``d log r + 1/2 log det Sigma + log V_d``, with ``d`` the number of
         noisy columns (the volume within their subspace when ``noise_features``
         is set).
+        With a selection region the intersection has no closed-form volume;
+        the value is then the log-volume of the larger of two sets inside it:
+        the class ellipsoid scaled about ``x`` until it fits in the selection
+        region, and the ball of radius :attr:`radius`. It is a lower bound
+        (never an over-claim).
         """
         d = self.covariances.n_features
         with np.errstate(divide="ignore"):
-            log_r = np.log(self.mahalanobis_radius)
-        out = d * log_r + 0.5 * self.covariances.logdet() + log_unit_ball_volume(d)
+            log_r = np.log(self.mahalanobis_radius * self._inner_scale())
+            out = d * log_r + 0.5 * self.covariances.logdet() + log_unit_ball_volume(d)
+            if self.selection_covariances is not None:
+                ball = d * np.log(self.radius) + log_unit_ball_volume(d)
+                out = np.maximum(out, ball)
         return np.where(self.certified, out, -np.inf)
 
     @property
     def proxy_radius(self):
-        """ANCER's proxy radius ``r * det(Sigma)^(1/(2d))`` (0 when abstaining)."""
+        """ANCER's proxy radius ``r * det(Sigma)^(1/(2d))`` (0 when abstaining).
+
+        With a selection region, that of the scaled ellipsoid of :attr:`log_volume`.
+        """
         d = self.covariances.n_features
-        return self.mahalanobis_radius * np.exp(self.covariances.logdet() / (2.0 * d))
+        r = self.mahalanobis_radius * self._inner_scale()
+        return r * np.exp(self.covariances.logdet() / (2.0 * d))
 
     def _columns(self):
         """The per-input columns of :meth:`to_frame`, as a dict of arrays."""
@@ -503,6 +600,8 @@ class Certificate:
         for name in _ROW_FIELDS:
             if getattr(self, name) is not None:
                 columns[name] = getattr(self, name)
+        if self.selection_radius is not None:
+            columns["selection_radius"] = self.selection_radius
         if self.noise_features is not None:
             columns["noise_features"] = np.full(
                 len(self), ",".join(str(i) for i in self.noise_features.tolist()), dtype=object
@@ -518,7 +617,7 @@ class Certificate:
         ``guarantee`` (the same on every row: which classifier the radii hold
         for, see the ``guarantee`` parameter), then the optional per-row fields
         that are set (``n_draws``, ``from_memory``, ``memory_index``,
-        ``shrunk``), then, when only some columns received noise,
+        ``shrunk``, ``selection_radius``), then, when only some columns received noise,
         ``noise_features``: the indices of those columns, comma-separated (the
         radii are those of perturbations of these columns, the others fixed;
         also in ``frame.attrs["noise_features"]``).

@@ -138,6 +138,8 @@ def pull_back(certificate, aff, X_raw, *, non_injective="ellipsoid", steps=()):
         covariance ``A^-1 Sigma A^-T`` (or the inscribed ellipsoid of the
         cylinder for a non-injective ``A``). A certificate with
         ``noise_features`` comes back with the raw columns that carry them.
+        A selection region (``guarantee="deployed"``) is pulled back like the
+        class ellipsoid.
 
     Examples
     --------
@@ -155,9 +157,14 @@ def pull_back(certificate, aff, X_raw, *, non_injective="ellipsoid", steps=()):
     """
     sub, raw = _subspace_map(aff, certificate.noise_features)
     covariances, injective = _pull_back_covariances(certificate.covariances, sub, non_injective)
+    selection = certificate.selection_covariances
+    if selection is not None:
+        # the selection region is an ellipsoid too: the same map pulls it back
+        selection = _pull_back_covariances(selection, sub, non_injective)[0]
     return certificate._replace(
         center=X_raw,
         covariance=covariances,
+        selection_covariance=selection,
         noise_features=raw,
         pullback_info={
             "steps": list(steps),

@@ -22,6 +22,9 @@ __all__ = [
     "STAGE_SELECTION",
     "STAGE_ESTIMATION",
     "STAGE_PREDICTION",
+    "STAGE_FAMILY",
+    "STAGE_SELECTOR",
+    "derived_seed",
     "optimization_stage",
     "resolve_seed",
     "row_keys",
@@ -31,6 +34,12 @@ __all__ = [
 STAGE_SELECTION = 1
 STAGE_ESTIMATION = 2
 STAGE_PREDICTION = 3
+#: Tag of the draws that build a deployed covariance family in ``fit`` (the
+#: search on training inputs and the scores that label them).
+STAGE_FAMILY = 4
+#: Tag of every draw of the smoothed covariance selector (its selection,
+#: estimation and prediction stages).
+STAGE_SELECTOR = 5
 _STAGE_OPTIM_BASE = 1_000_000
 
 
@@ -40,6 +49,17 @@ def optimization_stage(phase, iteration):
     Distinct for every ``(phase, iteration)`` with ``iteration < 2**32``.
     """
     return _STAGE_OPTIM_BASE + (int(phase) << 32) + int(iteration)
+
+
+def derived_seed(seed, tag):
+    """Seed of an independent family of streams, tagged ``tag``.
+
+    ``seed`` is a tuple from :func:`resolve_seed` (2 or 4 words). The derived
+    tuple is one word longer, so its streams never coincide with those of
+    ``seed`` or of another tag: the draws made with it (all stages alike) are
+    independent of the draws made with ``seed``.
+    """
+    return (*seed, int(tag))
 
 
 def resolve_seed(random_state):

@@ -454,7 +454,7 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             covariances = covariances(X)
         work = functools.partial(
             self._certify_chunk, seed=self._seed(), radius=radius, min_eigenvalue=min_eigenvalue,
-            covariances=covariances,
+            covariances=covariances, memory=memory is not None,
         )
         search = self._search_cost() if covariances is None else 0
         per_row = search + self.n_samples_selection + self.n_samples
@@ -465,6 +465,15 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         top, p_lower, abstained, r, n_draws = (
             np.concatenate([part[k] for part in parts]) for k in range(1, 6)
         )
+        # optional per-row fields of a subclass (the selection region of
+        # guarantee="deployed"): forms or arrays, concatenated over the chunks
+        extra = {}
+        for name in parts[0][8] if len(parts[0]) > 8 else ():
+            values = [part[8][name] for part in parts]
+            extra[name] = (
+                RowCovariances.concatenate(values)
+                if isinstance(values[0], RowCovariances) else np.concatenate(values)
+            )
         cert = Certificate(
             center=X,
             prediction=self.classes_[top],
@@ -479,10 +488,12 @@ class BaseSmoothing(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             target_radius=radius,
             index=index,
             noise_features=self._noise_columns(),
+            **extra,
         )
         return cert if memory is None else memory.process(cert)
 
-    def _certify_chunk(self, X, progress, *, seed, radius, min_eigenvalue, covariances=None):
+    def _certify_chunk(self, X, progress, *, seed, radius, min_eigenvalue, covariances=None,
+                       memory=False):
         adapter = self._adapter()
         if covariances is None:
             covariances, guarantee, info = self._noise(X, adapter, seed, progress)

@@ -5,12 +5,43 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import validate_data
 
 from ._base import BaseSmoothing
-from ._adapters import _unwrap_frozen, is_torch_net
+from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
+from ._family import (
+    SELECTION_SHARE,
+    choose_prototypes,
+    family_ratios,
+    fit_selector,
+    label_inputs,
+    training_subset,
+)
+from .._certify._procedures import certify_rows, count_votes, predict_rows
+from .._certify._selection import (
+    best_interval,
+    median_member,
+    median_undecided,
+    threshold_certificates,
+)
+from .._certify._stats import target_probability
+from .._engine._streams import (
+    STAGE_ESTIMATION,
+    STAGE_FAMILY,
+    STAGE_PREDICTION,
+    STAGE_SELECTION,
+    STAGE_SELECTOR,
+    derived_seed,
+)
 from .._geometry._forms import RowCovariances
-from .._search._searches import MAX_FULL_FEATURES, CovarianceSearch, make_search
+from .._search._searches import (
+    MAX_FULL_FEATURES,
+    CovarianceSearch,
+    FixedNoise,
+    make_search,
+    merge_search_info,
+)
 from ..exceptions import UnreachableRadiusWarning
 from ..metrics import _unreachable_radius_message, certified_accuracy
 
@@ -23,6 +54,11 @@ MAX_RIEMANNIAN_FEATURES = MAX_FULL_FEATURES
 #: a full covariance with eigenvalues spread over ``ratio^2`` must stay resolvable
 #: in float64 (condition number at most 1e12).
 MAX_RIEMANNIAN_SCALE_RATIO = 1e6
+#: ``selection_sigma=None`` smooths the selector with this multiple of ``sigma``
+#: (measured on the benchmarks page: larger selector noise certifies larger
+#: selection balls far from the boundary, smaller noise keeps the selection
+#: sharp near it).
+SELECTION_SIGMA_FACTOR = 1.2
 
 
 class CertifiedRegion(BaseSmoothing):
@@ -74,6 +110,20 @@ class CertifiedRegion(BaseSmoothing):
     method : {"fixed", "isotropic", "diagonal", "riemannian", "lowrank"}, default="riemannian"
         Parametrization of ``Sigma_x`` (see above); builds the default search
         of that form (:mod:`smoothcert.search`).
+    guarantee : {"deployed", "per-covariance"}, default="deployed"
+        Which classifier the certificates hold for. ``"deployed"``: the
+        classifier of :meth:`predict`, :meth:`predict_abstain` and
+        :meth:`predict_proba`, which smooths each input with a member of a
+        small family of covariances fitted in :meth:`fit`, chosen by a
+        randomized-smoothed selector; each certified region is the
+        intersection of a selection region (where the choice is certified not
+        to leave members that certify the class) with the class ellipsoids;
+        half of ``alpha`` is spent on the selector, half on the class. No
+        search runs at prediction time. ``"per-covariance"``: each input's own
+        searched covariance; the certificate covers the classifier smoothed
+        with that covariance, not the deployed map ``x -> g_{Sigma_x}(x)``
+        (the literature's certificate). See the user guide, *What a
+        certificate guarantees*.
     search : CovarianceSearch, default=None
         The covariance search with its own parameters (learning rate,
         objective, bounds, gradient estimator), e.g.
@@ -113,6 +163,23 @@ class CertifiedRegion(BaseSmoothing):
         depend on it.
     radius_tol : float, default=0.05
         Relative radius tolerance of ``sampling="sequential"``, in (0, 1).
+    n_prototypes : int, default=2
+        ``guarantee="deployed"``: largest number of covariances in the family
+        (``sigma^2 I`` and medoids of the covariances searched on training
+        inputs); members no training input is labelled with are dropped.
+    selector : classifier, default=None
+        ``guarantee="deployed"``: the classifier from inputs to family members
+        (``None``: a random forest of 25 trees with leaves of at least 5
+        inputs). It is cloned and trained in :meth:`fit`.
+    selection_sigma : float, default=None
+        ``guarantee="deployed"``: noise scale of the selector's isotropic
+        smoothing (``None``: ``1.2 * sigma``).
+    n_family_inputs : int, default=128
+        ``guarantee="deployed"``: training inputs on which :meth:`fit` runs
+        the covariance search to build the family.
+    n_selector_inputs : int, default=1024
+        ``guarantee="deployed"``: training inputs labelled with their best
+        member to train the selector.
     noise_features : array-like of int, str or bool, default=None
         The input columns that receive noise: column indices, column names
         (when fitted on a DataFrame with string column names) or a boolean
@@ -143,6 +210,14 @@ class CertifiedRegion(BaseSmoothing):
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during :meth:`fit` (string column names only).
+    covariance_family_ : ndarray of shape (n_members, n_features, n_features)
+        ``guarantee="deployed"``: the family, ordered by smallest eigenvalue.
+    selector_ : classifier or None
+        ``guarantee="deployed"``: the fitted selector (None when the family
+        has one member).
+    family_search_info_ : dict
+        ``guarantee="deployed"``: the ``search_info`` of the search run in
+        :meth:`fit`.
 
     Notes
     -----
@@ -153,9 +228,13 @@ class CertifiedRegion(BaseSmoothing):
     costs a few ``d x d`` eigendecompositions per input and step, hence the
     low-rank form above ``d = 512``, which costs ``O(d)`` per draw.
 
-    A certificate covers the classifier smoothed with *that input's*
-    covariance (``guarantee="per-covariance"``), not the map
-    ``x -> g_{Sigma_x}(x)`` (Sukenik et al., 2022).
+    With ``guarantee="per-covariance"`` a certificate covers the classifier
+    smoothed with *that input's* covariance, not the map
+    ``x -> g_{Sigma_x}(x)`` (Sukenik et al., 2022). With the default
+    ``guarantee="deployed"``, :meth:`fit` pays the search on
+    ``n_family_inputs`` inputs, and :meth:`certify` costs
+    ``n_samples_selection + n_samples`` per family member and once more for
+    the selector, per input, with no search.
 
     References
     ----------
@@ -191,6 +270,12 @@ class CertifiedRegion(BaseSmoothing):
         "n_iter": [Interval(Integral, 0, None, closed="left")],
         "n_samples_optim": [Interval(Integral, 2, None, closed="left")],
         "radius": [Interval(Real, 0, None, closed="left")],
+        "guarantee": [StrOptions({"deployed", "per-covariance"})],
+        "n_prototypes": [Interval(Integral, 1, None, closed="left")],
+        "selector": [HasMethods(["fit", "predict"]), None],
+        "selection_sigma": [Interval(Real, 0, None, closed="neither"), None],
+        "n_family_inputs": [Interval(Integral, 1, None, closed="left")],
+        "n_selector_inputs": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -198,6 +283,7 @@ class CertifiedRegion(BaseSmoothing):
         estimator=None,
         *,
         method="riemannian",
+        guarantee="deployed",
         search=None,
         sigma=0.25,
         n_iter=100,
@@ -210,6 +296,11 @@ class CertifiedRegion(BaseSmoothing):
         noise_augmentation=0,
         sampling="fixed",
         radius_tol=0.05,
+        n_prototypes=2,
+        selector=None,
+        selection_sigma=None,
+        n_family_inputs=128,
+        n_selector_inputs=1024,
         noise_features=None,
         batch_size="auto",
         n_jobs=None,
@@ -218,6 +309,12 @@ class CertifiedRegion(BaseSmoothing):
     ):
         self.estimator = estimator
         self.method = method
+        self.guarantee = guarantee
+        self.n_prototypes = n_prototypes
+        self.selector = selector
+        self.selection_sigma = selection_sigma
+        self.n_family_inputs = n_family_inputs
+        self.n_selector_inputs = n_selector_inputs
         self.search = search
         self.sigma = sigma
         self.n_iter = n_iter
@@ -264,9 +361,13 @@ class CertifiedRegion(BaseSmoothing):
 
     # ------------------------------------------------------------------ search
     def _search_cost(self):
-        return self._covariance_search().n_predictions(
-            self.n_iter, self.n_samples_optim, self._n_noise_features()
-        )
+        if self._selects():
+            # the smoothed selector, instead of a search at every input
+            return self.n_samples_selection + self.n_samples
+        return self._per_input_search_cost()
+
+    def _per_input_search_cost(self):
+        return self._covariance_search().n_predictions(self.n_iter, self.n_samples_optim, self._n_noise_features())
 
     def _search_passes(self):
         return len(self._covariance_search().stages(self.n_features_in_)) * int(self.n_iter)
@@ -302,6 +403,241 @@ class CertifiedRegion(BaseSmoothing):
 
     def _search_chunk(self, X, progress, *, seed):
         return self._search(X, self._adapter(), seed, progress)[0]
+
+    # ------------------------------------------------- the deployed guarantee
+    def fit(self, X, y=None, sample_weight=None, **fit_params):
+        """Fit the base classifier, then (``guarantee="deployed"``) the covariance family.
+
+        With ``guarantee="deployed"`` (and a method other than ``"fixed"``),
+        the covariance search runs on ``n_family_inputs`` training inputs;
+        the covariances it finds are clustered into at most ``n_prototypes -
+        1`` prototypes, which join ``sigma^2 I`` in the family;
+        ``n_selector_inputs`` training inputs are labelled with their best
+        family member (on draws independent of every later certificate) and
+        the selector is trained on them. These inputs are chosen by their
+        content (a hash of each row), once each, among the inputs of non-zero
+        weight: the family does not depend on the order or the repetition of
+        the training rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs, finite.
+        y : array-like of shape (n_samples,), default=None
+            Class labels. Required, except for a pre-fitted base model wrapped
+            in :class:`~sklearn.frozen.FrozenEstimator` (see
+            :meth:`SmoothedClassifier.fit`).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Passed to the base estimator's ``fit``; it must accept it.
+        **fit_params : dict
+            Other parameters passed to the base estimator's ``fit``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        super().fit(X, y, sample_weight=sample_weight, **fit_params)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        if sample_weight is not None:
+            # inputs of weight 0 are not training inputs (each input counts once)
+            X = X[np.asarray(sample_weight) != 0]
+        self._fit_family(X)
+        return self
+
+    def _fit_family(self, X):
+        """The family of covariances and the selector of ``guarantee="deployed"``."""
+        for name in ("_family", "_family_ratio", "selector_", "family_search_info_"):
+            if hasattr(self, name):
+                delattr(self, name)
+        if not self._deployed_family():
+            return
+        seed = derived_seed(self._seed(), STAGE_FAMILY)
+        words = np.random.SeedSequence(seed).generate_state(2)
+        labelled = training_subset(X, self.n_selector_inputs)
+        searched = training_subset(X, self.n_family_inputs)
+        work = functools.partial(self._search_info_chunk, seed=seed)
+        parts = self._run(X[searched], work, self._per_input_search_cost(), "fit")
+        found = RowCovariances.concatenate([part[0] for part in parts])
+        self.family_search_info_ = merge_search_info([part[1] for part in parts])
+        family = choose_prototypes(found, self.n_prototypes, float(self.sigma), int(words[0]))
+        labels, _ = label_inputs(
+            self._adapter(), X[labelled], family, sigma=float(self.sigma),
+            n_draws=self.n_samples_optim,
+            n_samples=self.n_samples, alpha=float(self.alpha) * (1.0 - SELECTION_SHARE),
+            vote=self.vote, seed=seed, stage=STAGE_FAMILY,
+            batch_size=self._batch_size(X.shape[1]),
+        )
+        used, labels = np.unique(labels, return_inverse=True)
+        self._family = family.take(used)
+        self._family_ratio = family_ratios(self._family)
+        self.selector_ = (
+            None if len(used) == 1
+            else fit_selector(self.selector, X[labelled], labels, int(words[1]))
+        )
+
+    def _search_info_chunk(self, X, progress, *, seed):
+        return self._search(X, self._adapter(), seed, progress)
+
+    @property
+    def covariance_family_(self):
+        """Covariances of the deployed family, ndarray of shape (n_members, d, d)."""
+        if not hasattr(self, "_family"):
+            raise AttributeError(
+                "covariance_family_ exists after fit with guarantee='deployed' and a "
+                "method other than 'fixed'."
+            )
+        return self._family.matrices()
+
+    def _deployed_family(self):
+        """Whether this estimator's guarantee calls for a family (not fixed noise)."""
+        fixed = isinstance(self._covariance_search(), FixedNoise)
+        return self.guarantee == "deployed" and not fixed
+
+    def _selects(self):
+        """Whether certify / predict use the family and its smoothed selector."""
+        if not self._deployed_family():
+            return False
+        if not hasattr(self, "_family"):
+            raise ValueError(
+                "guarantee='deployed' needs the covariance family fitted by fit; this "
+                "estimator was fitted with another guarantee or method. Call fit again."
+            )
+        return True
+
+    def _selection_sigma(self):
+        if self.selection_sigma is None:
+            return SELECTION_SIGMA_FACTOR * float(self.sigma)
+        return float(self.selection_sigma)
+
+    def _select_noise(self, n, d):
+        # the selector's noise perturbs the same columns as the class noise
+        return RowCovariances.isotropic(
+            np.full(n, self._selection_sigma() ** 2), self._family.n_features
+        )
+
+    def _selector_adapter(self):
+        return make_adapter(self.selector_, np.arange(len(self._family)), True)
+
+    def _certify_chunk(self, X, progress, *, seed, radius, min_eigenvalue, covariances=None,
+                       memory=False):
+        if memory or covariances is not None or not self._selects():
+            # memory-based certification and given covariances search (or take)
+            # each input's own covariance, whatever the guarantee
+            return super()._certify_chunk(
+                X, progress, seed=seed, radius=radius, min_eigenvalue=min_eigenvalue,
+                covariances=covariances,
+            )
+        n, d = X.shape
+        family, K = self._family, len(self._family)
+        lam = family.min_eigenvalue() if min_eigenvalue is None else min_eigenvalue(family)
+        batch = self._batch_size(d)
+        alpha = float(self.alpha)
+        member_alpha = alpha if K == 1 else alpha * (1.0 - SELECTION_SHARE) / K
+        # 1. every member's class certificate (at the target radius if any)
+        tops, p_lows, rs, draws = (np.zeros((n, K)) for _ in range(4))
+        member_class = np.full((n, K), -1, dtype=np.intp)
+        for k in range(K):
+            covariances = family.take(np.full(n, k))
+            top, p_lower, abstained, r, n_draws = certify_rows(
+                self._adapter(), X, covariances, n_samples=self.n_samples,
+                n_samples_selection=self.n_samples_selection, alpha=member_alpha,
+                vote=self.vote, seed=seed, batch_size=batch, progress=progress,
+                target_p=None if radius is None else target_probability(radius, np.full(n, lam[k])),
+                radius_tol=self.radius_tol if radius is None and self.sampling == "sequential" else None,
+            )
+            tops[:, k], p_lows[:, k], rs[:, k], draws[:, k] = top, p_lower, r, n_draws
+            member_class[:, k] = np.where(abstained, -1, top)
+        member_radius = rs * np.sqrt(lam)[None, :]
+        # 2. the selector's thresholds (fixed number of draws)
+        if K == 1:
+            at_most = np.zeros((n, 0), dtype=bool)
+            threshold_radius = np.zeros((n, 0))
+            median = np.zeros(n, dtype=np.intp)
+        else:
+            noise = self._select_noise(n, d)
+            sel_seed = derived_seed(seed, STAGE_SELECTOR)
+            options = dict(vote="hard", batch_size=batch, progress=progress)
+            counts0, _ = count_votes(self._selector_adapter(), X, noise, self.n_samples_selection,
+                                     seed=sel_seed, stage=STAGE_SELECTION, **options)
+            counts, _ = count_votes(self._selector_adapter(), X, noise, self.n_samples,
+                                    seed=sel_seed, stage=STAGE_ESTIMATION, **options)
+            at_most, r_h = threshold_certificates(counts0, counts, alpha * SELECTION_SHARE)
+            s_lam = noise.min_eigenvalue() if min_eigenvalue is None else min_eigenvalue(noise)
+            threshold_radius = r_h * np.sqrt(s_lam)[:, None]
+            median = median_member(counts)
+        ratio = self._family_ratio
+
+        def inner_scale(rows, a, b):
+            best_k = np.full(rows.size, a, dtype=np.intp)
+            best_t, best_r = np.zeros(rows.size), np.full(rows.size, -1.0)
+            for j in range(a, b + 1):
+                t = np.ones(rows.size)
+                for k in range(a, b + 1):
+                    if k != j:
+                        with np.errstate(divide="ignore", invalid="ignore"):
+                            limit = rs[rows, k] / (rs[rows, j] * np.sqrt(ratio[j, k]))
+                        t = np.minimum(t, np.nan_to_num(limit, nan=0.0, posinf=1.0))
+                r = t * member_radius[rows, j]
+                better = r > best_r
+                best_k[better], best_t[better], best_r[better] = j, t[better], r[better]
+            return best_k, best_t, best_r
+
+        chosen, scale, selection, region = best_interval(
+            at_most, threshold_radius, member_class, member_radius, inner_scale
+        )
+        abstained = chosen < 0
+        if radius is not None:
+            # at a target radius a row is certified exactly when its region holds the ball
+            abstained |= region < radius
+        k = np.where(abstained, median, chosen)
+        rows = np.arange(n)
+        r = np.where(abstained, 0.0, scale * rs[rows, k])
+        extra = {}
+        if K > 1:
+            # back to the selector's Mahalanobis units (inf: the whole family)
+            r_sel = selection / np.sqrt(s_lam)
+            extra = dict(
+                selection_covariance=noise,
+                selection_mahalanobis_radius=np.where(abstained, 0.0, r_sel),
+            )
+        return (
+            family.take(k), tops[rows, k].astype(np.intp), p_lows[rows, k], abstained, r,
+            draws[rows, k].astype(np.int64), "deployed", None, extra,
+        )
+
+    def _deployed_member(self, X, seed, progress, *, alpha=None):
+        """The member the deployed classifier selects at each row (and whether undecided)."""
+        n, d = X.shape
+        if len(self._family) == 1:
+            return np.zeros(n, dtype=np.intp), np.zeros(n, dtype=bool)
+        counts, _ = count_votes(
+            self._selector_adapter(), X, self._select_noise(n, d), self.n_samples,
+            seed=derived_seed(seed, STAGE_SELECTOR), stage=STAGE_PREDICTION, vote="hard",
+            batch_size=self._batch_size(d), progress=progress,
+        )
+        member = median_member(counts)
+        undecided = (
+            np.zeros(n, dtype=bool) if alpha is None else median_undecided(counts, member, alpha)
+        )
+        return member, undecided
+
+    def _sampling_chunk(self, X, progress, *, procedure, seed, **options):
+        if not self._selects():
+            return super()._sampling_chunk(X, progress, procedure=procedure, seed=seed, **options)
+        abstaining = procedure is predict_rows
+        member, undecided = self._deployed_member(
+            X, seed, progress, alpha=float(self.alpha) if abstaining else None
+        )
+        out = procedure(
+            self._adapter(), X, self._family.take(member), n_samples=self.n_samples,
+            vote=self.vote, seed=seed, batch_size=self._batch_size(X.shape[1]),
+            progress=progress, **options,
+        )
+        if abstaining:
+            top, abstained, n_draws = out
+            return top, abstained | undecided, n_draws
+        return out
 
     # --------------------------------------------------------------- inference
     def _noise(self, X, adapter, seed, progress):
