@@ -149,11 +149,16 @@ def _configure(smoother, method, params):
     from .._estimators._smoothed import SmoothedClassifier
 
     if method is not None:
+        # The command has no training data: the deployed guarantee's family of
+        # covariances cannot be fitted for another method, so a --method
+        # certifies each input with its own searched covariance.
         if isinstance(smoother, SmoothedClassifier):
             if method != "fixed":
                 # Same base model, settings and fitted state; nothing is trained.
-                smoother = smoother._convert(CertifiedRegion, method=method)
-        elif isinstance(smoother, CertifiedRegion) or "method" in smoother.get_params(deep=False):
+                smoother = smoother._convert(CertifiedRegion, method=method, guarantee="per-covariance")
+        elif isinstance(smoother, CertifiedRegion):
+            smoother.set_params(method=method, guarantee="per-covariance")
+        elif "method" in smoother.get_params(deep=False):
             smoother.set_params(method=method)
         else:
             raise CLIError(f"--method cannot be set on a {type(smoother).__name__}.")
