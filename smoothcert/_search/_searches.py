@@ -143,11 +143,9 @@ class _Moments:
         return m_hat / (root + _EPS)
 
 
-def _mean_square(tangent, kind, d):
-    """Per-row mean square of a whitened tangent, in log-variance units per feature."""
-    if kind == "full":
-        return np.einsum("nij,nij->n", tangent, tangent) / d
-    return np.square(tangent).reshape(len(tangent), -1).mean(axis=1)
+def _mean_square(tangent):
+    """Per-row mean square of whitened full tangents (n, d, d), per feature: ``|W|_F^2 / d``."""
+    return np.einsum("nij,nij->n", tangent, tangent) / tangent.shape[-1]
 
 
 class _Block:
@@ -380,11 +378,11 @@ class CovarianceSearch(BaseEstimator):
         kind = form.kind
         moments = _Moments(per_coordinate=kind in ("isotropic", "diagonal", "lowrank"))
         covs = form.from_parameters(theta, d)
-        psi = sampler.scores(covs, optimization_stage(phase, n_iter))
+        _, weights = clipped_gap(sampler.scores(covs, optimization_stage(phase, n_iter)), self.max_probability)
         path = np.zeros((len(theta), d))
         for t in range(n_iter):
-            _, weights = clipped_gap(psi, self.max_probability)
-            tangent, psi, path = self._gradient(form, covs, weights, sampler, optimization_stage(phase, t), path)
+            # the weights d gap / d psi of each pass come from the previous one
+            tangent, weights, path = self._gradient(form, covs, weights, sampler, optimization_stage(phase, t), path)
             if kind == "lowrank":
                 # Adam on the diagonal (fixed coordinates); the block lives on
                 # a basis that moves with the search, so it is only normalized
@@ -393,24 +391,27 @@ class CovarianceSearch(BaseEstimator):
                 step = LowRankTangent(2.0 * self.learning_rate * moments.direction(tangent.diag), tangent.basis,
                                       2.0 * self.learning_rate * block / np.maximum(rms, _EPS)[:, None, None])
             else:
-                sq = None if moments.per_coordinate else _mean_square(tangent, kind, d)
+                sq = None if moments.per_coordinate else _mean_square(tangent)
                 step = 2.0 * self.learning_rate * moments.direction(tangent, sq)
             theta = form.step(theta, step, low, high, volume)
             covs = form.from_parameters(theta, d)
         return theta
 
     def _gradient(self, form, covs, weights, sampler, tag, path):
-        """Whitened natural gradient of ``J = gap * M`` on the form's tangent."""
+        """Whitened natural gradient of ``J = gap * M`` on the form's tangent.
+
+        Returns the gradient, the gap's weights at this pass's scores (for the
+        next pass) and the updated ``path``.
+        """
         kind = form.kind
         if kind == "lowrank":
             return self._lowrank_gradient(covs, weights, sampler, tag, path)
         st = sampler.statistics(covs, tag, weights, form=form)
-        psi = st["psi"]
-        gap, _ = clipped_gap(psi, self.max_probability)
+        gap, weights = clipped_gap(st["psi"], self.max_probability)
         shape = shape_factor(covs, self.objective, self.kappa)
         expand = (slice(None),) + (None,) * (st["moment"].ndim - 1)
         grad = shape[expand] * st["moment"] + gap[expand] * shape_tangent(covs, self.objective, self.kappa)
-        return grad, psi, path
+        return grad, weights, path
 
     def _lowrank_gradient(self, covs, weights, sampler, tag, path):
         """The low-rank tangent: per-feature diagonal moments and a block on ``[u, P]``.
@@ -424,16 +425,15 @@ class CovarianceSearch(BaseEstimator):
         u = covs.factor_transpose(u_x)
         B = lowrank_basis(covs, u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), _EPS))
         st = sampler.statistics(covs, tag, weights, basis=B, diagonal=True)
-        psi = st["psi"]
         path = path + covs.inverse_factor_transpose(st["v"])
-        gap, _ = clipped_gap(psi, self.max_probability)
+        gap, weights = clipped_gap(st["psi"], self.max_probability)
         shape = shape_factor(covs, self.objective, self.kappa)
         block = np.swapaxes(B, 1, 2) @ st["WB"]
         block = 0.5 * (block + np.swapaxes(block, 1, 2))
         diag = st["diag"] - ((B @ block) * B).sum(axis=2)
         tangent = LowRankTangent(diag, B, block).scaled(shape)
         shape_grad = covs.shape_tangent(self.objective, self.kappa, B)
-        return tangent + shape_grad.scaled(gap), psi, path
+        return tangent + shape_grad.scaled(gap), weights, path
 
 
 def lowrank_basis(covs, u):
