@@ -195,7 +195,7 @@ for kind in ("smoothed", "region"):
         lambda c, k=kind: _est(k).fit(c.X[:, 0], c.y))
     case(f"{kind}-fit-3d", ValueError, "dim 3")(
         lambda c, k=kind: _est(k).fit(c.X[:, :, None], c.y))
-    case(f"{kind}-fit-strings", ValueError, "could not convert|convert string")(
+    case(f"{kind}-fit-strings", ValueError, "columns that are not numbers: \\[0, 1\\]")(
         lambda c, k=kind: _est(k).fit(np.array([["a", "b"]] * 60, dtype=object), c.y))
     case(f"{kind}-fit-complex", ValueError, "Complex data not supported")(
         lambda c, k=kind: _est(k).fit(c.X + 1j, c.y))

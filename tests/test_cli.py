@@ -82,7 +82,8 @@ def test_help_of_every_subcommand(capsys, argv):
     assert "usage: smoothcert" in out
     if argv[0] == "certify":
         for option in ("--model", "--data", "--method", "--sigma", "--n-samples", "--alpha",
-                       "--seed", "--out", "--labels", "--trust", "--unsafe-pickle"):
+                       "--seed", "--out", "--labels", "--trust", "--unsafe-pickle",
+                       "--noise-features", "--train-data"):
             assert option in out
         assert "arbitrary code" in out
     if argv[0] == "demo":
@@ -688,3 +689,148 @@ def test_resume_continues_after_a_torn_line_and_refuses_a_foreign_file(tmp_path,
     # without --resume an existing file is replaced
     assert _run(capsys, *argv, "--out", out)[0] == 0
     assert out.read_text() == reference.read_text()
+
+
+# ------------------------------------------------------------- --noise-features
+def _blobs_3d(n_per_class=10, seed=0):
+    X, y = _blobs(n_per_class, seed)
+    rng = np.random.default_rng(seed + 1)
+    return np.c_[X, rng.integers(0, 3, len(y)).astype(float)], y  # a category code column
+
+
+@pytest.mark.parametrize("value", ["x0,x1", "1,0", "x1, 0"])
+def test_noise_features_option_reaches_the_estimator(tmp_path, capsys, value):
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = _blobs_3d()
+    base = LogisticRegression().fit(X, y)
+    sio.dump(base, tmp_path / "lr.skops")
+    data = _write_csv(tmp_path / "X.csv", X)  # header x0, x1, x2
+    out = tmp_path / "certs.csv"
+    code, _, err = _run(capsys, "certify", "--model", tmp_path / "lr.skops", "--data", data,
+                        "--out", out, "--noise-features", value, "--n-samples", 300,
+                        "--seed", 0, "-q")
+    assert code == 0, err
+    rows = _read_csv(out)
+    expected = SmoothedClassifier(FrozenEstimator(base), n_samples=300, random_state=0,
+                                  noise_features=[0, 1]).fit(X).certify(X)
+    assert_allclose([float(r["radius"]) for r in rows], expected.radius)
+    assert {r["noise_features"] for r in rows} == {"0,1"}
+    # without the option every column gets noise: other radii, no such column
+    code, _, err = _run(capsys, "certify", "--model", tmp_path / "lr.skops", "--data", data,
+                        "--out", out, "--n-samples", 300, "--seed", 0, "-q")
+    assert code == 0, err
+    assert "noise_features" not in _read_csv(out)[0]
+
+
+def test_noise_features_option_uses_the_model_names(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    X, y = _blobs_3d()
+    frame = pd.DataFrame(X, columns=["age", "income", "city"])
+    model = SmoothedClassifier(LogisticRegression(), n_samples=300, random_state=0).fit(frame, y)
+    sio.dump(model, tmp_path / "model.skops")
+    np.save(tmp_path / "X.npy", X)  # no header: the model's names apply
+    out = tmp_path / "certs.csv"
+    code, _, err = _run(capsys, "certify", "--model", tmp_path / "model.skops", "--data",
+                        tmp_path / "X.npy", "--out", out, "--noise-features", "income,age", "-q")
+    assert code == 0, err
+    expected = model.set_params(noise_features=["age", "income"]).certify(frame)
+    assert_allclose([float(r["radius"]) for r in _read_csv(out)], expected.radius)
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        ("x0,,x1", "empty field"),
+        ("height", "no column is named 'height'; the columns are 'x0', 'x1', 'x2'"),
+        ("5", "index 5 is out of range for 3 columns"),
+        ("x0,0", "names a column twice"),
+        ("-1", "no column is named '-1'"),
+    ],
+)
+def test_bad_noise_features_option(tmp_path, capsys, value, match):
+    X, y = _blobs_3d()
+    sio.dump(LogisticRegression().fit(X, y), tmp_path / "lr.skops")
+    data = _write_csv(tmp_path / "X.csv", X)
+    out = tmp_path / "certs.csv"
+    code, _, err = _run(capsys, "certify", "--model", tmp_path / "lr.skops", "--data", data,
+                        "--out", out, "--noise-features", value, "-q")
+    assert code == 1 and match in err, err
+    assert not out.exists()
+    # without names, a name is refused with the way out (indices)
+    np.save(tmp_path / "X.npy", X)
+    code, _, err = _run(capsys, "certify", "--model", tmp_path / "lr.skops", "--data",
+                        tmp_path / "X.npy", "--out", out, "--noise-features", "x0", "-q")
+    assert code == 1 and "give indices from 0" in err
+
+
+# ------------------------------------------- --train-data: the deployed guarantee
+def test_method_with_training_data_certifies_the_deployed_classifier(tmp_path, capsys, data):
+    from sklearn.frozen import FrozenEstimator
+
+    X, y, paths = data
+    X_train, _ = _blobs(30, seed=5)
+    base = LogisticRegression().fit(X, y)
+    sio.dump(base, tmp_path / "lr.skops")
+    train = _write_csv(tmp_path / "train.csv", X_train)
+    out = tmp_path / "certs.csv"
+    settings = ["--n-iter", 2, "--n-samples", 300, "--seed", 0, "-q"]
+    code, stdout, err = _run(capsys, "certify", "--model", tmp_path / "lr.skops", "--data",
+                             paths["csv"], "--out", out, "--method", "isotropic",
+                             "--train-data", train, *settings)
+    assert code == 0, err
+    rows = _read_csv(out)
+    assert {r["guarantee"] for r in rows} == {"deployed"}
+    assert "guarantee: deployed" in stdout and "note:" not in err
+    # the same certificates as CertifiedRegion fitted on those inputs (the base not retrained)
+    expected = CertifiedRegion(FrozenEstimator(base), method="isotropic", n_iter=2,
+                               n_samples=300, random_state=0).fit(X_train).certify(X)
+    assert expected.guarantee == "deployed"
+    assert_allclose([float(r["radius"]) for r in rows], expected.radius)
+    # a smoothing estimator from a file: converted, its family fitted on the inputs
+    sio.dump(_smoothed(X, y), tmp_path / "model.skops")
+    code, stdout, err = _run(capsys, "certify", "--model", tmp_path / "model.skops", "--data",
+                             paths["npy"], "--out", out, "--method", "diagonal",
+                             "--train-data", train, *settings)
+    assert code == 0, err
+    assert {r["guarantee"] for r in _read_csv(out)} == {"deployed"}
+
+
+def test_method_without_training_data_says_why_per_covariance(tmp_path, capsys, data):
+    X, y, paths = data
+    sio.dump(LogisticRegression().fit(X, y), tmp_path / "lr.skops")
+    out = tmp_path / "certs.csv"
+    code, stdout, err = _run(capsys, "certify", "--model", tmp_path / "lr.skops", "--data",
+                             paths["npy"], "--out", out, "--method", "isotropic", "--n-iter", 1,
+                             "--n-samples", 200, "--seed", 0, "-q")
+    assert code == 0, err
+    assert {r["guarantee"] for r in _read_csv(out)} == {"per-covariance"}
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1
+    assert "per-covariance" in notes[0] and "--train-data" in notes[0]
+    # fixed noise needs no family: no note
+    code, _, err = _run(capsys, "certify", "--model", tmp_path / "lr.skops", "--data",
+                        paths["npy"], "--out", out, "--n-samples", 200, "-q")
+    assert code == 0 and "note:" not in err
+
+
+def test_a_deployed_region_keeps_its_family_for_its_own_method(tmp_path, capsys, data):
+    X, y, paths = data
+    from sklearn.datasets import make_moons
+
+    X_train, y_train = make_moons(300, noise=0.2, random_state=0)
+    region = CertifiedRegion(LogisticRegression(), method="isotropic", n_iter=3, n_samples=300,
+                             n_samples_optim=16, n_family_inputs=32, n_selector_inputs=100,
+                             selector=LogisticRegression(), random_state=0).fit(X_train, y_train)
+    assert len(region.covariance_family_) == 2
+    sio.dump(region, tmp_path / "region.skops")
+    out = tmp_path / "certs.csv"
+    code, _, err = _run(capsys, "certify", "--model", tmp_path / "region.skops", "--data",
+                        paths["npy"], "--out", out, "--method", "isotropic", "-q")
+    assert code == 0, err
+    assert {r["guarantee"] for r in _read_csv(out)} == {"deployed"} and "note:" not in err
+    assert_allclose([float(r["radius"]) for r in _read_csv(out)], region.certify(X).radius)
+    # new noise columns need the family fitted again
+    code, _, err = _run(capsys, "certify", "--model", tmp_path / "region.skops", "--data",
+                        paths["npy"], "--out", out, "--noise-features", "0", "-q")
+    assert code == 1 and "--train-data" in err

@@ -7,6 +7,8 @@ change any result. These tests check that end to end, on joblib's default
 and that ``verbose`` shows a progress bar.
 """
 
+import time
+
 import numpy as np
 import pytest
 from joblib import parallel_config
@@ -141,3 +143,72 @@ def test_verbose_0_prints_nothing(smoothed, region, data, capsys):
     captured = capsys.readouterr()
     assert captured.err == ""
     assert captured.out == ""
+
+
+def _sleeping_chunks(X, progress):
+    """Work of known duration: 50 ms and 100 predictions per row (no CPU used)."""
+    time.sleep(0.05 * len(X))
+    progress.update(100 * len(X))
+    return [X[:, 0]]
+
+
+def test_progress_estimate_with_workers_is_within_2x_once_10_percent_done(monkeypatch):
+    # Two workers, 10 chunks of 2 rows (0.1 s each) after 0.3 s of start-up: the
+    # real call takes about 0.3 + 5 * 0.1 = 0.8 s. tqdm's own rate, counted from
+    # the bar's start, saw 10 % done after 0.4 s and projected 4 s (5x); the rate
+    # measured in the workers projects the real time.
+    pytest.importorskip("tqdm")
+    from smoothcert._engine._progress import Progress
+    from smoothcert._estimators import _parallel
+    from smoothcert._estimators._parallel import run_in_chunks
+
+    def chunk_without_thread_limits(work, X, threads):
+        # threads of this process share the global thread pools: leave them alone
+        counter = Progress(0, "", verbose=False)
+        return work(X, counter), counter.done
+
+    monkeypatch.setattr(_parallel, "_run_chunk", chunk_without_thread_limits)
+    projections = []
+
+    class Watched(Progress):
+        def update(self, n):
+            super().update(n)
+            shown = self._bar.format_dict  # what the bar displays
+            if shown["rate"]:
+                remaining = (shown["total"] - shown["n"]) / shown["rate"]
+                projections.append((self.done / self.total, shown["elapsed"] + remaining))
+
+    X = np.arange(40.0).reshape(20, 2)
+    start = time.perf_counter()
+    with parallel_config(backend="threading"), Watched(100 * 20, "test", verbose=True) as progress:
+        time.sleep(0.3)  # the workers' start-up: the bar's clock runs, no chunk is done
+        parts = run_in_chunks(_sleeping_chunks, X, 2, progress)
+    real = time.perf_counter() - start
+    assert np.concatenate([p[0] for p in parts]).tolist() == X[:, 0].tolist()
+    first = next(projected for done, projected in projections if done >= 0.1)
+    assert real / 2 <= first <= 2 * real, (first, real)
+    assert progress.done == 2000 and progress.throughput > 0
+
+
+def test_a_model_that_is_no_net_does_not_import_torch():
+    # Checking for a skorch net imported skorch and torch (1.5 s) in every call's
+    # process and in every worker, whose first chunk then looked 30x slower than
+    # the others to the progress bar.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from sklearn.datasets import make_moons\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from smoothcert import CertifiedRegion, SmoothedClassifier\n"
+        "X, y = make_moons(60, random_state=0)\n"
+        "SmoothedClassifier(LogisticRegression(), n_samples=100).fit(X, y).certify(X[:3])\n"
+        "CertifiedRegion(LogisticRegression(), method='isotropic', n_iter=1, n_samples=100,\n"
+        "                guarantee='per-covariance').fit(X, y).certify(X[:3])\n"
+        "print(sorted({'torch', 'skorch'} & set(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -219,6 +219,73 @@ def test_regions_artists_hold_the_certificate_geometry():
     assert display.figure_ is display.ax_.figure
 
 
+def _deployed(cert, seed=1):
+    """``cert`` with a selection region per row, as guarantee="deployed" gives."""
+    rng = np.random.default_rng(seed)
+    n = len(cert)
+    r_h = rng.uniform(0.5, 2.0, n)
+    r_h[0] = np.inf  # every member certifies the class: the selection is unconstrained
+    return cert._replace(
+        guarantee="deployed", selection_covariance=rng.uniform(0.02, 0.2, n),
+        selection_mahalanobis_radius=r_h,
+    )
+
+
+def test_regions_of_deployed_certificates_draw_the_intersection():
+    from matplotlib.patches import Ellipse
+
+    cert = _deployed(_cert(n=10))
+    keep = cert.certified
+    display = CertifiedRegionsDisplay.from_certificate(cert, cert.prediction)
+    # the selection boundaries: circles of radius r_h * sigma_h (isotropic selection
+    # noise), none where the selection is unconstrained (row 0)
+    bounded = keep & np.isfinite(cert.selection_mahalanobis_radius)
+    assert bounded.sum() == keep.sum() - 1
+    r_h = cert.selection_mahalanobis_radius[bounded]
+    sigma_h = np.sqrt(cert.selection_covariance[bounded][:, 0, 0])
+    assert_allclose(display.selections_.get_widths(), 2 * r_h * sigma_h)
+    assert_allclose(display.selections_.get_heights(), 2 * r_h * sigma_h)
+    assert_allclose(display.selections_.get_offsets(), cert.center[bounded])
+    assert display.selections_.get_linestyle()[0][1] is not None  # dotted, not solid
+    # the class ellipses are outlines; the intersections are shaded, each clipped
+    # to its selection region
+    assert np.all(display.ellipses_.get_facecolor()[:, 3] == 0)
+    assert len(display.intersections_) == keep.sum()
+    for patch, centre, clipped in zip(display.intersections_, cert.center[keep],
+                                      bounded[keep]):
+        assert isinstance(patch, Ellipse) and patch.get_facecolor()[3] > 0
+        assert (patch.get_clip_path() is not None) == clipped
+        assert_allclose(patch.center, centre)
+    assert_allclose([p.width for p in display.intersections_], display.ellipses_.get_widths())
+    # the inscribed balls are those of the intersection (the smaller radius)
+    assert_allclose(display.balls_.get_widths(), 2 * cert.radius[keep])
+    assert _legend_texts(display) == [
+        "class 0", "class 1", "certified region (intersection)", "class ellipse",
+        "selection region", "inscribed l2 ball", "abstained",
+    ]
+
+
+def test_regions_of_per_covariance_certificates_have_no_selection_artists():
+    display = CertifiedRegionsDisplay.from_certificate(_cert(n=6))
+    assert display.selections_ is None and display.intersections_ is None
+    assert np.all(display.ellipses_.get_facecolor()[:, 3] > 0)
+    assert "selection region" not in _legend_texts(display)
+
+
+def test_regions_of_a_deployed_region_from_the_estimator():
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(300, noise=0.2, random_state=0)
+    region = CertifiedRegion(LogisticRegression(), method="isotropic", n_iter=3,
+                             n_samples_optim=16, n_samples=300, n_family_inputs=32,
+                             n_selector_inputs=100, random_state=0).fit(X, y)
+    assert len(region.covariance_family_) == 2  # a selection region exists
+    display = CertifiedRegionsDisplay.from_estimator(region, X[:12], y[:12], background="none")
+    assert display.certificate.guarantee == "deployed"
+    assert display.selections_ is not None
+    assert len(display.intersections_) == display.certificate.certified.sum() > 0
+
+
 def test_regions_colours_follow_the_classes():
     cert = _cert(n=9, n_classes=3)
     y = (cert.prediction + 1) % 3  # every point wrong: points and ellipses differ

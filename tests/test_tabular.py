@@ -394,6 +394,59 @@ def test_string_category_column_is_named_before_conversion():
         certify(pipe, frame[:3])
 
 
+@pytest.mark.parametrize("how", ["drop", "remainder"])
+def test_text_columns_that_the_column_transformer_drops(how):
+    frame, y = _frame(300)
+    frame = frame * [1.0, 20.0, 0.2, 3.0] + [0.0, 50.0, 1.0, -2.0]
+    frame.insert(1, "city", np.where(np.arange(300) % 3 == 0, "Paris", "Lyon"))
+    frame["id"] = [f"row{i}" for i in range(300)]
+    numeric = ["age", "income", "height", "score"]
+    if how == "drop":
+        transformer = ColumnTransformer([("num", StandardScaler(), numeric),
+                                         ("gone", "drop", ["city", "id"])])
+    else:
+        transformer = ColumnTransformer([("num", StandardScaler(), ["age", "height"]),
+                                         ("mm", MinMaxScaler(), ["income", "score"])],
+                                        remainder="drop")
+    pipe = make_pipeline(transformer, SmoothedClassifier(
+        LogisticRegression(), sigma=0.5, n_samples=2000, alpha=1e-6, random_state=0)).fit(frame, y)
+    cert = certify(pipe, frame)
+    # the certificate lives in the raw space of the numeric columns, exactly
+    assert cert.pullback_info["raw_columns"] == numeric
+    assert cert.pullback_info["injective"]
+    assert_allclose(cert.center, frame[numeric].to_numpy())
+    assert cert.covariance.shape == (300, 4, 4)
+    lr = pipe[-1].estimator_
+    numbers = frame[numeric].to_numpy()
+    transformed = pipe[:-1].transform(frame)
+    # the raw decision function on the numeric columns: linear in them
+    direction = np.linalg.lstsq(np.c_[numbers, np.ones(300)], transformed, rcond=None)[0]
+    w_raw = direction[:-1] @ lr.coef_[0]
+    u = transformed @ lr.coef_[0] + lr.intercept_[0]
+    exact = np.abs(u) / np.linalg.norm(w_raw)
+    assert cert.certified.sum() > 150
+    assert np.all(cert.radius <= exact + 1e-9)
+    # the same certificates as the numeric columns alone, through the same map
+    assert_array_equal(cert.p_lower, pipe[-1].certify(transformed).p_lower)
+    # certify(X, radius=R) in raw units too
+    target = certify(pipe, frame[:20], radius=0.1)
+    assert target.pullback_info["raw_columns"] == numeric
+    assert np.all(target.radius[target.certified] >= 0.1)
+
+
+def test_text_columns_in_the_smoothing_path_get_our_message():
+    frame, y = _frame(60)
+    frame["city"] = np.where(y == 1, "Paris", "Lyon")
+    base = make_pipeline(ColumnTransformer([("num", StandardScaler(), ["age", "income"])]),
+                         LogisticRegression())
+    with pytest.raises(ValueError, match=r"not numbers: \['city'\].*noise_features.*"
+                                         r"smoothcert.certify\(pipeline, X\)"):
+        SmoothedClassifier(base, n_samples=50).fit(frame, y)
+    fitted = SmoothedClassifier(base, n_samples=50).fit(frame.drop(columns="city"), y)
+    with pytest.raises(ValueError, match=r"not numbers: \['city'\]"):
+        fitted.certify(frame)
+
+
 # -------------------------------------------------------------- encoded columns
 def _categorical_frame(n=120, seed=0):
     frame, y = _frame(n, seed)

@@ -202,7 +202,9 @@ class Certificate:
     pullback_info : dict, default=None
         Set by :func:`smoothcert.certify` for certificates pulled back through
         preprocessing: the steps, whether the map was injective and the
-        transformed dimension.
+        transformed dimension; when the preprocessing drops text columns of
+        a DataFrame, ``raw_columns`` names the numeric columns that the
+        certificate's coordinates are (the text columns stay fixed).
     target_radius : float, default=None
         Set by ``certify(X, radius=R)``: the l2 radius ``R`` each row was
         certified at, sequentially. A row is certified (not abstained) exactly

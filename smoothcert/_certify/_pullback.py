@@ -45,7 +45,96 @@ from .._geometry._linalg import spd_power, symmetrize
 from ._affine import Affine, step_affine, step_name
 from ._certificate import row_index
 
-__all__ = ["certify", "pull_back"]
+__all__ = ["certify", "non_numeric_columns", "pull_back"]
+
+
+def non_numeric_columns(X):
+    """Positions and labels of the columns of ``X`` that hold text (not numbers).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        A DataFrame or an array; the columns that fail to convert to float64
+        because of a string that is no number are reported (not those with
+        missing values only).
+
+    Returns
+    -------
+    positions : list of int
+        Positions of those columns.
+    labels : list
+        Their names for a DataFrame, their positions otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from smoothcert._certify._pullback import non_numeric_columns
+    >>> non_numeric_columns(np.array([[1.0, "a"], [2.0, "b"]], dtype=object))
+    ([1], [1])
+    """
+    if hasattr(X, "iloc") and hasattr(X, "columns"):
+        columns = [X.iloc[:, j] for j in range(X.shape[1])]
+        names = list(X.columns)
+    else:
+        values = np.asarray(X, dtype=object)
+        if values.ndim != 2:
+            return [], []
+        columns = [values[:, j] for j in range(values.shape[1])]
+        names = list(range(values.shape[1]))
+    positions = [j for j, column in enumerate(columns) if _holds_text(column)]
+    return positions, [names[j] for j in positions]
+
+
+def _holds_text(column):
+    """Whether a column fails to convert to float64 because of text that is no number."""
+    try:
+        np.asarray(column, dtype=np.float64)
+        return False
+    except (TypeError, ValueError):
+        pass
+    for value in np.asarray(column, dtype=object).ravel():
+        if isinstance(value, (str, bytes)):
+            try:
+                float(value)
+            except ValueError:
+                return True
+    return False  # missing values (None) or other objects: not text
+
+
+def _numeric_raw_inputs(X, aff):
+    """The raw inputs as numbers, with the map restricted to the numeric columns if needed.
+
+    Text columns that the preprocessing drops never reach the smoothing step:
+    the certificate then lives in the raw space of the numeric columns.
+    Returns ``(X_raw, aff, kept)``, ``kept`` the labels of the numeric columns
+    (None when every column is numeric).
+    """
+    try:
+        return check_array(X, dtype=np.float64), aff, None
+    except (TypeError, ValueError) as exc:
+        positions, labels = non_numeric_columns(X)
+        if not positions:
+            raise
+        error = exc
+    A = aff.matrix()
+    read = [label for j, label in zip(positions, labels) if np.any(A[:, j] != 0)]
+    if read:  # pragma: no cover - such a pipeline cannot be fitted
+        raise ValueError(
+            f"The columns {read} of X are not numbers but reach the smoothing step."
+        ) from error
+    kept = np.setdiff1d(np.arange(A.shape[1]), positions)
+    if kept.size == 0:
+        raise ValueError(
+            "X has no numeric column: there is nothing to certify in raw space."
+        ) from error
+    if hasattr(X, "iloc"):
+        numeric = X.iloc[:, kept]
+        names = list(X.columns[kept])
+    else:
+        numeric = np.asarray(X, dtype=object)[:, kept]
+        names = kept.tolist()
+    X_raw = check_array(numeric, dtype=np.float64)
+    return X_raw, Affine(A[:, kept], aff.offset, False), names
 
 
 def _pull_back_covariances(covariances, aff, non_injective):
@@ -286,9 +375,10 @@ def certify(estimator, X, *, radius=None, non_injective="ellipsoid"):
         aff = aff.then(step_affine(name, step, aff.n_features_out))
         names.append(name)
     # after the steps were read, so that a non-affine step (an encoder of string
-    # columns) is named before the strings fail to convert
-    X_raw = check_array(X, dtype=np.float64)
-    if X_raw.shape[1] != d:
+    # columns) is named before the strings fail to convert; text columns that
+    # the preprocessing drops are left out of the raw space
+    X_raw, aff, kept = _numeric_raw_inputs(X, aff)
+    if X_raw.shape[1] != aff.n_features_in:
         raise ValueError(f"X has {X_raw.shape[1]} features, but the pipeline expects {d}.")
     if names:
         Xt = estimator[:-1].transform(X)
@@ -319,4 +409,7 @@ def certify(estimator, X, *, radius=None, non_injective="ellipsoid"):
         )
     if cert.index is None and row_index(X) is not None:
         cert = cert._replace(index=row_index(X))
-    return pull_back(cert, aff, X_raw, non_injective=non_injective, steps=names)
+    cert = pull_back(cert, aff, X_raw, non_injective=non_injective, steps=names)
+    if kept is not None:
+        cert = cert._replace(pullback_info={**cert.pullback_info, "raw_columns": kept})
+    return cert

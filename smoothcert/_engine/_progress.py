@@ -11,6 +11,15 @@ that bound: the total is revised as the real counts become known (chunk by chunk
 with workers, :meth:`Progress.revise_total`) and set to the count made when the
 call ends, so that the bar always ends at 100 %.
 
+With workers, the bar's rate is not tqdm's own (predictions counted over the
+time since the bar started): chunks finish in bursts, one per worker at about
+the same time, and the first one arrives after the workers' start-up, so that
+rate, and the remaining time tqdm derives from it, were several times too
+slow at the first updates. Each chunk reports the seconds its worker spent on
+it; the rate shown is the workers' measured throughput together
+(:meth:`Progress.set_throughput`), so the remaining time is the predictions
+still to make at the speed the workers actually run at, start-up excluded.
+
 Before any draw, a call whose projected time -- its predictions at the base
 model's measured speed (:func:`prediction_seconds`), shared among the workers,
 plus at least :data:`SECONDS_PER_PASS` per iteration of the covariance search --
@@ -127,6 +136,34 @@ def warn_if_costly(n_predictions, seconds_per_prediction, what, advice, *, n_wor
     return seconds
 
 
+#: tqdm bar classes whose rate the caller can set, by the tqdm class they extend.
+_BAR_CLASSES = {}
+
+
+def _bar_class(tqdm):
+    """A subclass of ``tqdm`` whose ``format_dict`` carries a rate set by the caller.
+
+    ``format_dict`` is tqdm's public view of a bar, and its ``rate`` (an override
+    of tqdm's average speed) sets the rate and the remaining time shown; the
+    subclass replaces it by :attr:`measured_rate` once that is set.
+    """
+    cls = _BAR_CLASSES.get(tqdm)
+    if cls is None:
+
+        class _MeasuredRateBar(tqdm):
+            measured_rate = None
+
+            @property
+            def format_dict(self):
+                values = super().format_dict
+                if self.measured_rate is not None:
+                    values["rate"] = self.measured_rate
+                return values
+
+        cls = _BAR_CLASSES[tqdm] = _MeasuredRateBar
+    return cls
+
+
 class Progress:
     """Counts the base-model predictions of one call and shows them as a bar.
 
@@ -147,11 +184,14 @@ class Progress:
         Predictions counted so far.
     total : int
         The current total.
+    throughput : float or None
+        The rate set by :meth:`set_throughput` (None: tqdm's own).
     """
 
     def __init__(self, total, desc, verbose):
         self.total = int(total)
         self.done = 0
+        self.throughput = None
         self._bar = None
         if verbose:
             try:
@@ -159,7 +199,7 @@ class Progress:
             except ImportError:  # pragma: no cover - tqdm is optional
                 tqdm = None
             if tqdm is not None:
-                self._bar = tqdm(
+                self._bar = _bar_class(tqdm)(
                     total=self.total, desc=desc, unit="pred", unit_scale=True, leave=False,
                     smoothing=0.1,
                 )
@@ -177,6 +217,21 @@ class Progress:
             self._bar.update(int(n))
         if self.done > self.total:
             self._set_total(self.done)
+
+    def set_throughput(self, predictions_per_second):
+        """Show this rate (predictions per second), and the remaining time at it.
+
+        Set by the parallel runs from the seconds the workers spent on their
+        chunks: tqdm's own rate, counted from the start of the bar, includes
+        the workers' start-up and sees the chunks of all workers finish
+        together. A rate that is not a finite positive number is ignored.
+        """
+        rate = float(predictions_per_second)
+        if not (np.isfinite(rate) and rate > 0):
+            return
+        self.throughput = rate
+        if self._bar is not None:
+            self._bar.measured_rate = rate
 
     def revise_total(self, total):
         """Replace the total by a better projection (never below the count made)."""

@@ -12,6 +12,7 @@ Adapters return class *indices* into the smoothing estimator's ``classes_``.
 """
 
 import functools
+import sys
 
 import numpy as np
 from sklearn.frozen import FrozenEstimator
@@ -20,12 +21,16 @@ __all__ = ["make_adapter", "is_torch_net"]
 
 
 def is_torch_net(estimator):
-    """Whether ``estimator`` is a skorch net (fitted or not)."""
-    try:
-        from skorch import NeuralNet
-    except ImportError:  # pragma: no cover - skorch is optional
+    """Whether ``estimator`` is a skorch net (fitted or not).
+
+    skorch is not imported for the check: a skorch net exists only once skorch
+    has been imported (creating or unpickling one imports it), and importing
+    skorch (and torch) costs more than a second, in every joblib worker too.
+    """
+    skorch = sys.modules.get("skorch")
+    if skorch is None:
         return False
-    return isinstance(estimator, NeuralNet)
+    return isinstance(estimator, skorch.NeuralNet)
 
 
 def _unwrap_frozen(estimator):

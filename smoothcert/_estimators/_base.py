@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validat
 
 from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
 from .._certify._certificate import Certificate, row_index
+from .._certify._pullback import non_numeric_columns
 from .._certify._procedures import certify_rows, predict_rows, smoothed_frequencies
 from .._certify._stats import clopper_pearson_lower, soft_lower_bound, target_probability
 from .._engine import _progress
@@ -125,6 +126,8 @@ def _refuse_missing(X):
         values = np.asarray(X)
     except (TypeError, ValueError):
         return
+    if values.dtype.kind in "OUS" and values.ndim == 2:
+        _refuse_text(X)
     if values.dtype.kind not in "fiub" or values.ndim != 2 or np.all(np.isfinite(values)):
         return  # not real numbers (validate_data names the problem), or all finite
     row, column = np.argwhere(~np.isfinite(values))[0]
@@ -135,6 +138,25 @@ def _refuse_missing(X):
         "all): randomized smoothing adds noise to every feature of every input and needs "
         "finite numbers. Impute or drop missing values (and replace infinite ones) before "
         "smoothing."
+    )
+
+
+def _refuse_text(X):
+    """Refuse columns that are not numbers with smoothcert's message, naming them."""
+    positions, labels = non_numeric_columns(X)
+    if not positions:
+        return
+    raise ValueError(
+        f"X has columns that are not numbers: {labels[:10]}"
+        f"{' ...' if len(labels) > 10 else ''} (positions {positions[:10]}). A smoothing "
+        "estimator draws noise in the space of X and reads every column as a number, "
+        "even when its base model drops or encodes some columns. Ways out: (1) pass X "
+        "without these columns when the base model does not use them; (2) encode them as "
+        "numbers (category codes) and leave them out of the noise with noise_features="
+        "[the numeric columns]; (3) smooth after the preprocessing, "
+        "make_pipeline(column_transformer, SmoothedClassifier(...)), and certify with "
+        "smoothcert.certify(pipeline, X), which accepts text columns that the "
+        "ColumnTransformer drops."
     )
 
 

@@ -10,12 +10,20 @@ model to the workers to a few pickles per call (the covariance search alone make
 hundreds of Monte-Carlo calls, and parallelizing each of them separately cost more
 than it saved).
 
+Progress with workers: each chunk is counted when it finishes, and comes back
+with the seconds its worker spent on it. The bar's rate is the workers'
+throughput measured that way (``concurrency * predictions / busy seconds`` of the
+finished chunks, the concurrency being the number of workers, at most the
+number of chunks): the workers' start-up and the bursts of chunks finishing
+together do not distort the remaining time it shows.
+
 Inside a worker, BLAS, OpenMP and torch thread pools are limited to the worker's
 share of the cores, so that ``n_jobs`` workers do not oversubscribe them.
 """
 
 import os
 import sys
+import time
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -79,7 +87,8 @@ def run_in_chunks(work, X, n_jobs, progress):
     progress : Progress
         Counts the predictions: block by block serially; with workers, chunk by
         chunk as each one finishes, in whatever order, the total being revised
-        from the predictions per row of the finished chunks.
+        from the predictions per row of the finished chunks and the rate set to
+        the workers' measured throughput (:meth:`Progress.set_throughput`).
 
     Returns
     -------
@@ -98,9 +107,16 @@ def run_in_chunks(work, X, n_jobs, progress):
     )
     parts = [None] * len(chunks)
     rows_done = 0
-    for k, (result, count) in results:
+    concurrency = min(workers, len(chunks))
+    counted, busy = 0, 0.0
+    for k, (result, count), seconds in results:
         parts[k] = result
         rows_done += len(chunks[k])
+        counted += count
+        busy += seconds
+        if busy > 0:
+            # the workers' speed while they work: start-up and shipping excluded
+            progress.set_throughput(concurrency * counted / busy)
         progress.update(count)
         # the rows still to run will cost what the finished ones did, per row
         progress.revise_total(progress.done * n / rows_done)
@@ -108,5 +124,8 @@ def run_in_chunks(work, X, n_jobs, progress):
 
 
 def _run_indexed(k, work, X, threads):
-    """``(k, _run_chunk(...))``: chunk ``k``'s result, tagged to be put back in order."""
-    return k, _run_chunk(work, X, threads)
+    """``(k, _run_chunk(...), seconds)``: chunk ``k``'s result, tagged to be put back in
+    order, and the seconds the worker spent on it (measured in the worker)."""
+    start = time.perf_counter()
+    out = _run_chunk(work, X, threads)
+    return k, out, time.perf_counter() - start

@@ -133,3 +133,72 @@ def _preview(names, limit=8):
     if len(names) > limit:
         shown += f", ... ({len(names) - limit} more)"
     return shown
+
+
+def parse_noise_features(text, n_features, names=None):
+    """The column indices of ``--noise-features``: comma-separated names or indices.
+
+    A field that is one of ``names`` is that column; otherwise it must be a
+    whole number, the index of the column from 0 in the model's order.
+
+    Parameters
+    ----------
+    text : str
+        The option's value, e.g. ``"age,income"`` or ``"0,2"``.
+    n_features : int
+        Number of columns of the estimator that receives the noise.
+    names : sequence of str, default=None
+        Their names, when known (the model's feature names, or the data file's
+        header).
+
+    Returns
+    -------
+    indices : ndarray of int
+        Sorted, distinct column indices.
+
+    Raises
+    ------
+    CLIError
+        An empty field, an unknown name, an index out of range or a column
+        named twice.
+
+    Examples
+    --------
+    >>> parse_noise_features("income, age", 3, ["age", "income", "city"])
+    array([0, 1])
+    >>> parse_noise_features("2", 3)
+    array([2])
+    """
+    names = None if names is None else [str(name) for name in names]
+    fields = [field.strip() for field in str(text).split(",")]
+    if not fields or any(not field for field in fields):
+        raise CLIError(
+            f"--noise-features {text!r} has an empty field: give comma-separated column "
+            "names or indices, e.g. --noise-features age,income or --noise-features 0,2."
+        )
+    indices = []
+    for field in fields:
+        if names is not None and field in names:
+            indices.append(names.index(field))
+        elif field.isdigit():
+            index = int(field)
+            if index >= n_features:
+                raise CLIError(
+                    f"--noise-features: column index {index} is out of range for "
+                    f"{n_features} columns (indices count from 0)."
+                )
+            indices.append(index)
+        elif names is None:
+            raise CLIError(
+                f"--noise-features: {field!r} is not a column index and the columns have "
+                "no names (the model was not fitted on named columns and the data file has "
+                "no header): give indices from 0."
+            )
+        else:
+            raise CLIError(
+                f"--noise-features: no column is named {field!r}; the columns are "
+                f"{_preview(names)} (or give indices from 0)."
+            )
+    if len(set(indices)) != len(indices):
+        raise CLIError(f"--noise-features names a column twice: {text!r}.")
+    return np.array(sorted(indices), dtype=np.int64)

@@ -169,7 +169,30 @@ def cmd_certify(args):
         "n_jobs": args.n_jobs,
         "verbose": _progress_enabled(args.quiet),
     }
-    estimator = build_certifier(model, X, args.method, params)
+    X_train = None
+    if args.train_data is not None:
+        X_train, _ = match_columns(load_matrix(args.train_data, "training data"),
+                                   *feature_info(model))
+    column_names = table.columns if getattr(model, "feature_names_in_", None) is None else None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        estimator = build_certifier(model, X, args.method, params,
+                                    noise_features=args.noise_features,
+                                    column_names=column_names, X_train=X_train)
+    smoother = estimator[-1] if hasattr(estimator, "steps") else estimator
+    if args.method not in (None, "fixed") and getattr(smoother, "guarantee", None) == "per-covariance":
+        print(
+            f"note: without training data, --method {args.method} certifies each input with "
+            "its own searched covariance (guarantee per-covariance), which does not cover the "
+            "classifier CertifiedRegion deploys; pass --train-data TRAIN to fit its covariance "
+            "family and certify that classifier (guarantee deployed).",
+            file=sys.stderr,
+        )
+    elif X_train is not None and not (args.method not in (None, "fixed")
+                                      or args.noise_features is not None):
+        print("note: --train-data is only used with --method isotropic, diagonal or "
+              "riemannian (to fit the deployed classifier's covariance family); it was not "
+              "used.", file=sys.stderr)
     classes = np.asarray(estimator.classes_)
     labels = load_labels(args.labels, classes, X.shape[0]) if args.labels else None
     if note:

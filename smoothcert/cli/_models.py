@@ -1,7 +1,8 @@
 """Models of ``smoothcert certify``: safe loading, and the estimator that certifies.
 
 Models are read with skops, which builds only trusted types: skops' defaults,
-the estimators defined in smoothcert and a few plain scikit-learn data holders
+the estimators defined in smoothcert, its forms of covariances (the family of a
+deployed CertifiedRegion) and a few plain scikit-learn data holders
 (:data:`EXTRA_TRUSTED_TYPES`); any other type is refused unless the user
 passes ``--trust``. Pickle/joblib files, which execute arbitrary code when
 loaded, need ``--unsafe-pickle``.
@@ -11,6 +12,9 @@ import importlib
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
+from ._columns import parse_noise_features
 from ._errors import CLIError
 
 #: Classes of scikit-learn that skops does not trust by default but that are
@@ -63,6 +67,39 @@ def is_smoothcert_estimator(type_name):
     )
 
 
+def is_smoothcert_covariances(type_name):
+    """Whether ``type_name`` names a form of per-row covariances defined in smoothcert.
+
+    These plain data holders (arrays of variances, scales or matrices) are kept
+    by a :class:`~smoothcert.CertifiedRegion` fitted with
+    ``guarantee="deployed"`` (its covariance family), and trusted like
+    smoothcert's estimators.
+
+    Examples
+    --------
+    >>> is_smoothcert_covariances("smoothcert._geometry._forms._full.FullCovariances")
+    True
+    >>> is_smoothcert_covariances("smoothcert._geometry._forms._base.np")
+    False
+    """
+    if not type_name.startswith("smoothcert."):
+        return False
+    module_name, _, class_name = type_name.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return False
+    from .._geometry._forms import RowCovariances
+
+    obj = getattr(module, class_name, None)
+    return (
+        isinstance(obj, type)
+        and obj.__module__ == module_name
+        and obj.__qualname__ == class_name
+        and issubclass(obj, RowCovariances)
+    )
+
+
 def load_model(path, *, trust=False, unsafe_pickle=False):
     """Load a fitted model from a skops file (or, explicitly, a pickle/joblib file).
 
@@ -72,8 +109,8 @@ def load_model(path, *, trust=False, unsafe_pickle=False):
         The model file.
     trust : bool, default=False
         Also build the types of the skops file that are not trusted by
-        default (skops' defaults, smoothcert's estimators and
-        :data:`EXTRA_TRUSTED_TYPES` are).
+        default (skops' defaults, smoothcert's estimators and forms of
+        covariances, and :data:`EXTRA_TRUSTED_TYPES` are).
     unsafe_pickle : bool, default=False
         Load with joblib (pickle), which executes arbitrary code.
 
@@ -112,7 +149,10 @@ def load_model(path, *, trust=False, unsafe_pickle=False):
     except Exception as exc:  # a corrupt or foreign zip archive
         raise CLIError(f"{path} is not a valid skops file: {exc}") from None
     unknown = [
-        t for t in untrusted if t not in EXTRA_TRUSTED_TYPES and not is_smoothcert_estimator(t)
+        t for t in untrusted
+        if t not in EXTRA_TRUSTED_TYPES
+        and not is_smoothcert_estimator(t)
+        and not is_smoothcert_covariances(t)
     ]
     if unknown and not trust:
         raise CLIError(
@@ -143,21 +183,42 @@ def feature_info(model):
     return getattr(model, "n_features_in_", None), getattr(model, "feature_names_in_", None)
 
 
-def _configure(smoother, method, params):
-    """Apply ``--method`` and the numeric options to a fitted smoothing estimator."""
+def _keeps_its_family(smoother, method):
+    """Whether ``smoother`` is a CertifiedRegion of ``method`` with a fitted deployed family."""
+    return (
+        getattr(smoother, "method", None) == method
+        and getattr(smoother, "guarantee", None) == "deployed"
+        and hasattr(smoother, "_family")
+    )
+
+
+def _configure(smoother, method, params, X_train=None):
+    """Apply ``--method``, the numeric options and ``--train-data`` to a fitted smoothing estimator.
+
+    With a data-dependent ``method`` and training inputs ``X_train`` (in the
+    space the smoothing estimator reads), the deployed classifier's family of
+    covariances is fitted on them (``guarantee="deployed"``); without them the
+    command certifies each input with its own searched covariance
+    (``guarantee="per-covariance"``), unless the model already is a
+    CertifiedRegion of that method with its deployed family.
+    """
     from .._estimators._region import CertifiedRegion
     from .._estimators._smoothed import SmoothedClassifier
 
+    fit_family = False
     if method is not None:
-        # The command has no training data: the deployed guarantee's family of
-        # covariances cannot be fitted for another method, so a --method
-        # certifies each input with its own searched covariance.
+        data_dependent = method != "fixed"
+        guarantee = "per-covariance"
+        if data_dependent and X_train is not None:
+            guarantee, fit_family = "deployed", True
+        elif data_dependent and _keeps_its_family(smoother, method):
+            guarantee = "deployed"
         if isinstance(smoother, SmoothedClassifier):
-            if method != "fixed":
+            if data_dependent:
                 # Same base model, settings and fitted state; nothing is trained.
-                smoother = smoother._convert(CertifiedRegion, method=method, guarantee="per-covariance")
+                smoother = smoother._convert(CertifiedRegion, method=method, guarantee=guarantee)
         elif isinstance(smoother, CertifiedRegion):
-            smoother.set_params(method=method, guarantee="per-covariance")
+            smoother.set_params(method=method, guarantee=guarantee)
         elif "method" in smoother.get_params(deep=False):
             smoother.set_params(method=method)
         else:
@@ -173,10 +234,39 @@ def _configure(smoother, method, params):
                 + "."
             )
         smoother.set_params(**{key: value})
+    if params.get("noise_features") is not None and not fit_family and _keeps_its_family(
+        smoother, getattr(smoother, "method", None)
+    ):
+        # the family was fitted for the model's noise columns
+        if X_train is None:
+            raise CLIError(
+                "--noise-features changes the columns of the deployed classifier's "
+                "covariance family, fitted for the model's own: pass --train-data to fit "
+                "it again on these columns."
+            )
+        fit_family = True
+    if fit_family:
+        if X_train.shape[1] != smoother.n_features_in_:
+            raise CLIError(
+                f"the training data have {X_train.shape[1]} columns but the smoothing step "
+                f"reads {smoother.n_features_in_}."
+            )
+        # the base model is not trained again: only the covariance family and its
+        # selector are fitted, on the training inputs (no labels needed)
+        smoother._fit_family(np.asarray(X_train, dtype=np.float64))
     return smoother
 
 
-def build_certifier(model, X, method=None, params=None):
+def _noise_columns(smoother, text, column_names):
+    """``--noise-features`` as column indices of the smoothing estimator's input."""
+    names = getattr(smoother, "feature_names_in_", None)
+    if names is None:
+        names = column_names
+    return parse_noise_features(text, smoother.n_features_in_, names)
+
+
+def build_certifier(model, X, method=None, params=None, *, noise_features=None,
+                    column_names=None, X_train=None):
     """A fitted estimator that :func:`smoothcert.certify` accepts, for ``model``.
 
     Parameters
@@ -191,6 +281,17 @@ def build_certifier(model, X, method=None, params=None):
     params : dict, default=None
         Settings to override (``None`` values are skipped), for example
         ``{"sigma": 0.5, "n_samples": 1000}``.
+    noise_features : str, default=None
+        ``--noise-features``: comma-separated names or indices of the columns
+        that receive noise (see :func:`~smoothcert.cli._columns.parse_noise_features`),
+        columns of the smoothing step's input (for a pipeline, of its last step).
+    column_names : sequence of str, default=None
+        Names of the columns of ``X`` when the model records none (the data
+        file's header).
+    X_train : ndarray of shape (n_train, n_features), default=None
+        ``--train-data``: raw training inputs. With a data-dependent
+        ``method``, the deployed classifier's covariance family is fitted on
+        them (after the preprocessing of a pipeline).
 
     Returns
     -------
@@ -211,13 +312,20 @@ def build_certifier(model, X, method=None, params=None):
 
     from .._estimators._smoothed import SmoothedClassifier
 
-    params = params or {}
+    params = dict(params or {})
     if isinstance(model, Pipeline) and hasattr(model.steps[-1][1], "certify"):
         name, last = model.steps[-1]
-        model.steps[-1] = (name, _configure(last, method, params))
+        if noise_features is not None:
+            # columns of the last step's input: the pipeline's raw names do not apply
+            params["noise_features"] = _noise_columns(last, noise_features, None)
+        if X_train is not None:
+            X_train = np.asarray(model[:-1].transform(X_train), dtype=np.float64)
+        model.steps[-1] = (name, _configure(last, method, params, X_train))
         return model
     if hasattr(model, "certify"):
-        return _configure(model, method, params)
+        if noise_features is not None:
+            params["noise_features"] = _noise_columns(model, noise_features, column_names)
+        return _configure(model, method, params, X_train)
     if not (is_classifier(model) or (hasattr(model, "predict") and hasattr(model, "classes_"))):
         raise CLIError(
             f"the model ({type(model).__name__}) is neither a smoothing estimator nor a "
@@ -230,4 +338,6 @@ def build_certifier(model, X, method=None, params=None):
     # A frozen base is not trained again: fit(X) takes the classes from it and
     # records the input shape.
     smoother = SmoothedClassifier(FrozenEstimator(model)).fit(X)
-    return _configure(smoother, method or "fixed", params)
+    if noise_features is not None:
+        params["noise_features"] = _noise_columns(smoother, noise_features, column_names)
+    return _configure(smoother, method or "fixed", params, X_train)

@@ -154,7 +154,8 @@ def _add_certify(sub):
         ),
         epilog=(
             "Model files are read with skops; types outside skops' trusted defaults "
-            "and smoothcert's estimators are refused unless --trust is given. "
+            "and smoothcert's estimators (with their covariances) are refused unless "
+            "--trust is given. "
             "Pickle/joblib files need --unsafe-pickle. The output is written chunk "
             "by chunk as rows are certified (the first chunk replaces an existing "
             "file atomically, the next ones are appended whole), so an interrupted "
@@ -172,6 +173,23 @@ def _add_certify(sub):
         "--method", choices=METHODS, default=None,
         help="noise: fixed (RS), isotropic (DDRS), diagonal (ANCER) or riemannian "
         "(full SPD). Default: the model's own, or fixed for a plain classifier",
+    )
+    cert.add_argument(
+        "--train-data", default=None, metavar="TRAIN",
+        help="training inputs (same formats and columns as DATA; no labels needed): with "
+        "--method isotropic, diagonal or riemannian, the covariance family of the classifier "
+        "CertifiedRegion deploys is fitted on them, and the certificates hold for that "
+        "classifier (guarantee 'deployed'). Without it, such a --method certifies each input "
+        "with its own searched covariance (guarantee 'per-covariance'), which does not cover "
+        "the deployed classifier",
+    )
+    cert.add_argument(
+        "--noise-features", default=None, metavar="COLUMNS",
+        help="comma-separated columns that receive noise, by name (the model's feature "
+        "names, or the header of DATA) or by index from 0 in the model's column order; "
+        "the other columns stay fixed in every draw and the certificates cover "
+        "perturbations of these columns only. For a pipeline: columns of its last step's "
+        "input. Default: the model's own setting (every column for a plain classifier)",
     )
     cert.add_argument(
         "--sigma", type=_positive_float, default=None, help="noise level (start of the search)"

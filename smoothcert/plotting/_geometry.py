@@ -94,10 +94,15 @@ def _class_label(c):
     return f"class {c}" if isinstance(c, (Integral, Real, np.number, np.bool_)) else str(c)
 
 
-def _ellipse_params(certificate, rows):
-    """Widths, heights (full axis lengths) and angles in degrees of the ellipses."""
-    w, v = np.linalg.eigh(certificate.covariance[rows])
-    r = certificate.mahalanobis_radius[rows]
+def _ellipse_params(certificate, rows, matrices=None, radii=None):
+    """Widths, heights (full axis lengths) and angles in degrees of the ellipses.
+
+    Those of the class ellipses by default; of ``{d : d^T M^-1 d <= r^2}`` for
+    other ``matrices`` ``M`` of the rows and ``radii`` ``r`` (selection regions).
+    """
+    w, v = np.linalg.eigh(certificate.covariance[rows] if matrices is None else matrices)
+    r = certificate.mahalanobis_radius[rows] if radii is None else radii
+    w = np.maximum(w, 0.0)
     major = v[:, :, 1]  # eigenvector of the largest eigenvalue
     angles = np.degrees(np.arctan2(major[:, 1], major[:, 0]))
     return 2 * r * np.sqrt(w[:, 1]), 2 * r * np.sqrt(w[:, 0]), angles

@@ -4,6 +4,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from .._certify._certificate import embed_matrices
 from ._base import _check_certificate, _class_index, _get_axes, check_matplotlib_support
 from ._geometry import (
     _check_2d,
@@ -26,8 +27,11 @@ class CertifiedRegionsDisplay:
 
     For each certified input ``x``, the ellipse ``{x + d : d^T Sigma^-1 d <=
     r^2}`` of its :class:`~smoothcert.Certificate` (coloured by the predicted
-    class), the largest l2 ball inside it (dashed; its radius is
-    :attr:`Certificate.radius`, what certified accuracy checks), the input
+    class; for a certificate of the deployed classifier of
+    :class:`~smoothcert.CertifiedRegion`, its intersection with the selection
+    region, whose boundary is drawn dotted), the largest l2 ball inside it
+    (dashed; its radius is :attr:`Certificate.radius`, what certified accuracy
+    checks), the input
     itself (coloured by its true label when given), a cross for each
     abstention, and optionally the decision regions of the model in the
     background.
@@ -64,6 +68,16 @@ class CertifiedRegionsDisplay:
     balls_ : matplotlib.collections.EllipseCollection or None
         The largest l2 balls inside the regions, dashed (``None`` when
         ``show_balls=False`` or no region is drawn).
+    selections_ : matplotlib.collections.EllipseCollection or None
+        Certificates with a selection region (``guarantee="deployed"``, see
+        :class:`~smoothcert.Certificate`): the boundaries of the selection
+        regions, dotted. The certified region is the intersection of the
+        class ellipse (:attr:`ellipses_`, then drawn as an outline) and the
+        selection region. ``None`` for other certificates.
+    intersections_ : list of matplotlib.patches.Ellipse or None
+        With selection regions: the certified regions shaded, each class
+        ellipse filled and clipped to its selection region (the
+        intersection), one per drawn region. ``None`` for other certificates.
     points_ : matplotlib.collections.PathCollection or None
         The certified inputs (``None`` when every input abstained).
     abstained_ : matplotlib.collections.PathCollection or None
@@ -230,12 +244,17 @@ class CertifiedRegionsDisplay:
         rows = np.flatnonzero(cert.certified)
         if max_regions is not None:
             rows = rows[:max_regions]
-        self.ellipses_ = self.balls_ = None
+        self.ellipses_ = self.balls_ = self.selections_ = self.intersections_ = None
+        selected = cert.selection_covariances is not None
         if rows.size:
             widths, heights, angles = _ellipse_params(cert, rows)
             colour = self.class_colors_[_class_index(cert.prediction[rows], classes, "prediction")]
             face, edge = colour.copy(), colour.copy()
             face[:, 3], edge[:, 3] = 0.12, 0.9
+            if selected:
+                # the region is an intersection: the class ellipse is an outline,
+                # the intersection is shaded below
+                face[:, 3] = 0.0
             style = {"facecolors": face, "edgecolors": edge, "linewidths": 1.0, "zorder": 1}
             style.update(kwargs)
             self.ellipses_ = ax.add_collection(
@@ -245,6 +264,8 @@ class CertifiedRegionsDisplay:
                 ),
                 autolim=False,
             )
+            if selected:
+                self._draw_selection(ax, rows, (widths, heights, angles), colour)
             if show_balls:
                 diameters = 2 * cert.radius[rows]
                 # with noise on one column only, the "ball" is a segment along it
@@ -290,7 +311,14 @@ class CertifiedRegionsDisplay:
                        markeredgewidth=0.6, label=_class_label(label))
                 for c, label in zip(self.class_colors_, classes)
             ]
-            if self.ellipses_ is not None:
+            if self.ellipses_ is not None and self.selections_ is not None:
+                handles += [
+                    Patch(facecolor=(0.5, 0.5, 0.5, 0.3), edgecolor="none",
+                          label="certified region (intersection)"),
+                    Patch(facecolor="none", edgecolor="0.35", label="class ellipse"),
+                    Line2D([], [], color="0.15", ls=":", lw=1.2, label="selection region"),
+                ]
+            elif self.ellipses_ is not None:
                 handles.append(
                     Patch(facecolor=(0.5, 0.5, 0.5, 0.15), edgecolor="0.35",
                           label="certified region")
@@ -305,6 +333,48 @@ class CertifiedRegionsDisplay:
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
+
+    def _draw_selection(self, ax, rows, class_ellipses, colour):
+        """The selection regions (dotted outlines) and the shaded intersections.
+
+        A row whose selection is unconstrained (infinite selection radius: every
+        member certifies the class) has no selection boundary; its certified
+        region is its class ellipse, shaded whole.
+        """
+        from matplotlib.collections import EllipseCollection
+        from matplotlib.patches import Ellipse
+
+        cert = self.certificate
+        r_h = cert.selection_mahalanobis_radius[rows]
+        finite = np.isfinite(r_h)
+        matrices = cert.selection_covariances.matrices()[rows]
+        if matrices.shape[-1] != cert.n_features:
+            # selection noise on the columns noise_features only: zero elsewhere
+            matrices = embed_matrices(matrices, cert.noise_features, cert.n_features)
+        widths, heights, angles = _ellipse_params(
+            cert, rows, matrices=matrices, radii=np.where(finite, r_h, 0.0)
+        )
+        points = cert.center[rows]
+        self.selections_ = ax.add_collection(
+            EllipseCollection(
+                widths[finite], heights[finite], angles[finite], units="xy",
+                offsets=points[finite], offset_transform=ax.transData, facecolors="none",
+                edgecolors="0.15", linewidths=1.2, linestyles=":", zorder=1.5,
+            ),
+            autolim=False,
+        )
+        shade = colour.copy()
+        shade[:, 3] = 0.3
+        self.intersections_ = []
+        for i, centre in enumerate(points):
+            region = Ellipse(centre, class_ellipses[0][i], class_ellipses[1][i],
+                             angle=class_ellipses[2][i], facecolor=shade[i], edgecolor="none",
+                             zorder=0.9)
+            ax.add_patch(region)
+            if finite[i]:
+                region.set_clip_path(Ellipse(centre, widths[i], heights[i], angle=angles[i],
+                                             transform=ax.transData))
+            self.intersections_.append(region)
 
     def _view_extent(self):
         if self.extent is not None:
