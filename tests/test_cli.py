@@ -834,3 +834,31 @@ def test_a_deployed_region_keeps_its_family_for_its_own_method(tmp_path, capsys,
     code, _, err = _run(capsys, "certify", "--model", tmp_path / "region.skops", "--data",
                         paths["npy"], "--out", out, "--noise-features", "0", "-q")
     assert code == 1 and "--train-data" in err
+
+
+def test_a_pipeline_with_training_data_and_noise_features(tmp_path, capsys, data):
+    # the training inputs go through the pipeline's preprocessing to fit the family;
+    # --noise-features names columns of the last step's input
+    X, y, paths = data
+    pipe = make_pipeline(StandardScaler(), SmoothedClassifier(n_samples=300, random_state=0))
+    pipe.fit(X * [5.0, 1.0], y)
+    sio.dump(pipe, tmp_path / "pipe.skops")
+    np.save(tmp_path / "Xs.npy", X * [5.0, 1.0])
+    X_train, _ = _blobs(30, seed=5)
+    np.save(tmp_path / "train.npy", X_train * [5.0, 1.0])
+    out = tmp_path / "certs.csv"
+    code, stdout, err = _run(capsys, "certify", "--model", tmp_path / "pipe.skops", "--data",
+                             tmp_path / "Xs.npy", "--out", out, "--method", "isotropic",
+                             "--n-iter", 2, "--train-data", tmp_path / "train.npy",
+                             "--noise-features", "1", "-q")
+    assert code == 0, err
+    rows = _read_csv(out)
+    assert {r["guarantee"] for r in rows} == {"deployed"}
+    assert {r["noise_features"] for r in rows} == {"1"}  # raw column 1 feeds scaled column 1
+    assert sum(r["abstained"] == "False" for r in rows) >= 15
+    # training data with other columns are refused
+    np.save(tmp_path / "train3.npy", np.ones((5, 3)))
+    code, _, err = _run(capsys, "certify", "--model", tmp_path / "pipe.skops", "--data",
+                        tmp_path / "Xs.npy", "--out", out, "--method", "isotropic",
+                        "--train-data", tmp_path / "train3.npy", "-q")
+    assert code == 1 and "features" in err
