@@ -38,7 +38,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
-from _common import environment, limit_threads, print_table  # noqa: E402
+from _common import environment, limit_threads, print_table, search_certificates  # noqa: E402
 from _mnist import mnist, noisy_lenet, peer_scales  # noqa: E402
 
 RADII = (0.5, 1.0, 1.5, 2.0)
@@ -83,7 +83,8 @@ def smoothcert_rows(args, methods, data=None):
     for method in methods:
         region = CertifiedRegion(FrozenEstimator(net), method=method, sigma=args.sigma, n_iter=args.iterations,
                                  n_samples_optim=args.samples, n_samples=args.n_samples,
-                                 random_state=args.seed).fit(X_train[:10], y_train[:10])
+                                 random_state=args.seed,
+                                 **search_certificates(CertifiedRegion)).fit(X_train[:10], y_train[:10])
         start = time.perf_counter()
         cert = region.certify(X_test)
         rows.append(summarize(method, cert, y_test, time.perf_counter() - start))

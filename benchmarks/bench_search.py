@@ -40,7 +40,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
-from _common import environment, limit_threads, print_table, small_relu_net  # noqa: E402
+from _common import environment, limit_threads, print_table, search_certificates, small_relu_net  # noqa: E402
 from _dimproblems import Problem  # noqa: E402
 
 METHODS = ("fixed", "isotropic", "diagonal", "riemannian")
@@ -121,7 +121,8 @@ def smoothcert_rows(args, problems, methods):
         for method in methods:
             region = CertifiedRegion(FrozenEstimator(model), method=method, n_iter=n_iter,
                                      n_samples_optim=args.samples, n_samples=args.n_samples,
-                                     random_state=args.seed).fit(Xtr[:20], ytr[:20])
+                                     random_state=args.seed,
+                                     **search_certificates(CertifiedRegion)).fit(Xtr[:20], ytr[:20])
             start = time.perf_counter()
             cert = region.certify(Xt)
             rows.append(_row(method, cert, yt, time.perf_counter() - start, normal))

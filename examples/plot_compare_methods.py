@@ -76,8 +76,9 @@ table.round(2)
 # .. note::
 #    A data-dependent certificate covers the classifier smoothed with *that
 #    input's* covariance (``guarantee="per-covariance"``), not the map
-#    ``x -> g_{Sigma_x}(x)`` (Sukenik et al., 2022); see memory-based
-#    certification for the sound deployed classifier.
+#    ``x -> g_{Sigma_x}(x)`` (Sukenik et al., 2022). This figure compares the
+#    searches, so it certifies that way; ``CertifiedRegion``'s default,
+#    ``guarantee="deployed"``, certifies the classifier its ``predict`` uses.
 
 # %%
 # Certified regions and certified accuracy

@@ -5,9 +5,12 @@ Memory-based certification
 
 A data-dependent certificate (:class:`~smoothcert.CertifiedRegion` with a
 searched covariance) says that the classifier smoothed with *this input's*
-covariance is constant on the certified ellipsoid. A deployed model optimizes
-a new covariance at every query, so a neighbour inside the ellipsoid may get
-another class (Súkeník et al., 2022). This example shows it happening, then
+covariance is constant on the certified ellipsoid
+(``guarantee="per-covariance"``). A model that optimizes a new covariance at
+every query, as such an estimator's ``predict`` does, may give a neighbour
+inside the ellipsoid another class (Súkeník et al., 2022). (The default
+``guarantee="deployed"`` is a stateless remedy: its certificates hold for its
+own ``predict``; see the user guide's page on guarantees.) This example shows it happening, then
 applies the remedy of Alfarra et al.: a :class:`~smoothcert.CertificateMemory`
 that keeps the certified regions in order, answers queries inside them with the
 stored class, and shrinks new regions until regions of different classes are
@@ -46,7 +49,12 @@ X_train, X_test, y_train, y_test = train_test_split(
 )
 
 region = CertifiedRegion(
-    SVC(), method="riemannian", n_iter=N_ITER, n_samples=N_SAMPLES, random_state=0
+    SVC(),
+    method="riemannian",
+    guarantee="per-covariance",  # the certificate of each input's own covariance
+    n_iter=N_ITER,
+    n_samples=N_SAMPLES,
+    random_state=0,
 ).fit(X_train, y_train)
 cert = region.certify(X_test)
 print(cert)
