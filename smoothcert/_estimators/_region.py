@@ -346,8 +346,8 @@ class CertifiedRegion(BaseSmoothing):
         low, high = search.check(self.sigma)
         self._check_sigma_range(low, high)
         spread = high / low
-        forms = search.stages(MAX_RIEMANNIAN_FEATURES)
-        if any(form.kind in ("full", "lowrank") for form in forms) and spread > MAX_RIEMANNIAN_SCALE_RATIO:
+        stages = search.stages(MAX_RIEMANNIAN_FEATURES)
+        if any(stage.kind in ("full", "lowrank") for stage in stages) and spread > MAX_RIEMANNIAN_SCALE_RATIO:
             raise ValueError(
                 f"sigma_bounds={search.sigma_bounds!r} lets the noise scales of one covariance "
                 f"differ by a factor {spread:g} (scale_cap={search.scale_cap!r}); "
