@@ -23,8 +23,8 @@ from sklearn.preprocessing import StandardScaler
 from smoothcert import Certificate, CertifiedRegion, certify
 from smoothcert._certify._selection import (
     best_interval,
-    median_member,
-    median_undecided,
+    selected_member,
+    selection_undecided,
     threshold_certificates,
 )
 from smoothcert._engine._streams import STAGE_SELECTOR, derived_seed, generators
@@ -104,9 +104,46 @@ def test_probe_skorch_deployed_sound(curved_data, method):
 # ------------------------------------------------------------ the pieces
 def test_median_member_and_undecided():
     counts = np.array([[10, 0, 90], [50, 0, 50], [30, 40, 30], [0, 100, 0]])
-    assert median_member(counts).tolist() == [2, 0, 1, 1]
-    undecided = median_undecided(counts, median_member(counts), 0.01)
+    assert selected_member(counts).tolist() == [2, 0, 1, 1]
+    undecided = selection_undecided(counts, selected_member(counts), 0.01)
     assert undecided.tolist() == [False, True, False, False]
+
+
+def test_quantile_member_favours_the_smallest_members():
+    counts = np.array([[10, 0, 90], [25, 0, 75], [15, 10, 75], [0, 100, 0]])
+    # the smallest k with P(h <= k) >= 0.2
+    assert selected_member(counts, 0.2).tolist() == [2, 0, 1, 1]
+    assert selected_member(counts, 0.5).tolist() == [2, 2, 2, 1]
+
+
+def test_quantile_undecided_uses_both_bounds():
+    total = 10_000
+    # P(h <= 0) clearly above 0.2; clearly below; at 0.2 exactly
+    counts = np.array([[3000, 7000], [1000, 9000], [2000, 8000]])
+    member = selected_member(counts, 0.2)
+    assert member.tolist() == [0, 1, 0]
+    undecided = selection_undecided(counts, member, 0.001, 0.2)
+    assert undecided.tolist() == [False, False, True]
+    assert counts.sum(axis=1).tolist() == [total] * 3
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5, 0.8])
+def test_threshold_radius_is_exact_for_a_smoothed_half_space(tau):
+    """``P(h <= 0)`` of a smoothed half-space is ``Phi(-u.x / s)``: its tau level set is a
+    hyperplane, at exactly the distance the threshold radius gives (in units of s)."""
+    from scipy.stats import norm
+
+    from smoothcert._certify._stats import threshold_radius
+
+    s, u = 0.3, np.array([0.6, 0.8])
+    p0 = lambda x: norm.cdf(-(x @ u) / s)  # noqa: E731  P(member <= 0) at x
+    x = np.array([-0.5, -0.2])
+    p = p0(x)
+    r = s * threshold_radius(p, tau)  # l2 radius on which P(h <= 0) >= tau
+    assert r == pytest.approx(s * (norm.ppf(p) - norm.ppf(tau)))
+    # the worst direction is +u: just inside keeps the side, just outside loses it
+    assert p0(x + (r - 1e-6) * u) >= tau
+    assert p0(x + (r + 1e-6) * u) < tau
 
 
 def test_threshold_certificates_sides_and_radii():
@@ -116,6 +153,20 @@ def test_threshold_certificates_sides_and_radii():
     assert at_most[:, 0].tolist() == [True, False, True]
     assert r[0, 0] > 2 and r[1, 0] > 2
     assert r[2, 0] == 0.0  # side "<= 0" chosen, only 40 % of the estimation draws
+
+
+def test_threshold_certificates_at_a_quantile_match_clopper_pearson():
+    from scipy.stats import beta, norm
+
+    sel = np.array([[30, 70], [10, 90]])
+    est = np.array([[3000, 7000], [1000, 9000]])
+    at_most, r = threshold_certificates(sel, est, 0.01, tau=0.2)
+    assert at_most[:, 0].tolist() == [True, False]  # 30 % >= 0.2; 10 % < 0.2
+    # side "<= 0": P(h <= 0) >= 0.2; side "> 0": P(h > 0) > 0.8
+    low0 = beta.ppf(0.01, 3000, 10_000 - 3000 + 1)
+    low1 = beta.ppf(0.01, 9000, 10_000 - 9000 + 1)
+    assert r[0, 0] == pytest.approx(norm.ppf(low0) - norm.ppf(0.2), rel=1e-9)
+    assert r[1, 0] == pytest.approx(norm.ppf(low1) - norm.ppf(0.8), rel=1e-9)
 
 
 def test_best_interval_requires_one_class_and_certified_selection():

@@ -17,22 +17,25 @@ from scipy.linalg import expm
 from smoothcert._geometry._forms import RowCovariances
 from smoothcert._geometry._fisher_rao import clamp_eigenvalues, sym_sqrt
 from smoothcert._engine._streams import optimization_stage
-from smoothcert._geometry._forms import FORMS
 from smoothcert._search._gradients import smoothed_scores
-from smoothcert._search._objectives import _shape_factor, _shape_gradient, _smooth_shape_factor, shape_tangent
+from smoothcert._search._objectives import _shape_factor, _shape_gradient, _smooth_shape_factor
+from smoothcert._search._stages import STAGES, LowRankTangent
 
 
 class _State:
-    """A covariance form's parameters and bounds, as one stage of a search holds them."""
+    """A search stage's parameters and bounds, as the search holds them."""
 
     def __init__(self, kind, theta, low, high, d):
-        self.form, self.theta, self.low, self.high, self.d = FORMS[kind], theta, low, high, d
+        self.stage, self.theta, self.low, self.high, self.d = STAGES[kind](), theta, low, high, d
 
     def covariances(self):
-        return self.form.from_parameters(self.theta, self.d)
+        return self.stage.from_parameters(self.theta, self.d)
 
     def step(self, direction):
-        return self.form.step(self.theta, direction, self.low, self.high)
+        return self.stage.step(self.theta, direction, self.low, self.high)
+
+    def shape_tangent(self, objective, kappa):
+        return self.stage.shape_tangent(self.covariances(), objective, kappa)
 
 
 # --------------------------------------------------------------------- helpers
@@ -174,13 +177,13 @@ def test_stage_projections_of_the_shape_gradient(objective):
     n, d, kappa, eps = 6, 3, 2.0, 1e-6
     v_iso = rng.uniform(-2, 1, size=n)
     state = _State("isotropic", v_iso, np.full(n, -9.0), np.full(n, 9.0), d)
-    g = shape_tangent(state.covariances(), objective, kappa)
+    g = state.shape_tangent(objective, kappa)
     f_iso = lambda v: _shape_factor(np.repeat(np.exp(v)[:, None], d, axis=1), objective, kappa)  # noqa: E731
     assert_allclose((d / 2) * g, (f_iso(v_iso + eps) - f_iso(v_iso - eps)) / (2 * eps), rtol=1e-6)
 
     v_diag = rng.uniform(-2, 1, size=(n, d))
     state = _State("diagonal", v_diag, np.full(n, -9.0), np.full(n, 9.0), d)
-    g = shape_tangent(state.covariances(), objective, kappa)
+    g = state.shape_tangent(objective, kappa)
     for i in range(d):
         step = np.zeros((n, d))
         step[:, i] = eps
@@ -192,7 +195,7 @@ def test_stage_projections_of_the_shape_gradient(objective):
 
     sigma = random_spd(rng, n, d)
     state = _State("full", sigma, np.full(n, 1e-3), np.full(n, 1e3), d)
-    g = shape_tangent(state.covariances(), objective, kappa)
+    g = state.shape_tangent(objective, kappa)
     assert_allclose(g, whitened_shape_gradient(sigma, objective, kappa), atol=1e-12)
 
 
@@ -338,6 +341,26 @@ def test_riemannian_step_stays_spd_within_eigenvalue_bounds(seed):
     root = sym_sqrt(start)
     expected = np.array([r @ expm(w) @ r for r, w in zip(root, small)])
     assert_allclose(wide.step(small), expected, rtol=1e-9, atol=1e-14)
+
+
+def test_stage_norms_are_the_fisher_rao_norm_of_the_whitened_tangent():
+    # sqrt(tr(W^2) / 2) of the dense whitened tangent each stage's vector stands for
+    rng = np.random.default_rng(4)
+    n, d = 5, 4
+    dense_norm = lambda w: np.sqrt(0.5 * np.einsum("nij,nji->n", w, w))  # noqa: E731
+    t = rng.standard_normal(n)
+    assert_allclose(STAGES["isotropic"]().norm(t, d), dense_norm(t[:, None, None] * np.eye(d)), rtol=1e-12)
+    g = rng.standard_normal((n, d))
+    assert_allclose(STAGES["diagonal"]().norm(g, d), dense_norm(_diag(g)), rtol=1e-12)
+    w = random_symmetric(rng, n, d)
+    assert_allclose(STAGES["full"]().norm(w, d), dense_norm(w), rtol=1e-12)
+    # low rank: diag(g) + B C B^T, each part alone (the norm takes them as orthogonal)
+    stage = STAGES["lowrank"]()
+    basis, _ = np.linalg.qr(rng.standard_normal((n, d, 2)))
+    block = random_symmetric(rng, n, 2)
+    assert_allclose(stage.norm(LowRankTangent(np.zeros((n, d)), basis, block), d),
+                    dense_norm(basis @ block @ np.swapaxes(basis, 1, 2)), rtol=1e-12)
+    assert_allclose(stage.norm(LowRankTangent(g, basis, np.zeros((n, 2, 2))), d), dense_norm(_diag(g)), rtol=1e-12)
 
 
 def test_isotropic_and_diagonal_steps_clip_to_the_bounds():

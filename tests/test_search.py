@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from smoothcert import CertifiedRegion
 from smoothcert._geometry._forms import FORMS, RowCovariances
 from smoothcert._search._searches import clipped_gap
+from smoothcert._search._stages import STAGES
 from smoothcert.search import (
     CovarianceSearch,
     DiagonalSearch,
@@ -66,7 +67,7 @@ class ExactBlock:
         p = self.adapter.exact_proba(self.X, covs.matrices())
         return np.stack([1 - p, p], axis=1)
 
-    def statistics(self, covs, tag, weights, *, basis=None, diagonal=False, form=None):
+    def statistics(self, covs, tag, weights, *, basis=None, diagonal=False, projection=None):
         self.calls += 1
         sigma = covs.matrices()
         coef = weights[:, 1] - weights[:, 0]
@@ -76,7 +77,7 @@ class ExactBlock:
         grad_x = (coef * stats.norm.pdf(m / total) / total)[:, None] * self.adapter.w
         d = self.X.shape[1]
         moment = {"isotropic": np.trace(W, axis1=1, axis2=2) / d, "diagonal": np.einsum("nii->ni", W),
-                  "full": W}.get(getattr(form, "kind", None))
+                  "full": W}.get(getattr(projection, "kind", None))
         out = {"psi": self.scores(covs, tag), "v": covs.factor_transpose(grad_x),
                "tr": np.trace(W, axis1=1, axis2=2), "diag": np.einsum("nii->ni", W), "moment": moment}
         self.calls -= 1
@@ -152,15 +153,15 @@ def test_every_step_stays_within_the_floor_and_caps(monkeypatch):
     X, y, Xt, _ = _moons()
     seen = {}
     for kind in ("isotropic", "diagonal", "full"):
-        form = FORMS[kind]
-        original = form.step.__func__
+        stage = STAGES[kind]
+        original = stage.step
 
-        def step(cls, theta, direction, low, high, volume=None, _original=original, _kind=kind):
-            out = _original(cls, theta, direction, low, high, volume)
-            seen.setdefault(_kind, []).append((cls.from_parameters(out, 2).eigenvalues(), low, high, volume))
+        def step(self, theta, direction, low, high, volume=None, _original=original, _kind=kind):
+            out = _original(self, theta, direction, low, high, volume)
+            seen.setdefault(_kind, []).append((self.from_parameters(out, 2).eigenvalues(), low, high, volume))
             return out
 
-        monkeypatch.setattr(form, "step", classmethod(step))
+        monkeypatch.setattr(stage, "step", step)
     sigma, bounds = 0.25, (0.25, 2.0)
     region = CertifiedRegion(RandomForestClassifier(10, random_state=0), search=RiemannianSearch(sigma_bounds=bounds),
                              sigma=sigma, n_iter=8, n_samples_optim=64, n_samples=200, random_state=0, guarantee="per-covariance").fit(X, y)
@@ -276,6 +277,30 @@ def test_method_strings_build_the_default_searches():
     cert = CertifiedRegion(method="fixed", n_samples=100, random_state=0, guarantee="per-covariance").fit(X, y).certify(X[:2])
     assert cert.guarantee == "fixed-noise"
     assert_allclose(cert.covariance, np.repeat(0.0625 * np.eye(2)[None], 2, axis=0))
+
+
+def test_stages_own_the_search_mathematics_and_forms_keep_the_geometry():
+    # one stage class per covariance form; the forms carry none of the search
+    search_members = ("from_parameters", "parameters_from", "bounds", "tangent_shape", "norm", "step",
+                      "spectral_tangent", "shape_tangent", "score_moment", "pathwise_moment", "smallest_axis")
+    assert set(STAGES) == set(FORMS)
+    for kind, stage in STAGES.items():
+        assert stage.kind == kind and stage.form is FORMS[kind]
+        for name in search_members:
+            assert not hasattr(FORMS[kind], name), (kind, name)
+        assert all(hasattr(stage, name) for name in search_members[:-1])
+    for search in (IsotropicSearch(), DiagonalSearch(), RiemannianSearch(), LowRankSearch()):
+        for d in (2, 784):
+            stages = search.stages(d)
+            assert all(isinstance(stage, STAGES[stage.kind]) for stage in stages)
+            # each stage starts from the previous one's parameters
+            theta, previous = np.log(np.array([0.5, 2.0])), None
+            for stage in stages:
+                theta = stage.parameters_from(previous, theta, d)
+                previous = stage
+            covs = previous.from_parameters(theta, d)
+            assert_allclose(covs.min_eigenvalue(), [0.5, 2.0], rtol=1e-12)
+            assert_allclose(covs.max_eigenvalue(), [0.5, 2.0], rtol=1e-12)
 
 
 def test_search_object_parameters_are_nested_and_cloned():

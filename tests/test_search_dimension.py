@@ -22,8 +22,8 @@ from sklearn.linear_model import LogisticRegression
 
 from conftest import assert_same_certificates
 from smoothcert import CertifiedRegion
-from smoothcert._geometry._forms import LowRankCovariances, LowRankTangent
-from smoothcert._search._searches import lowrank_basis
+from smoothcert._geometry._forms import LowRankCovariances
+from smoothcert._search._stages import LowRankStage, LowRankTangent
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -116,7 +116,7 @@ def test_lowrank_form_agrees_with_its_dense_matrices():
     scales = rng.uniform(0.5, 2.0, d)
     assert_allclose(covs.scaled(scales).matrices(), scales[:, None] * dense * scales, rtol=1e-10)
     # the smallest axis, whitened: y^T L^-1 Sigma L^-T y = 1 and L^-T y is its eigenvector
-    y = covs.smallest_axis()
+    y = LowRankStage().smallest_axis(covs)
     x_dir = np.linalg.solve(np.swapaxes(L, 1, 2), y[:, :, None])[:, :, 0]
     x_dir /= np.linalg.norm(x_dir, axis=1, keepdims=True)
     assert_allclose(np.abs(np.einsum("nd,nd->n", x_dir, np.linalg.eigh(dense)[1][:, :, 0])), 1.0, atol=1e-6)
@@ -131,16 +131,17 @@ def test_lowrank_steps_stay_spd_within_their_bounds(seed):
     volume = low + 0.5 * (high - low)
     theta = np.zeros((n, d, 3))
     theta[:, :, 0] = low[:, None] + 0.1
+    stage = LowRankStage()
     for scale in (0.1, 1.0, 10.0, 1e4):  # the last would overflow without the caps
-        covs = LowRankCovariances.from_parameters(theta, d)
+        covs = stage.from_parameters(theta, d)
         u = rng.standard_normal((n, d))
         u /= np.linalg.norm(u, axis=1, keepdims=True)
-        basis = lowrank_basis(covs, u)
+        basis = stage.basis(covs, u)
         m = basis.shape[2]
         block = rng.standard_normal((n, m, m))
         tangent = LowRankTangent(scale * rng.standard_normal((n, d)), basis, scale * (block + np.swapaxes(block, 1, 2)))
-        theta = LowRankCovariances.step(theta, tangent, low, high, volume)
-        eig = np.linalg.eigvalsh(LowRankCovariances.from_parameters(theta, d).matrices())
+        theta = stage.step(theta, tangent, low, high, volume)
+        eig = np.linalg.eigvalsh(stage.from_parameters(theta, d).matrices())
         assert np.all(eig >= np.exp(low)[:, None] * (1 - 1e-9))
         assert np.all(eig <= np.exp(high)[:, None] * (1 + 1e-9))
         assert np.all(np.log(eig).mean(axis=1) <= volume + 1e-9)
@@ -157,15 +158,16 @@ def test_lowrank_step_is_the_exponential_map_along_a_direction():
     theta = np.zeros((n, d, 3))
     theta[:, :, 0] = np.log(s2)
     low, high = np.full(n, np.log(0.01)), np.full(n, np.log(10.0))
+    stage = LowRankStage()
     for k in (1, 2):
-        covs = LowRankCovariances.from_parameters(theta, d)
-        basis = lowrank_basis(covs, u)
+        covs = stage.from_parameters(theta, d)
+        basis = stage.basis(covs, u)
         block = np.zeros((n, basis.shape[2], basis.shape[2]))
         block[:, 0, 0] = c_par - c_perp
-        theta = LowRankCovariances.step(theta, LowRankTangent(np.full((n, d), c_perp), basis, block), low, high)
+        theta = stage.step(theta, LowRankTangent(np.full((n, d), c_perp), basis, block), low, high)
         uu = u[:, :, None] * u[:, None, :]
         expected = s2 * (np.exp(k * c_perp) * (np.eye(d) - uu) + np.exp(k * c_par) * uu)
-        assert_allclose(LowRankCovariances.from_parameters(theta, d).matrices(), expected, atol=1e-12)
+        assert_allclose(stage.from_parameters(theta, d).matrices(), expected, atol=1e-12)
 
 
 # ------------------------------------------- acceptance: rotation invariance

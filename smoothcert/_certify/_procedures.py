@@ -38,7 +38,7 @@ def _top(counts):
 
 
 def count_votes(adapter, X, covariances, n_draws, *, seed, stage, vote="hard",
-                batch_size=10_000, n_jobs=None, progress=None):
+                batch_size=10_000, progress=None):
     """Hard vote counts (int64) or soft score sums and squared sums, ``(n, n_classes)``.
 
     Returns ``(counts, None)`` for hard votes and ``(sums, sq_sums)`` for soft ones.
@@ -46,7 +46,7 @@ def count_votes(adapter, X, covariances, n_draws, *, seed, stage, vote="hard",
     reducer = (VoteCounts if vote == "hard" else ScoreSums)(adapter.n_classes)
     out = sample(
         adapter, X, covariances, n_draws, reducer, seed=seed, stage=stage,
-        batch_size=batch_size, n_jobs=n_jobs, progress=progress,
+        batch_size=batch_size, progress=progress,
     )
     return (out[0], None) if vote == "hard" else out
 
@@ -62,7 +62,6 @@ def certify_rows(
     vote,
     seed,
     batch_size,
-    n_jobs=None,
     progress=None,
     target_p=None,
     radius_tol=None,
@@ -98,7 +97,7 @@ def certify_rows(
     n_draws : ndarray of int64, shape (n,)
         Estimation draws behind ``p_lower``.
     """
-    common = dict(batch_size=batch_size, n_jobs=n_jobs, progress=progress)
+    common = dict(batch_size=batch_size, progress=progress)
     selection, _ = count_votes(
         adapter, X, covariances, n_samples_selection, seed=seed, stage=STAGE_SELECTION,
         vote=vote, **common,
@@ -131,7 +130,7 @@ def certify_rows(
 
 
 def smoothed_frequencies(
-    adapter, X, covariances, *, n_samples, vote, seed, batch_size, n_jobs=None, progress=None
+    adapter, X, covariances, *, n_samples, vote, seed, batch_size, progress=None
 ):
     """Monte-Carlo estimate of the smoothed class probabilities, ``(n, n_classes)``."""
     sums, _ = count_votes(
@@ -143,14 +142,13 @@ def smoothed_frequencies(
         stage=STAGE_PREDICTION,
         vote=vote,
         batch_size=batch_size,
-        n_jobs=n_jobs,
         progress=progress,
     )
     return sums / float(n_samples)
 
 
 def predict_rows(
-    adapter, X, covariances, *, n_samples, alpha, vote, seed, batch_size, n_jobs=None,
+    adapter, X, covariances, *, n_samples, alpha, vote, seed, batch_size,
     sampling="fixed", progress=None,
 ):
     """PREDICT with abstention (Cohen et al., 2019).
@@ -177,7 +175,7 @@ def predict_rows(
         reducer = SequentialPredict(adapter.n_classes, vote, budget=n_samples, alpha=alpha)
         top, abstained, n_draws = sample(
             adapter, X, covariances, n_samples, reducer, seed=seed, stage=STAGE_PREDICTION,
-            batch_size=batch_size, n_jobs=n_jobs, progress=progress,
+            batch_size=batch_size, progress=progress,
         )
         return top, abstained, n_draws
     freq = smoothed_frequencies(
@@ -188,7 +186,6 @@ def predict_rows(
         vote=vote,
         seed=seed,
         batch_size=batch_size,
-        n_jobs=n_jobs,
         progress=progress,
     )
     order = np.argsort(-freq, axis=1, kind="stable")

@@ -26,6 +26,7 @@ __all__ = [
     "bentkus_lower_bound",
     "binomial_test_pvalue",
     "mahalanobis_radius",
+    "threshold_radius",
     "radius_ceiling",
     "target_probability",
 ]
@@ -409,6 +410,38 @@ def binomial_test_pvalue(k_top, k_second):
     with np.errstate(invalid="ignore"):
         p = np.minimum(1.0, 2.0 * stats.binom.cdf(low, total, 0.5))
     return np.where(total > 0, p, 1.0)
+
+
+def threshold_radius(p_lower, level):
+    """Mahalanobis radius on which a smoothed probability stays at least ``level``.
+
+    ``Phi^-1`` of a Gaussian-smoothed probability is 1-Lipschitz in the
+    whitened metric, so a lower bound ``p_lower`` at ``x`` keeps the
+    probability at least ``level`` on the ball of radius
+    ``Phi^-1(p_lower) - Phi^-1(level)``; 0 where that is not positive
+    (``level = 1/2`` gives :func:`mahalanobis_radius`).
+
+    Parameters
+    ----------
+    p_lower : array-like of float
+        Lower confidence bounds, in ``[0, 1]``.
+    level : float or array-like of float
+        Levels in ``(0, 1)``.
+
+    Returns
+    -------
+    radius : ndarray of float64
+        Finite and non-negative.
+    """
+    p_lower = np.asarray(p_lower, dtype=np.float64)
+    level = np.asarray(level, dtype=np.float64)
+    if np.any((p_lower < 0) | (p_lower > 1)) or np.any(np.isnan(p_lower)):
+        raise ValueError("p_lower must lie in [0, 1].")
+    if np.any((level <= 0) | (level >= 1)) or np.any(np.isnan(level)):
+        raise ValueError("level must lie in (0, 1).")
+    tiny = np.finfo(np.float64).eps
+    r = stats.norm.ppf(np.clip(p_lower, tiny, 1.0 - tiny)) - stats.norm.ppf(level)
+    return np.where(p_lower > level, np.maximum(r, 0.0), 0.0)
 
 
 def mahalanobis_radius(p_lower, p_upper_second=None):

@@ -45,7 +45,6 @@ and flops.
 import time
 
 import numpy as np
-from joblib import Parallel, delayed
 
 from . import _streams
 
@@ -115,37 +114,7 @@ def _row_groups(n_rows, rows_per_group):
     return [np.arange(s, min(s + rows_per_group, n_rows)) for s in range(0, n_rows, rows_per_group)]
 
 
-def _map_groups(func, groups, n_jobs, progress):
-    """Run ``func(rows, progress)`` on each group of rows, serially or with joblib, in order.
-
-    ``func`` returns ``(result, n_predictions)``. Serially it counts its own
-    predictions in ``progress`` block by block; in workers it cannot, and the
-    parent counts each group's predictions when its result arrives.
-    """
-    if n_jobs is None or n_jobs == 1 or len(groups) == 1:
-        return [func(g, progress)[0] for g in groups]
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(func)(g, None) for g in groups
-    )
-    out = []
-    for result, count in results:
-        out.append(result)
-        if progress is not None:
-            progress.update(count)
-    return out
-
-
-def _split_for_jobs(n_rows, rows_per_group, n_jobs):
-    """Rows per group: bounded by memory, and enough groups to feed the workers."""
-    if n_jobs not in (None, 1):
-        from joblib import effective_n_jobs
-
-        workers = effective_n_jobs(n_jobs)
-        rows_per_group = max(1, min(rows_per_group, -(-n_rows // (4 * workers))))
-    return max(1, rows_per_group)
-
-
-def _plan(reducer, n_draws, batch_size, n_rows, n_jobs):
+def _plan(reducer, n_draws, batch_size):
     """Normals per row, normals per row and block, rows per group, block-size candidates.
 
     With antithetic pairs each standard normal ``z`` gives two points (``z``
@@ -155,7 +124,7 @@ def _plan(reducer, n_draws, batch_size, n_rows, n_jobs):
         n_draws = -(-n_draws // 2)
     if reducer.whole_rows:
         points = 2 * n_draws if reducer.antithetic else n_draws
-        rows_per_group = _split_for_jobs(n_rows, max(1, batch_size // points), n_jobs)
+        rows_per_group = max(1, batch_size // points)
         return n_draws, n_draws, rows_per_group, [n_draws]
     per_block = max(1, min(n_draws, batch_size))
     granularity = reducer.granularity(n_draws)
@@ -163,7 +132,7 @@ def _plan(reducer, n_draws, batch_size, n_rows, n_jobs):
         # whole summation blocks (at least one, even past batch_size), so
         # that float sums do not depend on batch_size
         per_block = max(granularity, per_block - per_block % granularity)
-    rows_per_group = _split_for_jobs(n_rows, max(1, batch_size // per_block), n_jobs)
+    rows_per_group = max(1, batch_size // per_block)
     return n_draws, per_block, rows_per_group, _block_sizes(per_block, n_draws, batch_size, granularity)
 
 
@@ -194,7 +163,6 @@ def sample(
     seed,
     stage,
     batch_size=10_000,
-    n_jobs=None,
     progress=None,
 ):
     """Draw ``n_draws`` noisy copies of each row, call the base model, reduce.
@@ -222,8 +190,6 @@ def sample(
         Largest number of noisy points that exist at once. An
         :class:`AutoBatchSize` (from ``"auto"``) lets the engine time smaller
         blocks and keep the fastest.
-    n_jobs : int or None
-        Joblib workers over groups of rows.
     progress : Progress, default=None
         Counts the base-model predictions (and shows them as a bar).
 
@@ -235,7 +201,7 @@ def sample(
     n = X.shape[0]
     keys = _streams.row_keys(X)
     subspace = getattr(adapter, "noise_features", None)
-    n_normals, per_block, rows_per_group, sizes = _plan(reducer, n_draws, batch_size, n, n_jobs)
+    n_normals, per_block, rows_per_group, sizes = _plan(reducer, n_draws, batch_size)
     mapped = None
     if reducer.output != "scores_and_gradient" and not reducer.keeps_normals:
         input_map = getattr(adapter, "input_map", lambda vote: None)
@@ -261,8 +227,7 @@ def sample(
     dtype = np.float32 if adapter.float32 else np.float64
     tuner = _BlockTuner(sizes)
 
-    def run(rows, progress):
-        count = 0
+    def run(rows):
         gens = _streams.generators(seed, keys[rows], stage)
         if mapped is None:
             exact = covariances.factor(rows)
@@ -309,7 +274,6 @@ def sample(
                 state, active, out, z if reducer.keeps_normals else None, sub_exact
             )
             tuner.record(size, m, time.perf_counter() - start)
-            count += flat.shape[0]
             if progress is not None:
                 progress.update(flat.shape[0])
             done += m
@@ -317,8 +281,6 @@ def sample(
                 remaining = reducer.decide(state, active, done)
                 everyone = everyone and remaining.size == active.size
                 active = remaining
-        return reducer.end(state), count
+        return reducer.end(state)
 
-    groups = _row_groups(n, rows_per_group)
-    results = _map_groups(run, groups, n_jobs, progress)
-    return reducer.combine(results)
+    return reducer.combine([run(rows) for rows in _row_groups(n, rows_per_group)])

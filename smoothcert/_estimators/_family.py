@@ -21,22 +21,55 @@ from .._engine._streams import row_keys
 from .._geometry._forms import RowCovariances
 
 __all__ = [
+    "BASE_SHARE",
     "LABEL_MARGIN",
+    "SELECTION_QUANTILE",
     "SELECTION_SHARE",
+    "base_member",
     "base_prototype",
     "choose_prototypes",
     "default_selector",
     "family_ratios",
     "fit_selector",
     "label_inputs",
+    "member_levels",
     "training_subset",
 ]
 
 #: Share of ``alpha`` spent on the selector's certificates (split evenly over
 #: its ``K - 1`` thresholds); the members' class certificates get the rest
-#: (split evenly over the ``K`` members). Union bound: the region fails with
-#: probability at most ``alpha``.
-SELECTION_SHARE = 0.5
+#: (see :data:`BASE_SHARE`). Union bound: the region fails with probability
+#: at most ``alpha``.
+SELECTION_SHARE = 0.1
+
+#: Share of ``alpha`` of the base member ``sigma^2 I``'s class certificate;
+#: the other members split ``1 - SELECTION_SHARE - BASE_SHARE`` evenly. The
+#: base member certifies most inputs near decision boundaries, where the
+#: deployed certificate is held to Cohen et al.'s at the same ``sigma``.
+BASE_SHARE = 0.8
+
+
+def member_levels(prototypes, sigma, alpha):
+    """The level of each member's class certificate (they sum to ``alpha (1 - SELECTION_SHARE)``)."""
+    K = len(prototypes)
+    if K == 1:
+        return np.array([float(alpha)])
+    base = base_member(prototypes, sigma)
+    levels = np.full(K, float(alpha) * (1.0 - SELECTION_SHARE - BASE_SHARE) / (K - 1))
+    levels[base] = float(alpha) * BASE_SHARE
+    return levels
+
+
+def base_member(prototypes, sigma):
+    """Index of the member ``sigma^2 I`` (the member nearest to it in smallest eigenvalue)."""
+    return int(np.argmin(np.abs(np.log(prototypes.min_eigenvalue()) - 2.0 * np.log(sigma))))
+
+#: The deployed member is the lower ``SELECTION_QUANTILE``-quantile of the
+#: smoothed selector's members (ordered by smallest eigenvalue): the smallest
+#: ``k`` with ``P(h <= k) >= SELECTION_QUANTILE``. Below 1/2 it favours the
+#: least noise, left only where the selector is confident, which widens the
+#: certified selection balls of the small members near decision boundaries.
+SELECTION_QUANTILE = 0.1
 
 #: A training input is labelled with the member ``sigma^2 I`` unless another
 #: member's expected certified l2 radius beats it by more than this relative
@@ -158,7 +191,7 @@ def label_inputs(adapter, X, prototypes, *, sigma, n_draws, n_samples, alpha, vo
     p_cert = clopper_pearson_lower(np.rint(p_top * n_samples), n_samples, alpha)
     scores = mahalanobis_radius(p_cert) * np.sqrt(prototypes.min_eigenvalue()[members])
     scores = scores.reshape(n, k)
-    base = int(np.argmin(np.abs(np.log(prototypes.min_eigenvalue()) - 2.0 * np.log(sigma))))
+    base = base_member(prototypes, sigma)
     best = np.argmax(scores, axis=1)
     rows = np.arange(n)
     switch = scores[rows, best] > (1.0 + LABEL_MARGIN) * scores[:, base]

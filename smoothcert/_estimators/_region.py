@@ -11,18 +11,20 @@ from sklearn.utils.validation import validate_data
 from ._base import BaseSmoothing
 from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
 from ._family import (
+    SELECTION_QUANTILE,
     SELECTION_SHARE,
     choose_prototypes,
     family_ratios,
     fit_selector,
     label_inputs,
+    member_levels,
     training_subset,
 )
 from .._certify._procedures import certify_rows, count_votes, predict_rows
 from .._certify._selection import (
     best_interval,
-    median_member,
-    median_undecided,
+    selected_member,
+    selection_undecided,
     threshold_certificates,
 )
 from .._certify._stats import target_probability
@@ -55,10 +57,12 @@ MAX_RIEMANNIAN_FEATURES = MAX_FULL_FEATURES
 #: in float64 (condition number at most 1e12).
 MAX_RIEMANNIAN_SCALE_RATIO = 1e6
 #: ``selection_sigma=None`` smooths the selector with this multiple of ``sigma``
-#: (measured on the benchmarks page: larger selector noise certifies larger
-#: selection balls far from the boundary, smaller noise keeps the selection
-#: sharp near it).
-SELECTION_SIGMA_FACTOR = 1.2
+#: (measured on the benchmarks page: with the selection quantile
+#: :data:`~smoothcert._estimators._family.SELECTION_QUANTILE` of 0.1, the
+#: large members' selection balls reach about ``2 s``, past the radius
+#: ``sigma^2 I`` can certify, while ``sigma^2 I``'s own selection stays
+#: certified near decision boundaries).
+SELECTION_SIGMA_FACTOR = 2.5
 
 
 class CertifiedRegion(BaseSmoothing):
@@ -173,7 +177,7 @@ class CertifiedRegion(BaseSmoothing):
         inputs). It is cloned and trained in :meth:`fit`.
     selection_sigma : float, default=None
         ``guarantee="deployed"``: noise scale of the selector's isotropic
-        smoothing (``None``: ``1.2 * sigma``).
+        smoothing (``None``: ``2.5 * sigma``).
     n_family_inputs : int, default=128
         ``guarantee="deployed"``: training inputs on which :meth:`fit` runs
         the covariance search to build the family.
@@ -342,8 +346,8 @@ class CertifiedRegion(BaseSmoothing):
         low, high = search.check(self.sigma)
         self._check_sigma_range(low, high)
         spread = high / low
-        forms = search.stages(MAX_RIEMANNIAN_FEATURES)
-        if any(form.kind in ("full", "lowrank") for form in forms) and spread > MAX_RIEMANNIAN_SCALE_RATIO:
+        stages = search.stages(MAX_RIEMANNIAN_FEATURES)
+        if any(stage.kind in ("full", "lowrank") for stage in stages) and spread > MAX_RIEMANNIAN_SCALE_RATIO:
             raise ValueError(
                 f"sigma_bounds={search.sigma_bounds!r} lets the noise scales of one covariance "
                 f"differ by a factor {spread:g} (scale_cap={search.scale_cap!r}); "
@@ -533,7 +537,7 @@ class CertifiedRegion(BaseSmoothing):
         lam = family.min_eigenvalue() if min_eigenvalue is None else min_eigenvalue(family)
         batch = self._batch_size(d)
         alpha = float(self.alpha)
-        member_alpha = alpha if K == 1 else alpha * (1.0 - SELECTION_SHARE) / K
+        member_alpha = member_levels(family, float(self.sigma), alpha)
         # 1. every member's class certificate (at the target radius if any)
         tops, p_lows, rs, draws = (np.zeros((n, K)) for _ in range(4))
         member_class = np.full((n, K), -1, dtype=np.intp)
@@ -541,7 +545,7 @@ class CertifiedRegion(BaseSmoothing):
             covariances = family.take(np.full(n, k))
             top, p_lower, abstained, r, n_draws = certify_rows(
                 self._adapter(), X, covariances, n_samples=self.n_samples,
-                n_samples_selection=self.n_samples_selection, alpha=member_alpha,
+                n_samples_selection=self.n_samples_selection, alpha=member_alpha[k],
                 vote=self.vote, seed=seed, batch_size=batch, progress=progress,
                 target_p=None if radius is None else target_probability(radius, np.full(n, lam[k])),
                 radius_tol=self.radius_tol if radius is None and self.sampling == "sequential" else None,
@@ -553,7 +557,7 @@ class CertifiedRegion(BaseSmoothing):
         if K == 1:
             at_most = np.zeros((n, 0), dtype=bool)
             threshold_radius = np.zeros((n, 0))
-            median = np.zeros(n, dtype=np.intp)
+            selected = np.zeros(n, dtype=np.intp)
         else:
             noise = self._select_noise(n, d)
             sel_seed = derived_seed(seed, STAGE_SELECTOR)
@@ -562,10 +566,11 @@ class CertifiedRegion(BaseSmoothing):
                                      seed=sel_seed, stage=STAGE_SELECTION, **options)
             counts, _ = count_votes(self._selector_adapter(), X, noise, self.n_samples,
                                     seed=sel_seed, stage=STAGE_ESTIMATION, **options)
-            at_most, r_h = threshold_certificates(counts0, counts, alpha * SELECTION_SHARE)
+            at_most, r_h = threshold_certificates(counts0, counts, alpha * SELECTION_SHARE,
+                                                  SELECTION_QUANTILE)
             s_lam = noise.min_eigenvalue() if min_eigenvalue is None else min_eigenvalue(noise)
             threshold_radius = r_h * np.sqrt(s_lam)[:, None]
-            median = median_member(counts)
+            selected = selected_member(counts, SELECTION_QUANTILE)
         ratio = self._family_ratio
 
         def inner_scale(rows, a, b):
@@ -590,7 +595,7 @@ class CertifiedRegion(BaseSmoothing):
         if radius is not None:
             # at a target radius a row is certified exactly when its region holds the ball
             abstained |= region < radius
-        k = np.where(abstained, median, chosen)
+        k = np.where(abstained, selected, chosen)
         rows = np.arange(n)
         r = np.where(abstained, 0.0, scale * rs[rows, k])
         extra = {}
@@ -616,9 +621,10 @@ class CertifiedRegion(BaseSmoothing):
             seed=derived_seed(seed, STAGE_SELECTOR), stage=STAGE_PREDICTION, vote="hard",
             batch_size=self._batch_size(d), progress=progress,
         )
-        member = median_member(counts)
+        member = selected_member(counts, SELECTION_QUANTILE)
         undecided = (
-            np.zeros(n, dtype=bool) if alpha is None else median_undecided(counts, member, alpha)
+            np.zeros(n, dtype=bool) if alpha is None
+            else selection_undecided(counts, member, alpha, SELECTION_QUANTILE)
         )
         return member, undecided
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from .._engine._loop import noise_dimension, sample
 from .._engine._reducers import Reducer
+from ._stages import STAGES
 
 __all__ = ["SearchScores", "SearchMoments", "search_statistics", "smoothed_scores"]
 
@@ -77,8 +78,9 @@ class SearchMoments(SearchScores):
 
     Returns, per row: the mean scores ``psi`` (n_classes,), the first moment
     ``v`` (d,), ``tr W``, and on request ``W B`` (d, m) for the row's basis
-    ``B``, ``diag W`` (d,) and the projection of ``W`` on a form's tangent
-    (``form.score_moment`` / ``form.pathwise_moment``). Absent ones come back
+    ``B``, ``diag W`` (d,) and the projection of ``W`` on a search stage's
+    tangent (``projection.score_moment`` / ``projection.pathwise_moment``).
+    Absent ones come back
     with a zero-length last axis.
 
     Parameters
@@ -92,13 +94,15 @@ class SearchMoments(SearchScores):
         Score-function estimates only (pathwise ones differentiate the soft scores).
     basis : ndarray of shape (n, d, m), default=None
     diagonal : bool, default=False
-    form : RowCovariances subclass, default=None
+    projection : SearchStage, default=None
+        The stage (``smoothcert._search._stages``) whose tangent ``W`` is
+        projected on.
     """
 
     keeps_normals = True
 
     def __init__(self, n_classes, weights, n_features, gradient="score", votes="soft", basis=None,
-                 diagonal=False, form=None):
+                 diagonal=False, projection=None):
         if gradient == "pathwise" and votes == "hard":
             raise ValueError("pathwise gradients differentiate soft scores, not hard votes")
         super().__init__(n_classes, votes)
@@ -107,7 +111,7 @@ class SearchMoments(SearchScores):
         self.gradient = gradient
         self.basis = basis
         self.diagonal = bool(diagonal)
-        self.form = form
+        self.projection = projection
         if gradient == "pathwise":
             self.output = "scores_and_gradient"
 
@@ -133,8 +137,8 @@ class SearchMoments(SearchScores):
             if self.basis is not None:
                 B = self.basis[rows]
                 state["WB"] = 0.5 * (np.swapaxes(g, 1, 2) @ (z @ B) + np.swapaxes(z, 1, 2) @ (g @ B)) / m
-            if self.form is not None:
-                state["moment"] = self.form.pathwise_moment(g, z)
+            if self.projection is not None:
+                state["moment"] = self.projection.pathwise_moment(g, z)
         else:
             scores = self._scores(out, active)
             h = np.einsum("rmc,rc->rm", scores, self.weights[rows])
@@ -150,8 +154,8 @@ class SearchMoments(SearchScores):
             if self.basis is not None:
                 B = self.basis[rows]
                 state["WB"] = np.swapaxes(z * centred[:, :, None], 1, 2) @ (z @ B) / half
-            if self.form is not None:
-                state["moment"] = self.form.score_moment(centred, z)
+            if self.projection is not None:
+                state["moment"] = self.projection.score_moment(centred, z)
         state["mean"] = scores.mean(axis=1)
 
     def _absent(self, n):
@@ -171,12 +175,12 @@ class SearchMoments(SearchScores):
     def empty_shapes(self):
         d = self.n_features
         m = 0 if self.basis is None else self.basis.shape[2]
-        moment = (0,) if self.form is None else self.form.tangent_shape(d)
+        moment = (0,) if self.projection is None else self.projection.tangent_shape(d)
         return [(self.n_classes,), (d,), (), (d, m) if m else (0,), (d,) if self.diagonal else (0,), moment]
 
 
 def search_statistics(adapter, X, covariances, n_draws, *, seed, stage, weights, gradient, votes,
-                      basis=None, diagonal=False, form=None, batch_size, progress=None):
+                      basis=None, diagonal=False, projection=None, batch_size, progress=None):
     """Run :class:`SearchMoments` on every row of ``X``.
 
     Returns
@@ -184,7 +188,8 @@ def search_statistics(adapter, X, covariances, n_draws, *, seed, stage, weights,
     stats : dict
         ``psi``, ``v``, ``tr`` and, when asked for, ``WB``, ``diag``, ``moment``.
     """
-    reducer = SearchMoments(adapter.n_classes, weights, noise_dimension(adapter, X), gradient, votes, basis, diagonal, form)
+    reducer = SearchMoments(adapter.n_classes, weights, noise_dimension(adapter, X), gradient, votes, basis, diagonal,
+                            projection)
     out = sample(
         adapter, X, covariances, n_draws, reducer, seed=seed, stage=stage,
         batch_size=batch_size, progress=progress,
@@ -195,7 +200,7 @@ def search_statistics(adapter, X, covariances, n_draws, *, seed, stage, weights,
         stats.pop("WB")
     if not diagonal:
         stats.pop("diag")
-    if form is None:
+    if projection is None:
         stats.pop("moment")
     return stats
 
@@ -215,8 +220,9 @@ def smoothed_scores(
     weights : ndarray of shape (n, n_classes), default=None
         Weights defining ``h``; needed for a gradient.
     gradient : {None, "score", "pathwise"}
-        The estimator. The gradient is projected on the tangent of the form
-        of ``covariances`` (``tr(W) / d``, ``diag(W)`` or ``W``).
+        The estimator. The gradient is projected on the tangent of the search
+        stage of the form of ``covariances`` (``tr(W) / d``, ``diag(W)`` or
+        ``W``).
     votes : {"soft", "hard"}, default="soft"
 
     Returns
@@ -234,6 +240,6 @@ def smoothed_scores(
         return psi, None
     stats = search_statistics(
         adapter, X, covariances, n_draws, seed=seed, stage=stage, weights=weights, gradient=gradient,
-        votes=votes, form=type(covariances), batch_size=batch_size, progress=progress,
+        votes=votes, projection=STAGES[covariances.kind](), batch_size=batch_size, progress=progress,
     )
     return stats["psi"], stats["moment"]

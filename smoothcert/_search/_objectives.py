@@ -11,11 +11,13 @@ The objective of every covariance search is ``J = gap * M(Sigma)``
 
 The gradient of ``sqrt(lambda_min)`` is that of a smooth minimum of the noise
 scales (:func:`_soft_min_scale`); the isotropic stage uses the exact gradient.
+Each search stage projects it on its tangent
+(``smoothcert._search._stages.SearchStage.shape_tangent``).
 """
 
 import numpy as np
 
-__all__ = ["shape_factor", "shape_tangent", "SOFTMIN_BETA"]
+__all__ = ["shape_factor", "SOFTMIN_BETA"]
 
 #: Sharpness of the smooth minimum used for the gradient of ``sqrt(lambda_min)``.
 SOFTMIN_BETA = 10.0
@@ -94,21 +96,3 @@ def _shape_gradient(eigvals, objective, kappa):
         return np.zeros(len(eigvals)), m[:, None] * omega
     geo = np.exp(0.5 * np.log(eigvals).mean(axis=1))
     return geo / d, kappa * m[:, None] * omega
-
-
-def shape_tangent(covariances, objective, kappa, basis=None):
-    """Whitened natural gradient of ``M``, projected on the form of ``covariances``.
-
-    Diagonal and full forms follow the gradient of the smooth surrogate
-    (:func:`_shape_gradient`); the isotropic form the exact natural gradient
-    along ``log sigma^2`` of ``M(sigma^2 I) = C sigma`` (``C = 1 + kappa`` or
-    1), namely ``M / d``. The low-rank form, whose spectrum is not cheap,
-    takes the volume term exactly and the ball term along its smallest axis
-    (:meth:`~smoothcert._geometry._forms.LowRankCovariances.shape_tangent`,
-    on the step's ``basis``).
-    """
-    if covariances.kind == "lowrank":
-        return covariances.shape_tangent(objective, kappa, basis)
-    eigvals = covariances.eigenvalues()
-    a, c = _shape_gradient(eigvals, objective, kappa)
-    return covariances.spectral_tangent(a, c, _shape_factor(eigvals, objective, kappa))

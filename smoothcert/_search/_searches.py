@@ -2,9 +2,13 @@
 
 A search takes the rows of ``X`` and returns one noise covariance per row
 (:class:`~smoothcert._geometry._forms.RowCovariances`). Every search is a
-chain of *stages*, each a covariance form started from the previous stage's
-optimum (isotropic, then diagonal, then a full SPD matrix or its low-rank
-form), and every stage is the same **projected adaptive-moment ascent** of
+chain of *stages* (:mod:`._stages`), one per covariance form, each started
+from the previous stage's optimum (isotropic, then diagonal, then a full SPD
+matrix or its low-rank form). A stage owns the mathematics of its form
+(parameters, bounds, tangent, step, the projections of the gradient
+estimates and of the shape term's gradient, the adaptive-moment policy); the
+search owns the objective and the loop, and every stage runs the same
+**projected adaptive-moment ascent** of
 
     ``J(Sigma) = gap(Sigma) * M(Sigma)``,
     ``gap = Phi^-1(psi_A) - Phi^-1(psi_B)``,
@@ -19,7 +23,7 @@ the certified volume, ANCER's proxy radius, plus the inscribed ball) or
 Each iteration makes one Monte-Carlo pass through the engine
 (:func:`~._gradients.search_statistics`): the smoothed scores and the
 gradient of ``E[h]``, ``h = sum_c w_c F_c`` with ``w = d gap / d psi`` read
-from the previous pass, on the form's whitened tangent -- pathwise (autograd
+from the previous pass, on the stage's whitened tangent -- pathwise (autograd
 through a torch base) or score-function (any black box: the natural-gradient
 estimator of evolution strategies). The gradient of ``J`` is then
 ``M grad(gap) + gap grad(M)``, and the step is the adaptive-moment direction
@@ -53,16 +57,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._engine._loop import noise_dimension, sample
 from .._engine._streams import optimization_stage
-from .._geometry._forms import (
-    DiagonalCovariances,
-    FullCovariances,
-    IsotropicCovariances,
-    LowRankCovariances,
-    LowRankTangent,
-    RowCovariances,
-)
+from .._geometry._forms import RowCovariances
 from ._gradients import SearchScores, search_statistics
-from ._objectives import shape_factor, shape_tangent
+from ._objectives import shape_factor
+from ._stages import AdamMoments, DiagonalStage, FullStage, IsotropicStage, LowRankStage
 
 __all__ = [
     "CovarianceSearch",
@@ -78,8 +76,6 @@ __all__ = [
 #: Above this dimension ``RiemannianSearch`` optimizes the low-rank form
 #: (a full ``d x d`` eigendecomposition per input and step would dominate).
 MAX_FULL_FEATURES = 512
-#: Adam's moment decay rates and its guard against division by zero.
-_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-12
 #: Most floats held by the per-block optimization state.
 _STATE_BUDGET = 2**24
 #: Draws of the end-of-stage check, in units of ``n_samples_optim``.
@@ -116,38 +112,6 @@ def clipped_gap(psi, max_probability):
     return za - zb, weights
 
 
-class _Moments:
-    """Adam's bias-corrected moments for one stage: per coordinate, or per row."""
-
-    def __init__(self, per_coordinate):
-        self.per_coordinate = per_coordinate
-        self.m = self.v = None
-        self.t = 0
-
-    def direction(self, grad, sq_norm=None):
-        self.t += 1
-        if self.per_coordinate:
-            second = np.square(grad)
-        else:
-            # one second moment per row: the mean square of the whitened tangent
-            second = sq_norm
-        if self.m is None:
-            self.m, self.v = np.zeros_like(grad), np.zeros_like(second)
-        self.m = _BETA1 * self.m + (1.0 - _BETA1) * grad
-        self.v = _BETA2 * self.v + (1.0 - _BETA2) * second
-        m_hat = self.m / (1.0 - _BETA1**self.t)
-        v_hat = self.v / (1.0 - _BETA2**self.t)
-        root = np.sqrt(v_hat)
-        if not self.per_coordinate:
-            root = root.reshape(root.shape + (1,) * (grad.ndim - root.ndim))
-        return m_hat / (root + _EPS)
-
-
-def _mean_square(tangent):
-    """Per-row mean square of whitened full tangents (n, d, d), per feature: ``|W|_F^2 / d``."""
-    return np.einsum("nij,nij->n", tangent, tangent) / tangent.shape[-1]
-
-
 class _Block:
     """The Monte-Carlo calls of one search on a block of rows, through the engine."""
 
@@ -161,10 +125,10 @@ class _Block:
                         SearchScores(self.adapter.n_classes, self.votes), stage=tag, **self.common)
         return psi
 
-    def statistics(self, covs, tag, weights, *, basis=None, diagonal=False, form=None):
+    def statistics(self, covs, tag, weights, *, basis=None, diagonal=False, projection=None):
         return search_statistics(
             self.adapter, self.X, covs, self.n_draws, stage=tag, weights=weights, gradient=self.gradient,
-            votes=self.votes, basis=basis, diagonal=diagonal, form=form, **self.common,
+            votes=self.votes, basis=basis, diagonal=diagonal, projection=projection, **self.common,
         )
 
 
@@ -215,8 +179,8 @@ class CovarianceSearch(BaseEstimator):
         differentiate the scores.
     """
 
-    #: The forms optimized, in order (subclasses).
-    _forms = ()
+    #: The stages optimized, in order (subclasses): one :class:`~._stages.SearchStage` per form.
+    _stages = ()
 
     _parameter_constraints: dict = {
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -265,8 +229,12 @@ class CovarianceSearch(BaseEstimator):
         return low * float(sigma), largest * float(sigma)
 
     def stages(self, n_features):
-        """The covariance forms optimized at dimension ``n_features``, in order."""
-        return self._forms
+        """The stages optimized at dimension ``n_features``, in order.
+
+        Each is a search stage (``smoothcert._search._stages``) whose ``kind``
+        names its covariance form.
+        """
+        return self._stages
 
     def n_predictions(self, n_iter, n_samples_optim, n_features):
         """Base-model predictions per input: per stage, ``n_iter + 1`` passes and the end check."""
@@ -302,7 +270,7 @@ class CovarianceSearch(BaseEstimator):
         """
         n, d = X.shape[0], noise_dimension(adapter, X)
         stages = self.stages(d) if n_iter > 0 else ()
-        info = {"stages": [form.kind for form in stages], "seconds_per_iteration": {},
+        info = {"stages": [stage.kind for stage in stages], "seconds_per_iteration": {},
                 "n_base_predictions": self.n_predictions(n_iter, n_samples_optim, d) if stages else 0}
         if not stages:
             return RowCovariances.isotropic(np.full(n, float(sigma) ** 2), d), info
@@ -314,7 +282,7 @@ class CovarianceSearch(BaseEstimator):
         n_draws = 2 * (-(-int(n_samples_optim) // 2))
         votes = self.votes if getattr(adapter, "has_proba", True) else "hard"
         common = dict(seed=seed, batch_size=batch_size, progress=progress)
-        per_row = 4 * d * max(int(np.prod(form.tangent_shape(d))) // d for form in stages)
+        per_row = 4 * d * max(int(np.prod(stage.tangent_shape(d))) // d for stage in stages)
         block = max(1, min(n, _STATE_BUDGET // max(per_row, 1)))
         parts = []
         for start in range(0, n, block):
@@ -334,15 +302,15 @@ class CovarianceSearch(BaseEstimator):
             volume = cap.copy()
             cap = cap + 2.0 * np.log(float(self.sigma_bounds[1]) / float(self.sigma_bounds[0]))
         theta, previous = np.full(n, 2.0 * np.log(sigma)), None
-        for phase, form in enumerate(stages):
+        for phase, stage in enumerate(stages):
             start = time.perf_counter()
-            theta = form.parameters_from(previous, theta, d)
-            low, high = form.bounds(floor, cap)
-            end = self._ascent(phase, form, theta, low, high, volume, sampler, n_iter)
-            theta = self._checked(phase, form, theta, end, sampler, n_iter)
-            info["seconds_per_iteration"].setdefault(form.kind, []).append(
+            theta = stage.parameters_from(previous, theta, d)
+            low, high = stage.bounds(floor, cap)
+            end = self._ascent(phase, stage, theta, low, high, volume, sampler, n_iter)
+            theta = self._checked(phase, stage, theta, end, sampler, n_iter)
+            info["seconds_per_iteration"].setdefault(stage.kind, []).append(
                 (time.perf_counter() - start) / max(1, n_iter))
-            previous = form
+            previous = stage
             if phase == 0 and self.floor == "isotropic":
                 floor = theta.copy()
         return previous.from_parameters(theta, d)
@@ -351,7 +319,7 @@ class CovarianceSearch(BaseEstimator):
         gap, _ = clipped_gap(psi, self.max_probability)
         return gap * shape_factor(covs, self.objective, self.kappa)
 
-    def _checked(self, phase, form, start, end, sampler, n_iter):
+    def _checked(self, phase, stage, start, end, sampler, n_iter):
         """The stage's end, or its start where the start scores higher on fresh draws.
 
         Both are evaluated on the same ``CHECK_FACTOR * n_samples_optim``
@@ -361,7 +329,7 @@ class CovarianceSearch(BaseEstimator):
         d = noise_dimension(sampler.adapter, sampler.X)
         tag = optimization_stage(phase, n_iter + 1)
         n_draws = CHECK_FACTOR * sampler.n_draws
-        covs_start, covs_end = form.from_parameters(start, d), form.from_parameters(end, d)
+        covs_start, covs_end = stage.from_parameters(start, d), stage.from_parameters(end, d)
         j_start = self._objective(sampler.scores(covs_start, tag, n_draws), covs_start)
         j_end = self._objective(sampler.scores(covs_end, tag, n_draws), covs_end)
         back = j_end < j_start
@@ -372,82 +340,31 @@ class CovarianceSearch(BaseEstimator):
         return out
 
     # ----------------------------------------------------------------- ascent
-    def _ascent(self, phase, form, theta, low, high, volume, sampler, n_iter):
-        """Projected adaptive-moment ascent of ``gap * M`` on one form."""
+    def _ascent(self, phase, stage, theta, low, high, volume, sampler, n_iter):
+        """Projected adaptive-moment ascent of ``gap * M`` on one stage."""
         d = noise_dimension(sampler.adapter, sampler.X)
-        kind = form.kind
-        moments = _Moments(per_coordinate=kind in ("isotropic", "diagonal", "lowrank"))
-        covs = form.from_parameters(theta, d)
+        moments = AdamMoments()
+        covs = stage.from_parameters(theta, d)
         _, weights = clipped_gap(sampler.scores(covs, optimization_stage(phase, n_iter)), self.max_probability)
         path = np.zeros((len(theta), d))
         for t in range(n_iter):
             # the weights d gap / d psi of each pass come from the previous one
-            tangent, weights, path = self._gradient(form, covs, weights, sampler, optimization_stage(phase, t), path)
-            if kind == "lowrank":
-                # Adam on the diagonal (fixed coordinates); the block lives on
-                # a basis that moves with the search, so it is only normalized
-                block = tangent.block
-                rms = np.sqrt(np.square(block).mean(axis=(1, 2)))
-                step = LowRankTangent(2.0 * self.learning_rate * moments.direction(tangent.diag), tangent.basis,
-                                      2.0 * self.learning_rate * block / np.maximum(rms, _EPS)[:, None, None])
-            else:
-                sq = None if moments.per_coordinate else _mean_square(tangent)
-                step = 2.0 * self.learning_rate * moments.direction(tangent, sq)
-            theta = form.step(theta, step, low, high, volume)
-            covs = form.from_parameters(theta, d)
+            tangent, weights, path = self._gradient(stage, covs, weights, sampler, optimization_stage(phase, t), path)
+            theta = stage.step(theta, stage.direction(moments, tangent, self.learning_rate), low, high, volume)
+            covs = stage.from_parameters(theta, d)
         return theta
 
-    def _gradient(self, form, covs, weights, sampler, tag, path):
-        """Whitened natural gradient of ``J = gap * M`` on the form's tangent.
+    def _gradient(self, stage, covs, weights, sampler, tag, path):
+        """Whitened natural gradient of ``J = gap * M`` on the stage's tangent.
 
         Returns the gradient, the gap's weights at this pass's scores (for the
-        next pass) and the updated ``path``.
+        next pass) and the updated ``path`` (the running input gradient, which
+        stages that follow the boundary normal read).
         """
-        kind = form.kind
-        if kind == "lowrank":
-            return self._lowrank_gradient(covs, weights, sampler, tag, path)
-        st = sampler.statistics(covs, tag, weights, form=form)
-        gap, weights = clipped_gap(st["psi"], self.max_probability)
+        psi, moment, path = stage.estimate(sampler, covs, tag, weights, path)
+        gap, weights = clipped_gap(psi, self.max_probability)
         shape = shape_factor(covs, self.objective, self.kappa)
-        expand = (slice(None),) + (None,) * (st["moment"].ndim - 1)
-        grad = shape[expand] * st["moment"] + gap[expand] * shape_tangent(covs, self.objective, self.kappa)
-        return grad, weights, path
-
-    def _lowrank_gradient(self, covs, weights, sampler, tag, path):
-        """The low-rank tangent: per-feature diagonal moments and a block on ``[u, P]``.
-
-        ``u`` is the running sum of the whitened first moments (the gradient of
-        the smoothed score with respect to the input), in input coordinates:
-        an estimate of the boundary normal; ``P`` the form's current shrink
-        directions.
-        """
-        u_x = path / np.maximum(np.linalg.norm(path, axis=1, keepdims=True), _EPS)
-        u = covs.factor_transpose(u_x)
-        B = lowrank_basis(covs, u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), _EPS))
-        st = sampler.statistics(covs, tag, weights, basis=B, diagonal=True)
-        path = path + covs.inverse_factor_transpose(st["v"])
-        gap, weights = clipped_gap(st["psi"], self.max_probability)
-        shape = shape_factor(covs, self.objective, self.kappa)
-        block = np.swapaxes(B, 1, 2) @ st["WB"]
-        block = 0.5 * (block + np.swapaxes(block, 1, 2))
-        diag = st["diag"] - ((B @ block) * B).sum(axis=2)
-        tangent = LowRankTangent(diag, B, block).scaled(shape)
-        shape_grad = covs.shape_tangent(self.objective, self.kappa, B)
-        return tangent + shape_grad.scaled(gap), weights, path
-
-
-def lowrank_basis(covs, u):
-    """Orthonormal basis ``[u, P]`` (n, d, k + 1) of a low-rank step, in the whitened frame.
-
-    ``u`` (n, d): a unit whitened direction (the estimated boundary normal);
-    ``P``: the form's current shrink directions. A column (nearly) spanned by
-    the previous ones, or a zero ``u``, is zeroed: a step along it would only
-    add noise.
-    """
-    P, _ = covs._svd()
-    q, r = np.linalg.qr(np.concatenate([u[:, :, None], P], axis=2))
-    live = np.abs(np.diagonal(r, axis1=1, axis2=2)) > 1e-3
-    return q * live[:, None, :]
+        return stage.gradient(moment, covs, gap, shape, self.objective, self.kappa), weights, path
 
 
 class FixedNoise(CovarianceSearch):
@@ -460,7 +377,7 @@ class FixedNoise(CovarianceSearch):
     ()
     """
 
-    _forms = ()
+    _stages = ()
 
 
 class IsotropicSearch(CovarianceSearch):
@@ -471,11 +388,11 @@ class IsotropicSearch(CovarianceSearch):
     Examples
     --------
     >>> from smoothcert.search import IsotropicSearch
-    >>> [form.kind for form in IsotropicSearch(learning_rate=0.1).stages(784)]
+    >>> [stage.kind for stage in IsotropicSearch(learning_rate=0.1).stages(784)]
     ['isotropic']
     """
 
-    _forms = (IsotropicCovariances,)
+    _stages = (IsotropicStage(),)
 
 
 class DiagonalSearch(CovarianceSearch):
@@ -487,11 +404,11 @@ class DiagonalSearch(CovarianceSearch):
     Examples
     --------
     >>> from smoothcert.search import DiagonalSearch
-    >>> [form.kind for form in DiagonalSearch().stages(2)]
+    >>> [stage.kind for stage in DiagonalSearch().stages(2)]
     ['isotropic', 'diagonal']
     """
 
-    _forms = (IsotropicCovariances, DiagonalCovariances)
+    _stages = (IsotropicStage(), DiagonalStage())
 
 
 class RiemannianSearch(CovarianceSearch):
@@ -507,18 +424,18 @@ class RiemannianSearch(CovarianceSearch):
     Examples
     --------
     >>> from smoothcert.search import RiemannianSearch
-    >>> [form.kind for form in RiemannianSearch().stages(2)]
+    >>> [stage.kind for stage in RiemannianSearch().stages(2)]
     ['isotropic', 'diagonal', 'full']
-    >>> [form.kind for form in RiemannianSearch().stages(784)]
+    >>> [stage.kind for stage in RiemannianSearch().stages(784)]
     ['isotropic', 'diagonal', 'lowrank']
     """
 
-    _forms = (IsotropicCovariances, DiagonalCovariances, FullCovariances)
+    _stages = (IsotropicStage(), DiagonalStage(), FullStage())
 
     def stages(self, n_features):
         if n_features > MAX_FULL_FEATURES:
-            return LowRankSearch._forms
-        return self._forms
+            return LowRankSearch._stages
+        return self._stages
 
 
 class LowRankSearch(CovarianceSearch):
@@ -532,11 +449,11 @@ class LowRankSearch(CovarianceSearch):
     Examples
     --------
     >>> from smoothcert.search import LowRankSearch
-    >>> [form.kind for form in LowRankSearch().stages(784)]
+    >>> [stage.kind for stage in LowRankSearch().stages(784)]
     ['isotropic', 'diagonal', 'lowrank']
     """
 
-    _forms = (IsotropicCovariances, DiagonalCovariances, LowRankCovariances)
+    _stages = (IsotropicStage(), DiagonalStage(), LowRankStage())
 
 
 #: The search each ``method`` string builds.

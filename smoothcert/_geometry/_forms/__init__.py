@@ -9,25 +9,28 @@ representation and knows everything the rest of the library asks of it:
   with the *symmetric* root, so that standard normals ``z`` are the whitened
   coordinates of the search), whitening, the factor of a linear image;
 * **affine images** -- ``scaled`` (``D Sigma D``), ``congruence``
-  (``B Sigma B^T``) and the precision, for the pull-back through pipelines;
-* **the search** -- a parametrization (log-variances, or the matrix itself),
-  its Fisher-Rao norm and step, the projection of whitened tangent vectors
-  (outer-product moments of the gradient estimators, spectral gradients of the
-  objective's shape term) onto the form's tangent space, and how a stage starts
-  from the previous stage's optimum.
+  (``B Sigma B^T``), ``rescaled`` and the precision, for the pull-back through
+  pipelines, and ``L^T`` / ``L^-T`` of the noise factor ``L`` (directions
+  between input space and the whitened coordinates of the search).
+
+The search's mathematics on a form (its parametrization, bounds, Fisher-Rao
+norm and step, the projection of whitened tangent vectors and of the shape
+term's gradient) is not here: it lives in the search stage of that form
+(``smoothcert._search._stages``).
 
 The forms are :class:`IsotropicCovariances` (``sigma_i^2 I``),
 :class:`DiagonalCovariances` (``diag(s_i^2)``), :class:`FullCovariances`
 (SPD matrices) and :class:`LowRankCovariances` (``(D^-1 + V V^T)^-1``: a
 diagonal shrunk along ``k`` directions, ``O(d k)`` per row, for large ``d``). Adding a form is adding one subclass of
-:class:`RowCovariances`; it registers itself under its ``kind``.
+:class:`RowCovariances`, which registers itself under its ``kind``, and one
+search stage for it.
 """
 
 from ._base import FORMS, NoiseFactor, RowCovariances
 from ._diagonal import DiagonalCovariances
 from ._full import FullCovariances
 from ._isotropic import IsotropicCovariances
-from ._lowrank import LowRankCovariances, LowRankFactor, LowRankTangent
+from ._lowrank import LowRankCovariances, LowRankFactor, lowrank_svd
 
 __all__ = [
     "RowCovariances",
@@ -36,7 +39,7 @@ __all__ = [
     "FullCovariances",
     "LowRankCovariances",
     "LowRankFactor",
-    "LowRankTangent",
+    "lowrank_svd",
     "NoiseFactor",
     "FORMS",
 ]

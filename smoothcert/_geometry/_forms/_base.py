@@ -227,7 +227,7 @@ class RowCovariances:
         """The covariances of ``B e`` for a square matrix ``B``: ``B Sigma B^T`` (full)."""
         raise NotImplementedError
 
-    # ---------------------------------------------------------- the search
+    # ------------------------------------------------- whitened coordinates
     def factor_transpose(self, vectors):
         """``L^T x`` for one vector per row, ``(n, d)``: an x-space direction in
         the whitened coordinates of the search (``L`` the noise factor; the
@@ -244,68 +244,3 @@ class RowCovariances:
         factors = np.asarray(factors, dtype=np.float64)
         shape = (len(factors),) + (1,) * (self._values.ndim - 1)
         return self._wrap(self._values * factors.reshape(shape), self.n_features)
-
-    @classmethod
-    def from_parameters(cls, theta, n_features):
-        """The form whose search parameters are ``theta`` (see :meth:`parameters_from`)."""
-        return cls(np.exp(theta), n_features)
-
-    @classmethod
-    def parameters_from(cls, previous, theta, n_features):
-        """Search parameters of this form at the optimum of the previous stage.
-
-        ``previous`` is the previous stage's form class and ``theta`` its
-        parameters; ``None`` and log-variances (n,) start a first stage.
-        """
-        raise NotImplementedError
-
-    @classmethod
-    def bounds(cls, floor_log, cap_log):
-        """Per-row bounds of the parameters from log-variance floor and cap, ``(n,)`` each."""
-        return floor_log, cap_log
-
-    @classmethod
-    def tangent_shape(cls, n_features):
-        """Shape of one row's whitened tangent vector (the search's step)."""
-        raise NotImplementedError
-
-    @classmethod
-    def norm(cls, tangent, n_features):
-        """Fisher-Rao norm of a whitened tangent vector of this form."""
-        raise NotImplementedError
-
-    @classmethod
-    def step(cls, theta, direction, low, high, volume=None):
-        """Parameters after a step ``direction`` (whitened tangent), kept within bounds.
-
-        Every eigenvalue stays in ``[low, high]`` (per row, in the form's
-        bound units of :meth:`bounds`) and, with ``volume`` (per row, log of
-        the largest ``det(Sigma)^(1/d)``), the geometric mean of the
-        eigenvalues at most ``exp(volume)``.
-        """
-        raise NotImplementedError
-
-    def spectral_tangent(self, a, c, scale_derivative):
-        """A whitened tangent ``a I + U diag(c) U^T`` projected on this form.
-
-        ``U`` diagonalizes the covariance; this is the Fisher-Rao gradient of
-        a spectral function whose derivatives along ``log s_i`` (``s_i`` the
-        noise scales) are ``a + c_i``. ``scale_derivative`` (n,) is the exact
-        derivative along the log of a common scale, for forms whose tangent
-        holds only that direction.
-        """
-        raise NotImplementedError
-
-    @staticmethod
-    def score_moment(centred, z):
-        """Projection of ``mean[(h - mean h)(z z^T - I)]`` on the tangent.
-
-        ``centred`` (r, m) are the centred objective values and ``z`` (r, m, d)
-        the whitened draws (the score-function natural gradient).
-        """
-        raise NotImplementedError
-
-    @staticmethod
-    def pathwise_moment(grad_z, z):
-        """Projection of ``sym(mean[grad_z h  z^T])`` on the tangent (pathwise gradient)."""
-        raise NotImplementedError

@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from .._fisher_rao import clamp_eigenvalues, exp_whitened, fisher_rao_norm_whitened
 from .._linalg import check_spd, psd_sqrt, spd_power, spectral, symmetrize
 from ._base import NoiseFactor, RowCovariances
 
@@ -10,11 +9,7 @@ __all__ = ["FullCovariances"]
 
 
 class FullCovariances(RowCovariances):
-    """SPD matrices ``(n, d, d)`` per row, with their eigendecomposition.
-
-    Search parameters: the matrices themselves, moved by the Fisher-Rao
-    exponential map.
-    """
+    """SPD matrices ``(n, d, d)`` per row, with their eigendecomposition."""
 
     kind = "full"
     values_ndim = 3
@@ -100,49 +95,3 @@ class FullCovariances(RowCovariances):
         factors = np.asarray(factors, dtype=np.float64)
         w, v = self._eig
         return self._wrap(self._values * factors[:, None, None], self.n_features, _eig=(w * factors[:, None], v))
-
-    @classmethod
-    def from_parameters(cls, theta, n_features):
-        return cls(theta, n_features)
-
-    @classmethod
-    def parameters_from(cls, previous, theta, n_features):
-        if previous is None:
-            raise ValueError("the full form starts from a previous stage")
-        return previous.from_parameters(theta, n_features).matrices()
-
-    @classmethod
-    def bounds(cls, floor_log, cap_log):
-        return np.exp(floor_log), np.exp(cap_log)
-
-    @classmethod
-    def tangent_shape(cls, n_features):
-        return (n_features, n_features)
-
-    @classmethod
-    def norm(cls, tangent, n_features):
-        return fisher_rao_norm_whitened(tangent)
-
-    @classmethod
-    def step(cls, theta, direction, low, high, volume=None):
-        # No useful step changes a variance by more than the whole allowed
-        # range (the clamp undoes the excess): cap the spectral norm of the
-        # whitened step there, so that expm cannot overflow whatever the
-        # learning rate. Ordinary steps are far below the cap.
-        limit = np.log(np.asarray(high) / np.asarray(low)) + 1.0
-        largest = np.abs(np.linalg.eigvalsh(direction)).max(axis=-1)
-        shrink = np.where(largest > limit, limit / np.where(largest > limit, largest, 1.0), 1.0)
-        moved = exp_whitened(theta, direction * shrink[:, None, None])
-        return clamp_eigenvalues(moved, low, high, volume)
-
-    def spectral_tangent(self, a, c, scale_derivative):
-        return a[:, None, None] * np.eye(self.n_features) + spectral(self._eig[1], c)
-
-    @staticmethod
-    def score_moment(centred, z):
-        return np.swapaxes(z * centred[:, :, None], 1, 2) @ z / z.shape[1]
-
-    @staticmethod
-    def pathwise_moment(grad_z, z):
-        g = np.swapaxes(grad_z, 1, 2) @ z / z.shape[1]
-        return symmetrize(g)

@@ -6,8 +6,9 @@ positive semi-definite rank-``k`` term, so ``Sigma`` is SPD by construction,
 ``Sigma <= D`` (the noise is at most ``D`` in every direction) and it is
 smaller only along the ``k`` directions spanned by ``D V``. This is the shape
 the search wants near a decision boundary in high dimension: large noise
-everywhere except across the boundary. Storage and every operation the search
-and the certificates need cost ``O(d k)`` per row (``O(d k^2)`` for the
+everywhere except across the boundary (the search's stage,
+``smoothcert._search._stages.LowRankStage``, moves it). Storage and every
+operation the search and the certificates need cost ``O(d k)`` per row (``O(d k^2)`` for the
 factor), never ``O(d^2)``, so the form scales to ``d = 784`` and beyond.
 
 With ``U = D^(1/2) V = P diag(s) R^T`` (thin SVD),
@@ -25,24 +26,15 @@ extreme eigenvalues are found by bisection on the inertia of
 ``mu`` is ``#{D_i^-1 < mu} + #{eig(I + V^T (D^-1 - mu)^-1 V) > 0} - k``),
 ``O(d k^2)`` per bisection step; the full spectrum (:meth:`eigenvalues`) is
 dense, ``O(d^3)``.
-
-Bounds (for the search): ``Sigma <= D``, so clipping ``D`` at the cap bounds
-every eigenvalue; ``lambda_min(Sigma) >= floor`` holds exactly when
-``lambda_max(V^T diag(1/floor - 1/D)^-1 V) <= 1`` (a ``k x k`` eigenvalue),
-which fixes how far ``V`` may go; and ``log det Sigma <= sum log D`` bounds the
-volume (conservatively: the shrink directions are not credited).
 """
 
 import numpy as np
 
-from .._fisher_rao import cap_log_mean
 from .._linalg import psd_sqrt, symmetrize
 from ._base import NoiseFactor, RowCovariances
 
-__all__ = ["LowRankCovariances", "LowRankFactor", "LowRankTangent", "LOWRANK_RANK"]
+__all__ = ["LowRankCovariances", "LowRankFactor", "lowrank_svd"]
 
-#: Number of directions ``k`` along which the search's low-rank form shrinks the noise.
-LOWRANK_RANK = 2
 #: Bisection steps of the extreme eigenvalues (on a log scale: relative error 2^-52).
 _BISECTION_STEPS = 64
 
@@ -51,7 +43,7 @@ def _split(values):
     return values[..., 0], values[..., 1:]
 
 
-def _thin_svd(D, V):
+def lowrank_svd(D, V):
     """``P`` (r, d, k) orthonormal and ``s`` (r, k) with ``D^(1/2) V = P diag(s) R^T``."""
     U = np.sqrt(D)[:, :, None] * V
     # the SVD of the small Gram matrix: U^T U = R diag(s^2) R^T, P = U R / s
@@ -107,39 +99,11 @@ class LowRankFactor(NoiseFactor):
         return LowRankFactor(self.sqrt_d[rows], self.P[rows], self.a[rows])
 
 
-class LowRankTangent:
-    """A whitened tangent of the low-rank form: ``diag(g) + B C B^T``.
-
-    ``g`` (n, d) moves the log-variances ``log D``; ``C`` (n, m, m) is a
-    symmetric block on the orthonormal basis ``B`` (n, d, m) of the
-    directions the search follows (the form's current directions and the
-    estimated boundary normal). Tangents of one step share their basis, so
-    they add and scale per row.
-    """
-
-    def __init__(self, diag, basis, block):
-        self.diag, self.basis, self.block = diag, basis, block
-
-    def scaled(self, factor):
-        factor = np.asarray(factor, dtype=np.float64)
-        return LowRankTangent(factor[:, None] * self.diag, self.basis, factor[:, None, None] * self.block)
-
-    def __add__(self, other):
-        if other.basis is not self.basis:
-            raise ValueError("low-rank tangents of different bases cannot be added")
-        return LowRankTangent(self.diag + other.diag, self.basis, self.block + other.block)
-
-    def norm(self):
-        """Fisher-Rao norm ``sqrt(tr(T^2) / 2)`` of each row, the two parts taken as orthogonal."""
-        return np.sqrt(0.5 * (np.square(self.diag).sum(axis=1) + np.square(self.block).sum(axis=(1, 2))))
-
-
 class LowRankCovariances(RowCovariances):
     """``(D^-1 + V V^T)^-1`` per row: ``values`` of shape ``(n, d, k + 1)``.
 
     ``values[:, :, 0]`` holds the variances ``D`` (positive) and
     ``values[:, :, 1:]`` the ``d x k`` matrix ``V`` (any real numbers).
-    Search parameters: the same array with ``log D`` in place of ``D``.
     """
 
     kind = "lowrank"
@@ -161,11 +125,16 @@ class LowRankCovariances(RowCovariances):
         D, V = _split(self._values[rows])
         return D, V
 
-    def _svd(self, rows=slice(None)):
+    def svd(self, rows=slice(None)):
+        """``P`` (r, d, k) and ``s`` (r, k) of the thin SVD ``D^(1/2) V = P diag(s) R^T`` (cached).
+
+        ``P`` are the directions along which the noise is shrunk below ``D``
+        (whitened by ``D``), ``s`` how much: ``Sigma = D^(1/2) (I + U U^T)^-1 D^(1/2)``.
+        """
         cache = getattr(self, "_svd_cache", None)
         if cache is None:
             D, V = self._parts()
-            cache = _thin_svd(D, V)
+            cache = lowrank_svd(D, V)
             self._svd_cache = cache
         P, s = cache
         return P[rows], s[rows]
@@ -179,7 +148,7 @@ class LowRankCovariances(RowCovariances):
 
     def matrices(self):
         D, _ = self._parts()
-        P, s = self._svd()
+        P, s = self.svd()
         shrink = s**2 / (1.0 + s**2)
         M = np.eye(self.n_features)[None] - (P * shrink[:, None, :]) @ np.swapaxes(P, 1, 2)
         root = np.sqrt(D)
@@ -198,7 +167,7 @@ class LowRankCovariances(RowCovariances):
 
     def logdet(self):
         D, _ = self._parts()
-        _, s = self._svd()
+        _, s = self.svd()
         return np.log(D).sum(axis=1) - np.log1p(s**2).sum(axis=1)
 
     def _count_below(self, mu):
@@ -256,13 +225,13 @@ class LowRankCovariances(RowCovariances):
     # ------------------------------------------------------------ sampling
     def factor(self, rows):
         D, _ = self._parts(rows)
-        P, s = self._svd(rows)
+        P, s = self.svd(rows)
         return LowRankFactor(np.sqrt(D), P, 1.0 / np.sqrt(1.0 + s**2))
 
     def whiten(self, rows, delta):
         # L^-1 delta = M^(-1/2) D^(-1/2) delta (the same Mahalanobis norms as Sigma^(-1/2))
         D, _ = self._parts(rows)
-        P, s = self._svd(rows)
+        P, s = self.svd(rows)
         y = delta / np.sqrt(D)[:, None, :]
         coef = (y @ P) * (np.sqrt(1.0 + s**2) - 1.0)[:, None, :]
         return y + coef @ np.swapaxes(P, 1, 2)
@@ -270,22 +239,18 @@ class LowRankCovariances(RowCovariances):
     def projected_factor(self, rows, projection):
         a = np.asarray(projection, dtype=np.float64)
         D, _ = self._parts(rows)
-        P, s = self._svd(rows)
+        P, s = self.svd(rows)
         B = a[None] * np.sqrt(D)[:, None, :]  # A D^(1/2), (r, k_out, d)
         BP = B @ P
         shrink = s**2 / (1.0 + s**2)
         moments = B @ np.swapaxes(B, 1, 2) - (BP * shrink[:, None, :]) @ np.swapaxes(BP, 1, 2)
         return NoiseFactor(psd_sqrt(moments))
 
-    # ---------------------------------------------------------- the search
-    def factor_transpose(self, vectors):
-        """``L^T x`` for vectors ``x`` of shape (n, d) (x-space -> whitened)."""
-        return self.factor(slice(None)).apply_transpose(vectors[:, None, :])[:, 0]
-
+    # ------------------------------------------------- whitened coordinates
     def inverse_factor_transpose(self, vectors):
         """``L^-T v`` for whitened vectors ``v`` (n, d): a whitened gradient -> x-space."""
         D, _ = self._parts()
-        P, s = self._svd()
+        P, s = self.svd()
         coef = np.einsum("nd,ndk->nk", vectors, P) * (np.sqrt(1.0 + s**2) - 1.0)
         return (vectors + np.einsum("nk,ndk->nd", coef, P)) / np.sqrt(D)
 
@@ -307,175 +272,3 @@ class LowRankCovariances(RowCovariances):
     def congruence(self, B):
         full = B[None] @ self.matrices() @ B.T[None]
         return RowCovariances.from_matrices(symmetrize(full))
-
-    @classmethod
-    def from_parameters(cls, theta, n_features):
-        values = theta.copy()
-        values[:, :, 0] = np.exp(theta[:, :, 0])
-        return cls._wrap(values, n_features)
-
-    @classmethod
-    def parameters_from(cls, previous, theta, n_features, rank=LOWRANK_RANK):
-        if previous is None:
-            raise ValueError("the lowrank form starts from a previous stage")
-        if previous.kind == cls.kind:
-            return theta
-        if previous.kind == "isotropic":
-            log_d = np.repeat(theta[:, None], n_features, axis=1)
-        elif previous.kind == "diagonal":
-            log_d = theta
-        else:
-            raise ValueError(f"the lowrank form cannot start from the {previous.kind} form")
-        out = np.zeros((len(theta), n_features, rank + 1))
-        out[:, :, 0] = log_d
-        return out
-
-    @classmethod
-    def tangent_shape(cls, n_features):
-        return (n_features, LOWRANK_RANK + 2)
-
-    @classmethod
-    def norm(cls, tangent, n_features):
-        return tangent.norm()
-
-    @classmethod
-    def step(cls, theta, direction, low, high, volume=None):
-        """Move ``log D`` by ``g`` and the low-rank part by ``M^(1/2) exp(B C B^T) M^(1/2)``.
-
-        The block step acts on the whitened frame of ``L``: with ``M`` the
-        middle factor of ``Sigma = D^(1/2) M D^(1/2)``, the step maps ``M`` to
-        ``M^(1/2) expm(B C B^T) M^(1/2)``, whose inverse is the identity plus a
-        symmetric matrix on ``span(B)``; its positive part (shrinking the noise)
-        is kept, at most ``k`` directions, as the new ``U = D^(1/2) V``
-        (directions that would grow the noise beyond ``D`` are left to ``D``).
-        Then ``log D`` moves by ``g``, ``D`` is clipped into ``[low, high]``
-        (log scale) with the mean of ``log D`` at most ``volume``, and ``V``
-        shrunk until every eigenvalue is at least ``exp(low)`` (see the module
-        docstring).
-        """
-        n, d, k1 = theta.shape
-        k = k1 - 1
-        log_d, V = theta[:, :, 0], theta[:, :, 1:]
-        D = np.exp(log_d)
-        P, s = _thin_svd(D, V)
-        a = 1.0 / np.sqrt(1.0 + s**2)
-        B, C = direction.basis, direction.block
-        m = B.shape[2]
-        # M^(-1/2) B expressed on the joint basis [P, B]: the step's new
-        # M'^-1 = M^(-1/2) expm(-B C B^T) M^(-1/2) = M^-1 + M^(-1/2) B (expm(-C) - I) B^T M^(-1/2)
-        w, R = np.linalg.eigh(symmetrize(-C))
-        # no useful step changes a variance by more than the whole allowed
-        # range: cap the block's spectrum there (expm cannot overflow)
-        limit = (np.asarray(high) - np.asarray(low) + 1.0)[:, None]
-        w = np.clip(w, -limit, limit)
-        E = (R * np.expm1(w)[:, None, :]) @ np.swapaxes(R, 1, 2)  # expm(-C) - I, (n, m, m)
-        PtB = np.swapaxes(P, 1, 2) @ B  # (n, k, m)
-        inv_a = 1.0 / a
-        Minvh_B = B + P @ ((inv_a - 1.0)[:, :, None] * PtB)  # M^(-1/2) B, (n, d, m)
-        # M^-1 - I = U U^T = P diag(s^2) P^T; the full symmetric update on span[P, M^(-1/2) B]
-        basis = np.concatenate([P, Minvh_B], axis=2)
-        q, rr = np.linalg.qr(basis)
-        top = np.zeros((n, k + m, k + m))
-        top[:, :k, :k] = s[:, :, None] ** 2 * np.eye(k)[None]
-        top[:, k:, k:] = E
-        small = symmetrize(rr @ top @ np.swapaxes(rr, 1, 2))
-        ev, evec = np.linalg.eigh(small)
-        # keep the k largest positive parts (directions where the precision grows)
-        ev = np.clip(ev, 0.0, None)[:, ::-1][:, :k]
-        evec = evec[:, :, ::-1][:, :, :k]
-        U_new = (q @ evec) * np.sqrt(ev)[:, None, :]
-        # the mean of log D is capped at ``volume``: log det Sigma = sum log D
-        # + log det M <= sum log D, so the geometric mean of the eigenvalues
-        # stays within the cap (the shrink directions are not credited)
-        log_d_new = cap_log_mean(log_d + direction.diag, low, high, volume)
-        D_new = np.exp(log_d_new)
-        # U = D^(1/2) V is kept while D moves (M fixed: a common factor of D
-        # scales Sigma exactly)
-        V_new = U_new / np.sqrt(D_new)[:, :, None]
-        V_new = cls._respect_floor(D_new, V_new, np.exp(low))
-        out = np.empty_like(theta)
-        out[:, :, 0] = log_d_new
-        out[:, :, 1:] = V_new
-        return out
-
-    def smallest_axis(self):
-        """Whitened unit direction ``y = L^T x / |L^T x|`` of the smallest eigenvector ``x``, (n, d).
-
-        ``x`` is the top eigenvector of the precision ``D^-1 + V V^T``: with
-        ``mu`` its eigenvalue above ``max D^-1``, ``x = (mu - D^-1)^-1 V c``
-        for the eigenvector ``c`` of ``V^T (mu - D^-1)^-1 V`` at eigenvalue 1;
-        else (no direction shrunk below the diagonal's smallest) the axis of
-        the smallest ``D_i``.
-        """
-        D, V = self._parts()
-        inv_d = 1.0 / D
-        mu = 1.0 / self.min_eigenvalue()
-        top = inv_d.max(axis=1)
-        spiked = mu > top * (1.0 + 1e-9)
-        gap = np.where(spiked[:, None], mu[:, None] - inv_d, 1.0)
-        K = np.swapaxes(V, 1, 2) @ (V / gap[:, :, None])
-        w, c = np.linalg.eigh(symmetrize(K))
-        c = c[:, :, -1]
-        x = np.einsum("ndk,nk->nd", V, c) / gap
-        axis = np.zeros_like(D)
-        axis[np.arange(len(D)), np.argmin(D, axis=1)] = 1.0
-        x = np.where(spiked[:, None], x, axis)
-        y = self.factor_transpose(x)
-        return y / np.linalg.norm(y, axis=1, keepdims=True)
-
-    def shape_tangent(self, objective, kappa, basis, beta=10.0):
-        """Whitened gradient of the shape term on the step's ``basis`` (a :class:`LowRankTangent`).
-
-        The volume term ``det^(1/(2d))`` has the exact gradient
-        ``det^(1/(2d)) / d * I``: a common move of ``log D``. The ball term
-        ``kappa sqrt(lambda_min)`` follows a smooth minimum of the noise scales
-        (as the other forms do, sharpness ``beta``) over a pseudo-spectrum: the
-        variances ``D_i``, whose weights move ``log D_i``, and, when a
-        direction is shrunk below them, the smallest eigenvalue, whose weight
-        goes on ``y y^T`` (``y`` from :meth:`smallest_axis`; its part in
-        ``span(basis)`` on the block, the rest on ``log D``).
-        """
-        d = self.n_features
-        D, _ = self._parts()
-        lam = self.min_eigenvalue()
-        spiked = lam < D.min(axis=1) * (1.0 - 1e-9)
-        spectrum = np.concatenate([D, np.where(spiked, lam, np.inf)[:, None]], axis=1)
-        log_s = 0.5 * np.log(spectrum)
-        logits = -beta * log_s
-        top = logits.max(axis=1, keepdims=True)
-        weights = np.exp(logits - top)
-        total = weights.sum(axis=1, keepdims=True)
-        m = np.exp(-(top[:, 0] + np.log(total[:, 0])) / beta)
-        omega = weights / total
-        coef = (1.0 if objective == "ball" else kappa) * m
-        diag = coef[:, None] * omega[:, :d]
-        if objective != "ball":
-            diag += (np.exp(self.logdet() / (2.0 * d)) / d)[:, None]
-        y = self.smallest_axis()
-        By = np.einsum("ndm,nd->nm", basis, y)
-        rest = y - np.einsum("ndm,nm->nd", basis, By)
-        w_spike = coef * omega[:, d]
-        diag += w_spike[:, None] * np.square(rest)
-        block = w_spike[:, None, None] * By[:, :, None] * By[:, None, :]
-        return LowRankTangent(diag, basis, block)
-
-    @staticmethod
-    def _respect_floor(D, V, floor):
-        """Shrink ``V`` (by one factor per row) so that every eigenvalue of ``Sigma`` is at least ``floor``.
-
-        ``lambda_min(Sigma) >= f`` is ``D^-1 + V V^T <= I / f``, that is
-        ``V V^T <= E = diag(1/f - 1/D_i)`` (``D >= f``): with ``gamma V`` in
-        place of ``V``, ``gamma^2 lambda_max(V^T E^-1 V) <= 1``, a ``k x k``
-        eigenvalue. Components of ``V`` on axes already at the floor
-        (``E_i = 0``) are removed: no direction through them can shrink.
-        """
-        floor = np.asarray(floor, dtype=np.float64)[:, None]
-        room = 1.0 / floor - 1.0 / D
-        at_floor = room <= 1e-12 / floor
-        V = np.where(at_floor[:, :, None], 0.0, V)
-        inv = np.where(at_floor, 0.0, 1.0 / np.where(at_floor, 1.0, room))
-        K = np.swapaxes(V, 1, 2) @ (inv[:, :, None] * V)
-        top = np.linalg.eigvalsh(symmetrize(K))[:, -1]
-        # a hair inside, so that rounding cannot push an eigenvalue below the floor
-        shrink = np.where(top > 1.0, (1.0 - 1e-9) / np.sqrt(np.where(top > 1.0, top, 1.0)), 1.0)
-        return V * shrink[:, None, None]
