@@ -59,8 +59,9 @@ print(f"base model test accuracy: {base.score(X_test, y_test):.3f}")
 # Certify the same inputs four ways
 # ---------------------------------
 # Every method starts from ``sigma = 0.25``; the searches keep each noise scale
-# within ``[sigma / 4, 4 sigma]`` and certify on fresh draws, independent of the
-# search, at failure probability ``alpha = 0.001``. Columns ``R=...`` give the
+# at least ``sigma / 4`` and the scales' geometric mean at most ``10 sigma``, and
+# certify on fresh draws, independent of the search, at failure probability
+# ``alpha = 0.001``. Columns ``R=...`` give the
 # percentage of inputs whose ball of that radius is certified.
 table, certificates = compare_methods(base, X_test, y_test, full=FULL, random_state=0)
 y_cert = y_test[: len(next(iter(certificates.values())))]

@@ -115,9 +115,10 @@ def clipped_gap(psi, max_probability):
 class _Block:
     """The Monte-Carlo calls of one search on a block of rows, through the engine."""
 
-    def __init__(self, adapter, X, n_draws, gradient, votes, common):
+    def __init__(self, adapter, X, n_draws, gradient, common):
         self.adapter, self.X, self.n_draws = adapter, X, n_draws
-        self.gradient, self.votes = gradient, votes if gradient == "score" else "soft"
+        self.gradient, self.votes = gradient, "soft"
+        self.has_proba = getattr(adapter, "has_proba", True)
         self.common = common
 
     def scores(self, covs, tag, n_draws=None):
@@ -154,7 +155,7 @@ class CovarianceSearch(BaseEstimator):
     max_probability : float, default=0.999
         Smoothed scores are clipped into ``[1 - max_probability,
         max_probability]`` in the gap.
-    sigma_bounds : tuple of two floats, default=(0.25, 4.0)
+    sigma_bounds : tuple of two floats, default=(0.25, 10.0)
         Bounds of the noise scales, in units of the estimator's ``sigma``:
         every scale at least ``sigma_bounds[0] * sigma``, capped as
         ``scale_cap`` says by ``sigma_bounds[1] * sigma``. The cap stops
@@ -169,14 +170,15 @@ class CovarianceSearch(BaseEstimator):
         Smallest scale of the stages after the first: the row's isotropic
         optimum (the certified ellipsoid then contains the isotropic ball), or
         ``sigma_bounds[0] * sigma``.
-    votes : {"hard", "soft"}, default="hard"
-        What score-function estimates read: the base model's predicted
-        labels, the votes hard-vote CERTIFY counts (their failures locate the
-        boundary sharply, which the anisotropic stages need), or its
-        ``predict_proba`` scores (smooth and informative where every vote
-        agrees, which favours the isotropic and diagonal stages; models
-        without ``predict_proba`` use their votes). Pathwise estimates always
-        differentiate the scores.
+    votes : {"auto", "hard", "soft"}, default="auto"
+        What score-function estimates read: the base model's
+        ``predict_proba`` scores (``"soft"``: smooth and informative where
+        every vote agrees, which favours the isotropic and diagonal stages),
+        its predicted labels (``"hard"``: the votes hard-vote CERTIFY counts,
+        whose failures locate the boundary sharply), or ``"auto"``: soft in
+        the isotropic and diagonal stages, hard in the full and low-rank
+        ones. Models without ``predict_proba`` always use their votes;
+        pathwise estimates always differentiate the scores.
     """
 
     #: The stages optimized, in order (subclasses): one :class:`~._stages.SearchStage` per form.
@@ -191,12 +193,12 @@ class CovarianceSearch(BaseEstimator):
         "sigma_bounds": [tuple, list],
         "scale_cap": [StrOptions({"volume", "axis"})],
         "floor": [StrOptions({"isotropic", "bounds"})],
-        "votes": [StrOptions({"soft", "hard"})],
+        "votes": [StrOptions({"auto", "soft", "hard"})],
     }
 
     def __init__(self, *, learning_rate=0.05, objective="volume", kappa=2.0, gradient="auto",
-                 max_probability=0.999, sigma_bounds=(0.25, 4.0), scale_cap="volume", floor="isotropic",
-                 votes="hard"):
+                 max_probability=0.999, sigma_bounds=(0.25, 10.0), scale_cap="volume", floor="isotropic",
+                 votes="auto"):
         self.learning_rate = learning_rate
         self.objective = objective
         self.kappa = kappa
@@ -280,14 +282,13 @@ class CovarianceSearch(BaseEstimator):
         elif gradient == "pathwise" and not adapter.supports_gradient:
             raise ValueError("gradient='pathwise' needs a skorch/torch base model.")
         n_draws = 2 * (-(-int(n_samples_optim) // 2))
-        votes = self.votes if getattr(adapter, "has_proba", True) else "hard"
         common = dict(seed=seed, batch_size=batch_size, progress=progress)
         per_row = 4 * d * max(int(np.prod(stage.tangent_shape(d))) // d for stage in stages)
         block = max(1, min(n, _STATE_BUDGET // max(per_row, 1)))
         parts = []
         for start in range(0, n, block):
             rows = slice(start, min(n, start + block))
-            sampler = _Block(adapter, X[rows], n_draws, gradient, votes, common)
+            sampler = _Block(adapter, X[rows], n_draws, gradient, common)
             parts.append(self._search_block(sampler, stages, float(sigma), int(n_iter), info))
         return RowCovariances.concatenate(parts), info
 
@@ -304,6 +305,7 @@ class CovarianceSearch(BaseEstimator):
         theta, previous = np.full(n, 2.0 * np.log(sigma)), None
         for phase, stage in enumerate(stages):
             start = time.perf_counter()
+            sampler.votes = self._stage_votes(stage, sampler)
             theta = stage.parameters_from(previous, theta, d)
             low, high = stage.bounds(floor, cap)
             end = self._ascent(phase, stage, theta, low, high, volume, sampler, n_iter)
@@ -314,6 +316,14 @@ class CovarianceSearch(BaseEstimator):
             if phase == 0 and self.floor == "isotropic":
                 floor = theta.copy()
         return previous.from_parameters(theta, d)
+
+    def _stage_votes(self, stage, sampler):
+        """What the stage's score-function estimates read (see ``votes``)."""
+        if sampler.gradient != "score":
+            return "soft"  # pathwise estimates differentiate the scores
+        if not sampler.has_proba:
+            return "hard"
+        return stage.auto_votes if self.votes == "auto" else self.votes
 
     def _objective(self, psi, covs):
         gap, _ = clipped_gap(psi, self.max_probability)

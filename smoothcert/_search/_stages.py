@@ -93,6 +93,11 @@ class SearchStage:
     kind = None
     #: The geometry class of the form.
     form = None
+    #: What score-function estimates read under ``votes="auto"``: soft scores
+    #: (smooth where every vote agrees: the scale and per-axis stages), or
+    #: hard votes (whose failures locate the boundary sharply: the stages
+    #: that turn the noise).
+    auto_votes = "soft"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -311,6 +316,7 @@ class FullStage(SearchStage):
 
     kind = "full"
     form = FullCovariances
+    auto_votes = "hard"
 
     def from_parameters(self, theta, n_features):
         return FullCovariances(theta, n_features)
@@ -408,6 +414,7 @@ class LowRankStage(SearchStage):
 
     kind = "lowrank"
     form = LowRankCovariances
+    auto_votes = "hard"
     #: Number of directions ``k`` along which the noise is shrunk.
     rank = LOWRANK_RANK
 
