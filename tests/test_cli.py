@@ -587,14 +587,20 @@ def test_empty_cell_names_the_line_and_the_column(tmp_path, capsys, data, text, 
 
 
 # ------------------------------------------------ the guarantee in every output
-def test_certify_writes_and_names_the_guarantee(tmp_path, capsys, data):
+def _certify_lr_isotropic(tmp_path, capsys, data):
+    """``certify --method isotropic`` of a logistic regression (no training data)."""
     X, y, paths = data
-    base = LogisticRegression().fit(X, y)
-    sio.dump(base, tmp_path / "lr.skops")
+    sio.dump(LogisticRegression().fit(X, y), tmp_path / "lr.skops")
     out = tmp_path / "certs.csv"
     code, stdout, err = _run(capsys, "certify", "--model", tmp_path / "lr.skops", "--data",
                              paths["npy"], "--out", out, "--method", "isotropic", "--n-iter", 1,
                              "--n-samples", 200, "--seed", 0, "-q")
+    return code, stdout, err, out
+
+
+def test_certify_writes_and_names_the_guarantee(tmp_path, capsys, data):
+    X, y, paths = data
+    code, stdout, err, out = _certify_lr_isotropic(tmp_path, capsys, data)
     assert code == 0, err
     assert {r["guarantee"] for r in _read_csv(out)} == {"per-covariance"}
     assert "guarantee: per-covariance" in stdout
@@ -797,12 +803,8 @@ def test_method_with_training_data_certifies_the_deployed_classifier(tmp_path, c
 
 
 def test_method_without_training_data_says_why_per_covariance(tmp_path, capsys, data):
-    X, y, paths = data
-    sio.dump(LogisticRegression().fit(X, y), tmp_path / "lr.skops")
-    out = tmp_path / "certs.csv"
-    code, stdout, err = _run(capsys, "certify", "--model", tmp_path / "lr.skops", "--data",
-                             paths["npy"], "--out", out, "--method", "isotropic", "--n-iter", 1,
-                             "--n-samples", 200, "--seed", 0, "-q")
+    _, _, paths = data
+    code, stdout, err, out = _certify_lr_isotropic(tmp_path, capsys, data)
     assert code == 0, err
     assert {r["guarantee"] for r in _read_csv(out)} == {"per-covariance"}
     notes = [line for line in err.splitlines() if line.startswith("note:")]

@@ -49,22 +49,9 @@ def is_smoothcert_estimator(type_name):
     >>> is_smoothcert_estimator("smoothcert._estimators._base.LogisticRegression")
     False
     """
-    if not type_name.startswith("smoothcert."):
-        return False
-    module_name, _, class_name = type_name.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return False
     from sklearn.base import BaseEstimator
 
-    obj = getattr(module, class_name, None)
-    return (
-        isinstance(obj, type)
-        and obj.__module__ == module_name
-        and obj.__qualname__ == class_name
-        and issubclass(obj, BaseEstimator)
-    )
+    return _smoothcert_subclass(type_name, BaseEstimator)
 
 
 def is_smoothcert_covariances(type_name):
@@ -82,6 +69,13 @@ def is_smoothcert_covariances(type_name):
     >>> is_smoothcert_covariances("smoothcert._geometry._forms._base.np")
     False
     """
+    from .._geometry._forms import RowCovariances
+
+    return _smoothcert_subclass(type_name, RowCovariances)
+
+
+def _smoothcert_subclass(type_name, base):
+    """Whether ``type_name`` names a subclass of ``base`` *defined* in a smoothcert module."""
     if not type_name.startswith("smoothcert."):
         return False
     module_name, _, class_name = type_name.rpartition(".")
@@ -89,14 +83,12 @@ def is_smoothcert_covariances(type_name):
         module = importlib.import_module(module_name)
     except ImportError:
         return False
-    from .._geometry._forms import RowCovariances
-
     obj = getattr(module, class_name, None)
     return (
         isinstance(obj, type)
         and obj.__module__ == module_name
         and obj.__qualname__ == class_name
-        and issubclass(obj, RowCovariances)
+        and issubclass(obj, base)
     )
 
 
