@@ -466,13 +466,12 @@ def mahalanobis_radius(p_lower, p_upper_second=None):
     p_lower = np.asarray(p_lower, dtype=np.float64)
     if np.any((p_lower < 0) | (p_lower > 1)) or np.any(np.isnan(p_lower)):
         raise ValueError("p_lower must lie in [0, 1].")
+    if p_upper_second is None:
+        return threshold_radius(p_lower, 0.5)
     tiny = np.finfo(np.float64).eps
     p = np.clip(p_lower, tiny, 1.0 - tiny)
-    if p_upper_second is None:
-        r = stats.norm.ppf(p)
-    else:
-        q = np.clip(np.asarray(p_upper_second, dtype=np.float64), tiny, 1.0 - tiny)
-        r = 0.5 * (stats.norm.ppf(p) - stats.norm.ppf(q))
+    q = np.clip(np.asarray(p_upper_second, dtype=np.float64), tiny, 1.0 - tiny)
+    r = 0.5 * (stats.norm.ppf(p) - stats.norm.ppf(q))
     return np.where(p_lower > 0.5, np.maximum(r, 0.0), 0.0)
 
 
