@@ -25,6 +25,7 @@ RANKS = {
     "search": 3,
     "_estimators": 4,
     "plotting": 5,
+    "guarantees": 5,
     "demo": 6,
     "cli": 7,
     "__init__": 8,

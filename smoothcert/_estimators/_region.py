@@ -5,11 +5,12 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseSmoothing
 from ._adapters import _unwrap_frozen, is_torch_net, make_adapter
+from ._guarantees import Guarantee, make_guarantee
 from ._family import (
     SELECTION_QUANTILE,
     SELECTION_SHARE,
@@ -56,13 +57,6 @@ MAX_RIEMANNIAN_FEATURES = MAX_FULL_FEATURES
 #: a full covariance with eigenvalues spread over ``ratio^2`` must stay resolvable
 #: in float64 (condition number at most 1e12).
 MAX_RIEMANNIAN_SCALE_RATIO = 1e6
-#: ``selection_sigma=None`` smooths the selector with this multiple of ``sigma``
-#: (measured on the benchmarks page: with the selection quantile
-#: :data:`~smoothcert._estimators._family.SELECTION_QUANTILE` of 0.1, the
-#: large members' selection balls reach about ``2 s``, past the radius
-#: ``sigma^2 I`` can certify, while ``sigma^2 I``'s own selection stays
-#: certified near decision boundaries).
-SELECTION_SIGMA_FACTOR = 2.5
 
 
 class CertifiedRegion(BaseSmoothing):
@@ -114,20 +108,23 @@ class CertifiedRegion(BaseSmoothing):
     method : {"fixed", "isotropic", "diagonal", "riemannian", "lowrank"}, default="riemannian"
         Parametrization of ``Sigma_x`` (see above); builds the default search
         of that form (:mod:`smoothcert.search`).
-    guarantee : {"deployed", "per-covariance"}, default="deployed"
+    guarantee : {"deployed", "per-covariance"} or Guarantee, default="deployed"
         Which classifier the certificates hold for. ``"deployed"``: the
         classifier of :meth:`predict`, :meth:`predict_abstain` and
         :meth:`predict_proba`, which smooths each input with a member of a
         small family of covariances fitted in :meth:`fit`, chosen by a
         randomized-smoothed selector; each certified region is the
         intersection of a selection region (where the choice is certified not
-        to leave members that certify the class) with the class ellipsoids;
-        half of ``alpha`` is spent on the selector, half on the class. No
-        search runs at prediction time. ``"per-covariance"``: each input's own
-        searched covariance; the certificate covers the classifier smoothed
-        with that covariance, not the deployed map ``x -> g_{Sigma_x}(x)``
-        (the literature's certificate). See the user guide, *What a
-        certificate guarantees*.
+        to leave members that certify the class) with the class ellipsoids.
+        No search runs at prediction time. ``"per-covariance"``: each input's
+        own searched covariance; the certificate covers the classifier
+        smoothed with that covariance, not the deployed map
+        ``x -> g_{Sigma_x}(x)`` (the literature's certificate). The strings
+        build the default objects of :mod:`smoothcert.guarantees`; pass
+        ``DeployedGuarantee(n_prototypes=3, ...)`` to set the family's size,
+        the selector and its noise, tuned in a grid search as
+        ``guarantee__n_prototypes``. See the user guide, *What a certificate
+        guarantees*.
     search : CovarianceSearch, default=None
         The covariance search with its own parameters (learning rate,
         objective, bounds, gradient estimator), e.g.
@@ -167,23 +164,6 @@ class CertifiedRegion(BaseSmoothing):
         depend on it.
     radius_tol : float, default=0.05
         Relative radius tolerance of ``sampling="sequential"``, in (0, 1).
-    n_prototypes : int, default=2
-        ``guarantee="deployed"``: largest number of covariances in the family
-        (``sigma^2 I`` and medoids of the covariances searched on training
-        inputs); members no training input is labelled with are dropped.
-    selector : classifier, default=None
-        ``guarantee="deployed"``: the classifier from inputs to family members
-        (``None``: a random forest of 25 trees with leaves of at least 5
-        inputs). It is cloned and trained in :meth:`fit`.
-    selection_sigma : float, default=None
-        ``guarantee="deployed"``: noise scale of the selector's isotropic
-        smoothing (``None``: ``2.5 * sigma``).
-    n_family_inputs : int, default=128
-        ``guarantee="deployed"``: training inputs on which :meth:`fit` runs
-        the covariance search to build the family.
-    n_selector_inputs : int, default=1024
-        ``guarantee="deployed"``: training inputs labelled with their best
-        member to train the selector.
     noise_features : array-like of int, str or bool, default=None
         The input columns that receive noise: column indices, column names
         (when fitted on a DataFrame with string column names) or a boolean
@@ -235,7 +215,7 @@ class CertifiedRegion(BaseSmoothing):
     With ``guarantee="per-covariance"`` a certificate covers the classifier
     smoothed with *that input's* covariance, not the map
     ``x -> g_{Sigma_x}(x)`` (Sukenik et al., 2022). With the default
-    ``guarantee="deployed"``, :meth:`fit` pays the search on
+    ``guarantee="deployed"``, :meth:`fit` pays the search on the guarantee's
     ``n_family_inputs`` inputs, and :meth:`certify` costs
     ``n_samples_selection + n_samples`` per family member and once more for
     the selector, per input, with no search.
@@ -274,12 +254,7 @@ class CertifiedRegion(BaseSmoothing):
         "n_iter": [Interval(Integral, 0, None, closed="left")],
         "n_samples_optim": [Interval(Integral, 2, None, closed="left")],
         "radius": [Interval(Real, 0, None, closed="left")],
-        "guarantee": [StrOptions({"deployed", "per-covariance"})],
-        "n_prototypes": [Interval(Integral, 1, None, closed="left")],
-        "selector": [HasMethods(["fit", "predict"]), None],
-        "selection_sigma": [Interval(Real, 0, None, closed="neither"), None],
-        "n_family_inputs": [Interval(Integral, 1, None, closed="left")],
-        "n_selector_inputs": [Interval(Integral, 1, None, closed="left")],
+        "guarantee": [StrOptions({"deployed", "per-covariance"}), Guarantee],
     }
 
     def __init__(
@@ -300,11 +275,6 @@ class CertifiedRegion(BaseSmoothing):
         noise_augmentation=0,
         sampling="fixed",
         radius_tol=0.05,
-        n_prototypes=2,
-        selector=None,
-        selection_sigma=None,
-        n_family_inputs=128,
-        n_selector_inputs=1024,
         noise_features=None,
         batch_size="auto",
         n_jobs=None,
@@ -314,11 +284,6 @@ class CertifiedRegion(BaseSmoothing):
         self.estimator = estimator
         self.method = method
         self.guarantee = guarantee
-        self.n_prototypes = n_prototypes
-        self.selector = selector
-        self.selection_sigma = selection_sigma
-        self.n_family_inputs = n_family_inputs
-        self.n_selector_inputs = n_selector_inputs
         self.search = search
         self.sigma = sigma
         self.n_iter = n_iter
@@ -341,7 +306,37 @@ class CertifiedRegion(BaseSmoothing):
     def _covariance_search(self):
         return make_search(self.method, self.search)
 
+    def _guarantee(self):
+        """The guarantee object: ``guarantee`` itself, or the default one of its name."""
+        return make_guarantee(self.guarantee)
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator and of its nested objects.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, and ``<component>__<parameter>`` for the
+            nested objects (``search__learning_rate``,
+            ``guarantee__n_prototypes``, ``estimator__C``).
+
+        Returns
+        -------
+        self : CertifiedRegion
+            This estimator.
+        """
+        guarantee = params.get("guarantee", getattr(self, "guarantee", None))
+        nested = sorted(key for key in params if key.startswith("guarantee__"))
+        if nested and isinstance(guarantee, str):
+            raise ValueError(
+                f"{nested[0]} sets a parameter of a guarantee object, but guarantee="
+                f"{guarantee!r} is a string: pass guarantee=DeployedGuarantee() "
+                "(smoothcert.guarantees) to set or tune its parameters."
+            )
+        return super().set_params(**params)
+
     def _validate_extra_params(self):
+        self._guarantee().check()
         search = self._covariance_search()
         low, high = search.check(self.sigma)
         self._check_sigma_range(low, high)
@@ -413,12 +408,13 @@ class CertifiedRegion(BaseSmoothing):
         """Fit the base classifier, then (``guarantee="deployed"``) the covariance family.
 
         With ``guarantee="deployed"`` (and a method other than ``"fixed"``),
-        the covariance search runs on ``n_family_inputs`` training inputs;
-        the covariances it finds are clustered into at most ``n_prototypes -
-        1`` prototypes, which join ``sigma^2 I`` in the family;
-        ``n_selector_inputs`` training inputs are labelled with their best
-        family member (on draws independent of every later certificate) and
-        the selector is trained on them. These inputs are chosen by their
+        the covariance search runs on the guarantee's ``n_family_inputs``
+        training inputs; the covariances it finds are clustered into at most
+        ``n_prototypes - 1`` prototypes, which join ``sigma^2 I`` in the
+        family; ``n_selector_inputs`` training inputs are labelled with their
+        best family member (on draws independent of every later certificate)
+        and the guarantee's ``selector`` is trained on them (see
+        :class:`~smoothcert.guarantees.DeployedGuarantee`). These inputs are chosen by their
         content (a hash of each row), once each, among the inputs of non-zero
         weight: the family does not depend on the order or the repetition of
         the training rows.
@@ -456,15 +452,16 @@ class CertifiedRegion(BaseSmoothing):
                 delattr(self, name)
         if not self._deployed_family():
             return
+        guarantee = self._guarantee()
         seed = derived_seed(self._seed(), STAGE_FAMILY)
         words = np.random.SeedSequence(seed).generate_state(2)
-        labelled = training_subset(X, self.n_selector_inputs)
-        searched = training_subset(X, self.n_family_inputs)
+        labelled = training_subset(X, guarantee.n_selector_inputs)
+        searched = training_subset(X, guarantee.n_family_inputs)
         work = functools.partial(self._search_info_chunk, seed=seed)
         parts = self._run(X[searched], work, self._per_input_search_cost(), "fit")
         found = RowCovariances.concatenate([part[0] for part in parts])
         self.family_search_info_ = merge_search_info([part[1] for part in parts])
-        family = choose_prototypes(found, self.n_prototypes, float(self.sigma), int(words[0]))
+        family = choose_prototypes(found, guarantee.n_prototypes, float(self.sigma), int(words[0]))
         labels, _ = label_inputs(
             self._adapter(), X[labelled], family, sigma=float(self.sigma),
             n_draws=self.n_samples_optim,
@@ -477,7 +474,7 @@ class CertifiedRegion(BaseSmoothing):
         self._family_ratio = family_ratios(self._family)
         self.selector_ = (
             None if len(used) == 1
-            else fit_selector(self.selector, X[labelled], labels, int(words[1]))
+            else fit_selector(guarantee.selector, X[labelled], labels, int(words[1]))
         )
 
     def _search_info_chunk(self, X, progress, *, seed):
@@ -496,7 +493,7 @@ class CertifiedRegion(BaseSmoothing):
     def _deployed_family(self):
         """Whether this estimator's guarantee calls for a family (not fixed noise)."""
         fixed = isinstance(self._covariance_search(), FixedNoise)
-        return self.guarantee == "deployed" and not fixed
+        return self._guarantee().name == "deployed" and not fixed
 
     def _selects(self):
         """Whether certify / predict use the family and its smoothed selector."""
@@ -510,9 +507,7 @@ class CertifiedRegion(BaseSmoothing):
         return True
 
     def _selection_sigma(self):
-        if self.selection_sigma is None:
-            return SELECTION_SIGMA_FACTOR * float(self.sigma)
-        return float(self.selection_sigma)
+        return self._guarantee().selection_scale(self.sigma)
 
     def _select_noise(self, n, d):
         # the selector's noise perturbs the same columns as the class noise
@@ -608,7 +603,7 @@ class CertifiedRegion(BaseSmoothing):
             )
         return (
             family.take(k), tops[rows, k].astype(np.intp), p_lows[rows, k], abstained, r,
-            draws[rows, k].astype(np.int64), "deployed", None, extra,
+            draws[rows, k].astype(np.int64), self._guarantee().name, None, extra,
         )
 
     def _deployed_member(self, X, seed, progress, *, alpha=None):
