@@ -118,12 +118,14 @@ def main(argv=None):
     from sklearn.ensemble import RandomForestClassifier
 
     from smoothcert import CertificateMemory, CertifiedRegion, SmoothedClassifier
+    from smoothcert.guarantees import DeployedGuarantee
 
     n_samples, n_test = (5_000, 30) if args.quick else (20_000, 60)
-    n_train, search = 4000, {}
+    n_train, search, guarantee = 4000, {}, DeployedGuarantee()
     if args.smoke:
         n_samples, n_test, n_train = 300, 4, 400
-        search = dict(n_iter=2, n_samples_optim=16, n_family_inputs=8, n_selector_inputs=100)
+        search = dict(n_iter=2, n_samples_optim=16)
+        guarantee = DeployedGuarantee(n_family_inputs=8, n_selector_inputs=100)
         args.methods, args.no_memory = "isotropic", True
     X, y = curved_problem(n_train, 0, flip=0.02)
     X_test, y_test = curved_problem(n_test, 1)
@@ -162,9 +164,8 @@ def main(argv=None):
     run("SmoothedClassifier", SmoothedClassifier(base, **common))
     for method in args.methods.split(","):
         per_cov = run(f"{method} per-covariance",
-                      CertifiedRegion(base, method=method, guarantee="per-covariance",
-                                      **{k: v for k, v in search.items() if k.startswith("n_")
-                                         and "inputs" not in k}, **common))
+                      CertifiedRegion(base, method=method, guarantee="per-covariance", **search,
+                                      **common))
         if not args.no_memory:
             memory = CertificateMemory()
             t0 = time.perf_counter()
@@ -178,7 +179,8 @@ def main(argv=None):
             label = quick.predict(points, memory=copy.deepcopy(memory))
             answer = (label, np.zeros(len(label), dtype=bool))
             record(f"{method} memory", per_cov, cert, np.nan, t1 - t0, answer, owner)
-        run(f"{method} deployed", CertifiedRegion(base, method=method, **search, **common))
+        run(f"{method} deployed", CertifiedRegion(base, method=method, guarantee=guarantee,
+                                                  **search, **common))
     columns = ["estimator", *[f"R={r:g}" for r in RADII], "probe", "inputs", "fit_s", "certify_s"]
     print_table(rows, columns, title="certified accuracy (%), probe soundness, seconds")
 

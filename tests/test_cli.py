@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from smoothcert import CertifiedRegion, SmoothedClassifier
 from smoothcert.cli import _io, _models, main
 from smoothcert.cli._errors import CLIError
+from smoothcert.guarantees import DeployedGuarantee
 
 sio = pytest.importorskip("skops.io")
 
@@ -822,8 +823,10 @@ def test_a_deployed_region_keeps_its_family_for_its_own_method(tmp_path, capsys,
 
     X_train, y_train = make_moons(300, noise=0.2, random_state=0)
     region = CertifiedRegion(LogisticRegression(), method="isotropic", n_iter=3, n_samples=300,
-                             n_samples_optim=16, n_family_inputs=32, n_selector_inputs=100,
-                             selector=LogisticRegression(), random_state=0).fit(X_train, y_train)
+                             n_samples_optim=16, random_state=0,
+                             guarantee=DeployedGuarantee(n_family_inputs=32, n_selector_inputs=100,
+                                                         selector=LogisticRegression()),
+                             ).fit(X_train, y_train)
     assert len(region.covariance_family_) == 2
     sio.dump(region, tmp_path / "region.skops")
     out = tmp_path / "certs.csv"
@@ -836,6 +839,24 @@ def test_a_deployed_region_keeps_its_family_for_its_own_method(tmp_path, capsys,
     code, _, err = _run(capsys, "certify", "--model", tmp_path / "region.skops", "--data",
                         paths["npy"], "--out", out, "--noise-features", "0", "-q")
     assert code == 1 and "--train-data" in err
+
+
+def test_training_data_keep_a_deployed_guarantee_object_and_its_parameters():
+    from sklearn.datasets import make_moons
+
+    X_train, y_train = make_moons(200, noise=0.2, random_state=0)
+    guarantee = DeployedGuarantee(n_prototypes=1, n_family_inputs=16, n_selector_inputs=60)
+    region = CertifiedRegion(LogisticRegression(), method="isotropic", n_iter=2, n_samples=200,
+                             n_samples_optim=16, guarantee=guarantee, random_state=0)
+    region.fit(X_train, y_train)
+    assert _models.guarantee_of(region) == "deployed"
+    # another method with training data: the family is fitted again with the object's parameters
+    configured = _models._configure(region, "diagonal", {}, X_train=X_train)
+    assert configured.guarantee is guarantee and len(configured.covariance_family_) == 1
+    # without training data the command certifies per covariance
+    configured = _models._configure(region, "isotropic", {})
+    assert _models.guarantee_of(configured) == "per-covariance"
+    assert _models.guarantee_of(SmoothedClassifier()) is None
 
 
 def test_a_pipeline_with_training_data_and_noise_features(tmp_path, capsys, data):

@@ -28,6 +28,7 @@ from smoothcert._certify._selection import (
     threshold_certificates,
 )
 from smoothcert._engine._streams import STAGE_SELECTOR, derived_seed, generators
+from smoothcert.guarantees import DeployedGuarantee
 
 
 def curved(n, seed):
@@ -38,7 +39,12 @@ def curved(n, seed):
 
 
 FAST = dict(sigma=0.25, n_iter=10, n_samples_optim=64, n_samples=2000, alpha=0.01,
-            n_family_inputs=32, n_selector_inputs=400, random_state=0)
+            random_state=0)
+
+
+def deployed(**params):
+    """The deployed guarantee of these tests: a small family, fitted on few inputs."""
+    return DeployedGuarantee(**{"n_family_inputs": 32, "n_selector_inputs": 400, **params})
 
 
 def probe_rate(est, X_test, n_directions=32, n_kept=4, seed=0):
@@ -76,8 +82,8 @@ def curved_data():
 def test_probe_forest_deployed_sound_per_covariance_not(curved_data, method):
     X, y, X_test = curved_data
     forest = RandomForestClassifier(30, random_state=0)
-    deployed = CertifiedRegion(forest, method=method, **FAST).fit(X, y)
-    wrong, total = probe_rate(deployed, X_test)
+    region = CertifiedRegion(forest, method=method, guarantee=deployed(), **FAST).fit(X, y)
+    wrong, total = probe_rate(region, X_test)
     assert wrong <= 0.01 * total, (wrong, total)
     per_cov = CertifiedRegion(forest, method=method, guarantee="per-covariance", **FAST).fit(X, y)
     wrong_pc, total_pc = probe_rate(per_cov, X_test)
@@ -95,9 +101,10 @@ def test_probe_skorch_deployed_sound(curved_data, method):
 
     X, y, X_test = curved_data
     net = tanh_net(module__hidden=32, max_epochs=40)
-    deployed = CertifiedRegion(net, method=method, **FAST).fit(X.astype(np.float32), y)
-    assert deployed.selector_ is not None
-    wrong, total = probe_rate(deployed, X_test)
+    region = CertifiedRegion(net, method=method, guarantee=deployed(), **FAST).fit(
+        X.astype(np.float32), y)
+    assert region.selector_ is not None
+    wrong, total = probe_rate(region, X_test)
     assert wrong <= 0.01 * total, (wrong, total)
 
 
@@ -203,7 +210,7 @@ def test_selector_streams_are_independent():
 def fitted(curved_data):
     X, y, _ = curved_data
     return CertifiedRegion(RandomForestClassifier(20, random_state=0), method="isotropic",
-                           **FAST).fit(X, y)
+                           guarantee=deployed(), **FAST).fit(X, y)
 
 
 def test_default_guarantee_and_certificate_region(fitted, curved_data):
@@ -273,7 +280,8 @@ def test_target_radius_path(fitted, curved_data):
 def test_pipeline_pulls_back_the_selection_region(curved_data):
     X, y, X_test = curved_data
     scale = np.array([2.0, 0.5])
-    region = CertifiedRegion(RandomForestClassifier(20, random_state=0), method="isotropic", **FAST)
+    region = CertifiedRegion(RandomForestClassifier(20, random_state=0), method="isotropic",
+                             guarantee=deployed(), **FAST)
     pipe = make_pipeline(StandardScaler(), region).fit(X * scale, y)
     cert = certify(pipe, X_test[:6] * scale)
     inner = pipe[-1].certify(pipe[0].transform(X_test[:6] * scale))
@@ -289,8 +297,9 @@ def test_grid_search_and_diagonal(curved_data):
     X, y, _ = curved_data
     params = {**FAST, "n_samples": 500}
     search = GridSearchCV(
-        CertifiedRegion(RandomForestClassifier(10, random_state=0), method="diagonal", **params),
-        {"n_prototypes": [2, 3]}, cv=2,
+        CertifiedRegion(RandomForestClassifier(10, random_state=0), method="diagonal",
+                        guarantee=deployed(), **params),
+        {"guarantee__n_prototypes": [2, 3]}, cv=2,
     ).fit(X[:400], y[:400])
     assert 0.0 <= search.best_score_ <= 1.0
     cert = search.best_estimator_.certify(X[:5])
@@ -326,8 +335,8 @@ def test_coverage_linear_oracle():
     lr.coef_, lr.intercept_ = w[None, :].copy(), np.array([b])
     alpha = 0.2
     est = CertifiedRegion(FrozenEstimator(lr), method="isotropic", n_iter=3, n_samples_optim=32,
-                          n_samples=100, n_samples_selection=20, alpha=alpha, n_family_inputs=16,
-                          n_selector_inputs=300, random_state=0)
+                          n_samples=100, n_samples_selection=20, alpha=alpha, random_state=0,
+                          guarantee=DeployedGuarantee(n_family_inputs=16, n_selector_inputs=300))
     est.fit(rng.uniform(-3, 3, size=(600, 2)))
     X = rng.uniform(-2, 2, size=(1500, 2))
     cert = est.certify(X)

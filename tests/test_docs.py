@@ -131,11 +131,13 @@ def test_api_reference_lists_every_public_name():
     import smoothcert
     import smoothcert.demo
     import smoothcert.exceptions
+    import smoothcert.guarantees
     import smoothcert.metrics
     import smoothcert.plotting
 
     text = API_RST.read_text(encoding="utf-8")
     names = set(smoothcert.__all__)
+    names |= _public_functions(smoothcert.guarantees)
     names |= _public_functions(smoothcert.metrics)
     names |= _public_functions(smoothcert.exceptions)
     names |= _public_functions(smoothcert.demo)

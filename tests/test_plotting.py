@@ -21,6 +21,7 @@ from smoothcert import (  # noqa: E402
     certified_accuracy_curve,
     certify,
 )
+from smoothcert.guarantees import DeployedGuarantee  # noqa: E402
 from smoothcert.plotting import (  # noqa: E402
     CertifiedAccuracyDisplay,
     CertifiedRegionsDisplay,
@@ -277,8 +278,9 @@ def test_regions_of_a_deployed_region_from_the_estimator():
 
     X, y = make_moons(300, noise=0.2, random_state=0)
     region = CertifiedRegion(LogisticRegression(), method="isotropic", n_iter=3,
-                             n_samples_optim=16, n_samples=300, n_family_inputs=32,
-                             n_selector_inputs=100, random_state=0).fit(X, y)
+                             n_samples_optim=16, n_samples=300, random_state=0,
+                             guarantee=DeployedGuarantee(n_family_inputs=32,
+                                                         n_selector_inputs=100)).fit(X, y)
     assert len(region.covariance_family_) == 2  # a selection region exists
     display = CertifiedRegionsDisplay.from_estimator(region, X[:12], y[:12], background="none")
     assert display.certificate.guarantee == "deployed"

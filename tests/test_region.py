@@ -18,6 +18,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from conftest import assert_same_certificates, make_moons_data
 from smoothcert import CertifiedRegion, SmoothedClassifier
 from smoothcert._estimators._region import MAX_RIEMANNIAN_FEATURES, MAX_RIEMANNIAN_SCALE_RATIO
+from smoothcert.guarantees import DeployedGuarantee, PerCovarianceGuarantee
 from smoothcert.search import (
     CovarianceSearch,
     DiagonalSearch,
@@ -80,6 +81,10 @@ _CHECK_PARAMS = dict(n_iter=2, n_samples_optim=16, n_samples=100, n_samples_sele
         CertifiedRegion(LogisticRegression(), method="diagonal", **_CHECK_PARAMS, guarantee="per-covariance"),
         CertifiedRegion(DecisionTreeClassifier(random_state=0), method="riemannian", **_CHECK_PARAMS, guarantee="per-covariance"),
         CertifiedRegion(DecisionTreeClassifier(random_state=0), method="diagonal", **_CHECK_PARAMS, guarantee="per-covariance"),
+        # guarantee objects: nested estimators for get_params / set_params / clone
+        CertifiedRegion(LogisticRegression(), method="diagonal", **_CHECK_PARAMS, guarantee=PerCovarianceGuarantee()),
+        CertifiedRegion(LogisticRegression(), method="diagonal", **_CHECK_PARAMS,
+                        guarantee=DeployedGuarantee(n_family_inputs=8, n_selector_inputs=50)),
     ]
 )
 def test_sklearn_compatible(estimator, check):

@@ -24,7 +24,7 @@ from ._io import (
     read_output,
     start_output,
 )
-from ._models import build_certifier, feature_info, load_model
+from ._models import build_certifier, feature_info, guarantee_of, load_model
 
 
 def _progress_enabled(quiet):
@@ -180,7 +180,7 @@ def cmd_certify(args):
                                     noise_features=args.noise_features,
                                     column_names=column_names, X_train=X_train)
     smoother = estimator[-1] if hasattr(estimator, "steps") else estimator
-    if args.method not in (None, "fixed") and getattr(smoother, "guarantee", None) == "per-covariance":
+    if args.method not in (None, "fixed") and guarantee_of(smoother) == "per-covariance":
         print(
             f"note: without training data, --method {args.method} certifies each input with "
             "its own searched covariance (guarantee per-covariance), which does not cover the "

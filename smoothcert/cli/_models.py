@@ -175,11 +175,32 @@ def feature_info(model):
     return getattr(model, "n_features_in_", None), getattr(model, "feature_names_in_", None)
 
 
+def guarantee_of(smoother):
+    """The name of ``smoother``'s guarantee (``"deployed"``, ``"per-covariance"``), or None.
+
+    ``None`` for an estimator without a ``guarantee`` parameter (a
+    SmoothedClassifier); the parameter may be a string or a guarantee object.
+
+    Examples
+    --------
+    >>> from smoothcert import CertifiedRegion, SmoothedClassifier
+    >>> from smoothcert.guarantees import PerCovarianceGuarantee
+    >>> guarantee_of(CertifiedRegion(guarantee=PerCovarianceGuarantee()))
+    'per-covariance'
+    >>> guarantee_of(SmoothedClassifier()) is None
+    True
+    """
+    from .._estimators._guarantees import guarantee_name
+
+    guarantee = getattr(smoother, "guarantee", None)
+    return None if guarantee is None else guarantee_name(guarantee)
+
+
 def _keeps_its_family(smoother, method):
     """Whether ``smoother`` is a CertifiedRegion of ``method`` with a fitted deployed family."""
     return (
         getattr(smoother, "method", None) == method
-        and getattr(smoother, "guarantee", None) == "deployed"
+        and guarantee_of(smoother) == "deployed"
         and hasattr(smoother, "_family")
     )
 
@@ -210,7 +231,10 @@ def _configure(smoother, method, params, X_train=None):
                 # Same base model, settings and fitted state; nothing is trained.
                 smoother = smoother._convert(CertifiedRegion, method=method, guarantee=guarantee)
         elif isinstance(smoother, CertifiedRegion):
-            smoother.set_params(method=method, guarantee=guarantee)
+            smoother.set_params(method=method)
+            if guarantee_of(smoother) != guarantee:
+                # a guarantee object of the same name keeps its own parameters
+                smoother.set_params(guarantee=guarantee)
         elif "method" in smoother.get_params(deep=False):
             smoother.set_params(method=method)
         else:
