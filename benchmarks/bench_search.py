@@ -78,14 +78,15 @@ def _problems(args):
         X, y = make_moons(n_samples=700, noise=0.15, random_state=0)
         Xtr, ytr, Xt, yt = X[:500], y[:500], X[500:], y[500:]
         n = 10 if q else 80
+        # (the data are bound now: a closure would see the later parts' Xtr, ytr)
         out["demo (sklearn MLP, black box)"] = (
-            lambda: MLPClassifier(hidden_layer_sizes=(32, 32), max_iter=2000, random_state=0).fit(Xtr, ytr),
+            lambda a=Xtr, b=ytr: MLPClassifier(hidden_layer_sizes=(32, 32), max_iter=2000, random_state=0).fit(a, b),
             Xtr, ytr, Xt[:n], yt[:n], 5 if q else 30, None)
     if "moons" in args.parts:
         Xtr, ytr = make_moons(400, noise=0.15, random_state=0)
         Xt, yt = make_moons(10 if q else 40, noise=0.15, random_state=1)
         Xtr, Xt = Xtr.astype(np.float32), Xt.astype(np.float32)
-        out["moons (skorch MLP, pathwise)"] = (lambda: small_relu_net(max_epochs=60).fit(Xtr, ytr), Xtr, ytr, Xt,
+        out["moons (skorch MLP, pathwise)"] = ((lambda a=Xtr, b=ytr: small_relu_net(max_epochs=60).fit(a, b)), Xtr, ytr, Xt,
                                                yt, 10 if q else 100, None)
     if "tabular" in args.parts:
         for name, loader in (("digits 8x8", load_digits), ("breast cancer", load_breast_cancer)):
