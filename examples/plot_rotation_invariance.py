@@ -185,9 +185,9 @@ print(table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.2f}"
 # stage itself commutes with rotations, but with these small settings
 # (60 iterations per stage) it does not make up the difference.
 # The ball fractions stay close to those of isotropic noise (an input or so
-# either way, the Monte-Carlo noise of the certificates): the anisotropic
-# stages are floored at each input's isotropic optimum, so the inscribed ball
-# stays about the isotropic one.
+# either way, the Monte-Carlo noise of the certificates): the diagonal stage
+# is floored at each input's isotropic optimum and the full stage at 0.7 of
+# it, so the inscribed ball stays near the isotropic one.
 #
 # The two problems share their inputs and their model, so the certificates can
 # be compared input by input: the Riemannian search on the rotated problem

@@ -178,11 +178,17 @@ def test_every_step_stays_within_the_floor_and_caps(monkeypatch):
             assert np.all(log_eig >= lo_iso - 1e-9)
             assert np.all(log_eig <= np.asarray(high).reshape(-1, 1) + 1e-9)
             assert np.all(log_eig.mean(axis=1) <= vol + 1e-9)
-    # the superset floor: every final scale at least the isotropic optimum
+    # the floors: every final scale of a diagonal search at least the
+    # isotropic optimum (the superset floor), of the full stage at least its
+    # floor fraction (0.7) of it
     iso = CertifiedRegion(RandomForestClassifier(10, random_state=0), search=IsotropicSearch(sigma_bounds=bounds),
                           sigma=sigma, n_iter=8, n_samples_optim=64, n_samples=200, random_state=0, guarantee="per-covariance").fit(X, y)
     iso_var = iso.optimize_covariance(Xt)[:, 0, 0]
-    assert np.all(np.linalg.eigvalsh(cert.covariance)[:, 0] >= iso_var * (1 - 1e-9))
+    diag = iso.set_params(search=DiagonalSearch(sigma_bounds=bounds)).optimize_covariance(Xt)
+    assert np.all(np.linalg.eigvalsh(diag)[:, 0] >= iso_var * (1 - 1e-9))
+    fraction = STAGES["full"].floor_fraction
+    assert fraction == 0.7 and STAGES["diagonal"].floor_fraction == 1.0
+    assert np.all(np.linalg.eigvalsh(cert.covariance)[:, 0] >= fraction**2 * iso_var * (1 - 1e-9))
 
 
 def test_search_cost_is_what_the_base_model_sees():
@@ -341,3 +347,22 @@ def test_certify_with_given_covariances_matches_the_search():
         with pytest.raises(ValueError, match=match):
             region.certify(Xt[:5], covariance=bad)
     RowCovariances.from_matrices(cert.covariance)  # SPD as returned
+
+
+def test_kappa_auto_is_each_stages_own():
+    # "auto": ANCER's 2 in the scale and per-axis stages, 1 in the full stage;
+    # a number applies to every stage
+    from smoothcert._search._stages import DiagonalStage, FullStage, IsotropicStage, LowRankStage
+
+    auto, two = RiemannianSearch(), RiemannianSearch(kappa=2.0)
+    assert auto.kappa == "auto"
+    assert [auto._kappa(s()) for s in (IsotropicStage, DiagonalStage, LowRankStage, FullStage)] == [2.0, 2.0, 2.0, 1.0]
+    assert {two._kappa(s()) for s in (IsotropicStage, DiagonalStage, LowRankStage, FullStage)} == {2.0}
+    X, y, Xt, _ = _moons()
+    kw = dict(n_iter=6, n_samples_optim=32, n_samples=200, random_state=0, guarantee="per-covariance")
+    region = CertifiedRegion(RandomForestClassifier(10, random_state=0), **kw).fit(X, y)
+    # the full stage's kappa changes its result; the diagonal stage's is the same number
+    assert not np.allclose(region.set_params(search=auto).optimize_covariance(Xt),
+                           region.set_params(search=two).optimize_covariance(Xt))
+    assert np.array_equal(region.set_params(search=DiagonalSearch()).optimize_covariance(Xt),
+                          region.set_params(search=DiagonalSearch(kappa=2.0)).optimize_covariance(Xt))

@@ -333,6 +333,14 @@ class CertifiedRegion(BaseSmoothing):
                 f"{guarantee!r} is a string: pass guarantee=DeployedGuarantee() "
                 "(smoothcert.guarantees) to set or tune its parameters."
             )
+        search = params.get("search", getattr(self, "search", None))
+        nested = sorted(key for key in params if key.startswith("search__"))
+        if nested and search is None:
+            raise ValueError(
+                f"{nested[0]} sets a parameter of a search object, but search=None (the "
+                "method's default search): pass e.g. search=DiagonalSearch() "
+                "(smoothcert.search) to set or tune its parameters."
+            )
         return super().set_params(**params)
 
     def _validate_extra_params(self):

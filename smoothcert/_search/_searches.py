@@ -17,7 +17,8 @@ with ``psi_A >= psi_B`` the two largest smoothed scores of ``x`` under
 ``N(0, Sigma)``, each clipped into ``[1 - max_probability, max_probability]``
 (where a score is clipped, its gradient is zero), and the shape term
 ``M = det(Sigma)^(1/(2d)) + kappa sqrt(lambda_min(Sigma))`` (``"volume"``:
-the certified volume, ANCER's proxy radius, plus the inscribed ball) or
+the certified volume, ANCER's proxy radius, plus the inscribed ball, with
+ANCER's ``kappa = 2`` except in the full stage, ``kappa = 1``) or
 ``M = sqrt(lambda_min(Sigma))`` (``"ball"``).
 
 Each iteration makes one Monte-Carlo pass through the engine
@@ -42,9 +43,11 @@ learning rate, in the log of the noise scales, projected back into the bounds:
   directions that follow the gradient of the smoothed score (the boundary
   normal), at ``O(d)`` cost per draw.
 
-Every noise scale stays at least the row's isotropic optimum in the later
-stages (the *superset* floor: the certified ellipsoid contains the isotropic
-ball) and at most the cap of ``sigma_bounds``.
+Every noise scale stays at least the row's isotropic optimum in the diagonal
+and low-rank stages (the *superset* floor: the certified ellipsoid contains
+the isotropic ball, as ANCER's) and at least 0.7 times it in the full stage,
+which must thin the noise across a curved boundary to turn along it; and at
+most the cap of ``sigma_bounds``.
 """
 
 import numbers
@@ -146,8 +149,12 @@ class CovarianceSearch(BaseEstimator):
         Shape term of the objective ``gap * M``: ``"volume"``,
         ``M = det(Sigma)^(1/(2d)) + kappa sqrt(lambda_min)``; ``"ball"``,
         ``M = sqrt(lambda_min)``.
-    kappa : float, default=2.0
-        Weight of the inscribed-ball term of ``"volume"``.
+    kappa : float or "auto", default="auto"
+        Weight of the inscribed-ball term of ``"volume"``. ``"auto"``: each
+        stage's own (:attr:`~._stages.SearchStage.auto_kappa`): 2 (ANCER's)
+        in the isotropic, diagonal and low-rank stages, 1 in the full stage,
+        where a heavier ball term keeps the ellipsoids round (measured on the
+        benchmarks page).
     gradient : {"auto", "score", "pathwise"}, default="auto"
         ``"pathwise"``: autograd through a skorch / torch base model;
         ``"score"``: score-function estimates, for any black box; ``"auto"``:
@@ -168,8 +175,11 @@ class CovarianceSearch(BaseEstimator):
         most ``sigma_bounds[1] * sigma``.
     floor : {"isotropic", "bounds"}, default="isotropic"
         Smallest scale of the stages after the first: the row's isotropic
-        optimum (the certified ellipsoid then contains the isotropic ball), or
-        ``sigma_bounds[0] * sigma``.
+        optimum times the stage's
+        :attr:`~._stages.SearchStage.floor_fraction` (1 in the diagonal and
+        low-rank stages: the certified ellipsoid then contains the isotropic
+        ball; 0.7 in the full stage), or ``sigma_bounds[0] * sigma``; never
+        below ``sigma_bounds[0] * sigma``.
     votes : {"auto", "hard", "soft"}, default="auto"
         What score-function estimates read: the base model's
         ``predict_proba`` scores (``"soft"``: smooth and informative where
@@ -187,7 +197,7 @@ class CovarianceSearch(BaseEstimator):
     _parameter_constraints: dict = {
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "objective": [StrOptions({"volume", "ball"})],
-        "kappa": [Interval(numbers.Real, 0, None, closed="left")],
+        "kappa": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "gradient": [StrOptions({"auto", "score", "pathwise"})],
         "max_probability": [Interval(numbers.Real, 0.5, 1, closed="neither")],
         "sigma_bounds": [tuple, list],
@@ -196,7 +206,7 @@ class CovarianceSearch(BaseEstimator):
         "votes": [StrOptions({"auto", "soft", "hard"})],
     }
 
-    def __init__(self, *, learning_rate=0.05, objective="volume", kappa=2.0, gradient="auto",
+    def __init__(self, *, learning_rate=0.05, objective="volume", kappa="auto", gradient="auto",
                  max_probability=0.999, sigma_bounds=(0.25, 10.0), scale_cap="volume", floor="isotropic",
                  votes="auto"):
         self.learning_rate = learning_rate
@@ -296,7 +306,8 @@ class CovarianceSearch(BaseEstimator):
         n, d = sampler.X.shape[0], noise_dimension(sampler.adapter, sampler.X)
         low_scale = float(self.sigma_bounds[0]) * sigma
         high_scale = float(self.sigma_bounds[1]) * sigma
-        floor = np.full(n, 2.0 * np.log(low_scale))
+        bounds_floor = np.full(n, 2.0 * np.log(low_scale))
+        isotropic = None
         cap = np.full(n, 2.0 * np.log(high_scale))
         volume = None
         if self.scale_cap == "volume":
@@ -307,6 +318,9 @@ class CovarianceSearch(BaseEstimator):
             start = time.perf_counter()
             sampler.votes = self._stage_votes(stage, sampler)
             theta = stage.parameters_from(previous, theta, d)
+            floor = bounds_floor
+            if isotropic is not None:
+                floor = np.maximum(isotropic + 2.0 * np.log(stage.floor_fraction), bounds_floor)
             low, high = stage.bounds(floor, cap)
             end = self._ascent(phase, stage, theta, low, high, volume, sampler, n_iter)
             theta = self._checked(phase, stage, theta, end, sampler, n_iter)
@@ -314,7 +328,7 @@ class CovarianceSearch(BaseEstimator):
                 (time.perf_counter() - start) / max(1, n_iter))
             previous = stage
             if phase == 0 and self.floor == "isotropic":
-                floor = theta.copy()
+                isotropic = theta.copy()
         return previous.from_parameters(theta, d)
 
     def _stage_votes(self, stage, sampler):
@@ -325,9 +339,13 @@ class CovarianceSearch(BaseEstimator):
             return "hard"
         return stage.auto_votes if self.votes == "auto" else self.votes
 
-    def _objective(self, psi, covs):
+    def _kappa(self, stage):
+        """Weight of the inscribed-ball term in ``stage`` (see ``kappa``)."""
+        return stage.auto_kappa if isinstance(self.kappa, str) else float(self.kappa)
+
+    def _objective(self, stage, psi, covs):
         gap, _ = clipped_gap(psi, self.max_probability)
-        return gap * shape_factor(covs, self.objective, self.kappa)
+        return gap * shape_factor(covs, self.objective, self._kappa(stage))
 
     def _checked(self, phase, stage, start, end, sampler, n_iter):
         """The stage's end, or its start where the start scores higher on fresh draws.
@@ -340,8 +358,8 @@ class CovarianceSearch(BaseEstimator):
         tag = optimization_stage(phase, n_iter + 1)
         n_draws = CHECK_FACTOR * sampler.n_draws
         covs_start, covs_end = stage.from_parameters(start, d), stage.from_parameters(end, d)
-        j_start = self._objective(sampler.scores(covs_start, tag, n_draws), covs_start)
-        j_end = self._objective(sampler.scores(covs_end, tag, n_draws), covs_end)
+        j_start = self._objective(stage, sampler.scores(covs_start, tag, n_draws), covs_start)
+        j_end = self._objective(stage, sampler.scores(covs_end, tag, n_draws), covs_end)
         back = j_end < j_start
         if not np.any(back):
             return end
@@ -373,8 +391,9 @@ class CovarianceSearch(BaseEstimator):
         """
         psi, moment, path = stage.estimate(sampler, covs, tag, weights, path)
         gap, weights = clipped_gap(psi, self.max_probability)
-        shape = shape_factor(covs, self.objective, self.kappa)
-        return stage.gradient(moment, covs, gap, shape, self.objective, self.kappa), weights, path
+        kappa = self._kappa(stage)
+        shape = shape_factor(covs, self.objective, kappa)
+        return stage.gradient(moment, covs, gap, shape, self.objective, kappa), weights, path
 
 
 class FixedNoise(CovarianceSearch):
