@@ -239,12 +239,16 @@ def test_riemannian_search_is_rotation_invariant_at_d16(kind):
     assert np.all(balls["rot", "riemannian"] >= balls["rot", "isotropic"] - 2.0 / n - 1e-12), balls
     assert np.all(balls["axis", "diagonal"] >= balls["axis", "isotropic"] - 1.0 / n - 1e-12), balls
     # the goal: at least what the diagonal does on the axis problem, less 1 nat.
-    # Measured with this budget (60 iterations): 4.6 nats short (forest) and
-    # 5.7 (MLP); the full stage climbs from the diagonal optimum more slowly
-    # than the diagonal stage on the axis problem.
-    if med["rot", "riemannian"] < med["axis", "diagonal"] - 1.0:
+    # Measured with this budget (60 iterations): 0.05 nats short (forest) and
+    # 0.76 (MLP); it was 4.6 and 5.7 while the full stage kept the isotropic
+    # optimum as its floor. The MLP's margin is within what another processor's
+    # training of the net can change, so a miss there is reported, not failed.
+    gap = med["rot", "riemannian"] - (med["axis", "diagonal"] - 1.0)
+    if kind == "forest":
+        assert gap >= 0, med
+    elif gap < 0:
         pytest.xfail(f"rotated Riemannian {med['rot', 'riemannian']:.2f} nats, axis diagonal "
-                     f"{med['axis', 'diagonal']:.2f}: known gap of the full stage at this budget")
+                     f"{med['axis', 'diagonal']:.2f}: the MLP's net trained otherwise on this platform")
 
 
 # ---------------------------------------------------------- d = 784
