@@ -146,7 +146,7 @@ class DeployedGuarantee(Guarantee):
         "n_selector_inputs": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, n_prototypes=2, selector=None, selection_sigma=None, n_family_inputs=128,
+    def __init__(self, *, n_prototypes=2, selector=None, selection_sigma=None, n_family_inputs=128,
                  n_selector_inputs=1024):
         self.n_prototypes = n_prototypes
         self.selector = selector
