@@ -366,3 +366,28 @@ def test_kappa_auto_is_each_stages_own():
                            region.set_params(search=two).optimize_covariance(Xt))
     assert np.array_equal(region.set_params(search=DiagonalSearch()).optimize_covariance(Xt),
                           region.set_params(search=DiagonalSearch(kappa=2.0)).optimize_covariance(Xt))
+
+
+def test_demo_riemannian_ellipses_follow_the_boundary():
+    # The talk's figure: on smoothcert.demo's data and model, the Riemannian
+    # regions are ellipses that turn along the boundary (median axis ratio at
+    # least 1.5; 1.72 measured here, 1.26 while the full stage kept the
+    # isotropic optimum as its floor and ANCER's ball weight) with more volume
+    # than isotropic noise (+0.54 nats measured).
+    from sklearn.frozen import FrozenEstimator
+
+    from smoothcert.demo import make_base_model, make_demo_data
+
+    X_train, y_train, X_test, y_test = make_demo_data(seed=0)
+    base = FrozenEstimator(make_base_model(seed=0).fit(X_train, y_train))
+    X, y = X_test[:40], y_test[:40]
+    medians = {}
+    for method in ("isotropic", "riemannian"):
+        cert = CertifiedRegion(base, method=method, guarantee="per-covariance", n_iter=30, n_samples=2000,
+                               random_state=0).fit(X, y).certify(X)
+        ok = cert.certified & (cert.prediction == y)
+        eig = np.linalg.eigvalsh(cert.covariance[ok])
+        medians[method] = (np.median(np.where(ok, cert.log_volume, -np.inf)),
+                           np.median(np.sqrt(eig[:, -1] / eig[:, 0])))
+    assert medians["riemannian"][1] >= 1.5, medians
+    assert medians["riemannian"][0] >= medians["isotropic"][0] + 0.3, medians
