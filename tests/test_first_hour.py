@@ -140,6 +140,26 @@ def test_one_progress_bar_covers_the_search_and_the_certification(moons, monkeyp
     assert sum(bar.updates[: 2 * (3 + 1 + 2)]) == 6 * search
 
 
+def test_progress_bar_counts_the_passes_rows_skip_once_converged(moons, monkeypatch):
+    # the isotropic stage's rows stop once converged: the bar still ends at
+    # its total (the skipped passes are counted when a row stops)
+    import smoothcert._estimators._base as base
+
+    X, y = moons
+    monkeypatch.setattr(base, "Progress", _Recorder)
+    _Recorder.instances.clear()
+    region = CertifiedRegion(LogisticRegression(), method="isotropic", n_iter=120, n_samples_optim=16,
+                             n_samples=200, n_samples_selection=10, verbose=1,
+                             random_state=0, guarantee="per-covariance").fit(X, y)
+    cert = region.certify(X[:6])
+    (bar,) = _Recorder.instances
+    search = cert.search_info["n_base_predictions"]
+    assert bar.total == 6 * (search + 10 + 200)
+    assert bar.done == bar.total
+    # fewer passes than the bound were made
+    assert len(bar.updates) < 120 + 1 + 2 + 2
+
+
 def test_progress_bar_shows_a_time_estimate(moons, capsys):
     pytest.importorskip("tqdm")
     X, y = moons

@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 from smoothcert import CertifiedRegion
 from smoothcert._geometry._forms import FORMS, RowCovariances
-from smoothcert._search._searches import clipped_gap
+from smoothcert._search._searches import CONVERGENCE_WINDOW, clipped_gap
 from smoothcert._search._stages import STAGES
 from smoothcert.search import (
     CovarianceSearch,
@@ -62,14 +62,20 @@ class ExactBlock:
     def __init__(self, adapter, X):
         self.adapter, self.X = adapter, X
         self.calls = 0
+        self.root = self  # the block whose calls count those of its parts
+
+    def rows(self, index):
+        part = ExactBlock(self.adapter, self.X[index])
+        part.root = self.root
+        return part
 
     def scores(self, covs, tag, n_draws=None):
-        self.calls += 1
+        self.root.calls += 1
         p = self.adapter.exact_proba(self.X, covs.matrices())
         return np.stack([1 - p, p], axis=1)
 
     def statistics(self, covs, tag, weights, *, basis=None, diagonal=False, projection=None):
-        self.calls += 1
+        self.root.calls += 1
         sigma = covs.matrices()
         coef = weights[:, 1] - weights[:, 0]
         W = coef[:, None, None] * self.adapter.exact_whitened_gradient(self.X, sigma)
@@ -81,7 +87,7 @@ class ExactBlock:
                   "full": W}.get(getattr(projection, "kind", None))
         out = {"psi": self.scores(covs, tag), "v": covs.factor_transpose(grad_x),
                "tr": np.trace(W, axis1=1, axis2=2), "diag": np.einsum("nii->ni", W), "moment": moment}
-        self.calls -= 1
+        self.root.calls -= 1
         if basis is not None:
             out["WB"] = W @ basis
         return out
@@ -127,17 +133,23 @@ def test_search_reaches_the_closed_form_optimum_of_a_linear_boundary(search_clas
     log_gm = 0.5 * np.log(eig).mean(axis=1)
     assert np.all(log_gm <= np.log(4 * sigma) + 1e-9)
     assert np.all(log_gm >= np.log(4 * sigma) - (0.05 if search_class is RiemannianSearch else 0.25))
-    # one pass per iteration, one more per stage, two for its end check
-    assert block.calls == len(search.stages(d)) * 303
+    # one pass per iteration, one more per stage, two for its end check; the
+    # isotropic stage stops its rows once their objective no longer rises
+    # (here on its plateau), after two windows of iterations at least
+    later = (len(search.stages(d)) - 1) * 303
+    assert later + 2 * CONVERGENCE_WINDOW + 3 <= block.calls < later + 303
 
 
 def test_isotropic_search_reaches_the_clip_of_a_linear_boundary():
     d, n, margin, sigma = 3, 4, 0.9, 0.1
     adapter, X = _oracle(d, n, margin, seed=1)
     search = IsotropicSearch(kappa=2.0, sigma_bounds=(0.25, 40.0))
-    covs = search._search_block(ExactBlock(adapter, X), search.stages(d), sigma, 200, {"seconds_per_iteration": {}})
+    block = ExactBlock(adapter, X)
+    covs = search._search_block(block, search.stages(d), sigma, 200, {"seconds_per_iteration": {}})
     # J = gap * (1 + kappa) s grows up to s* = m / (z |w|) (the scores are
-    # clipped before) and is flat beyond: the search ends on the plateau
+    # clipped before) and is flat beyond: the search ends on the plateau,
+    # where its rows stop early
+    assert block.calls < 203
     s_star = margin / (stats.norm.ppf(0.999) * np.linalg.norm(adapter.w))
     s = np.sqrt(covs.eigenvalues()[:, 0])
     assert np.all(s >= 0.98 * s_star) and np.all(s <= 4 * s_star)
@@ -212,6 +224,33 @@ def test_search_cost_is_what_the_base_model_sees():
         region.optimize_covariance(Xt[:3])
         assert Counting.calls == 3 * search.n_predictions(5, 30, 2)
         assert search.n_predictions(5, 30, 2) == len(search.stages(2)) * (6 + 8) * 30
+
+
+def test_isotropic_rows_stop_once_converged_each_on_its_own():
+    # With enough iterations the isotropic stage's rows leave the ascent once
+    # their objective no longer rises: fewer base-model calls than the bound,
+    # and each row's covariance still independent of the other rows, their
+    # order and the workers.
+    X, y, Xt, _ = _moons()
+
+    class Counting(LogisticRegression):
+        calls = 0
+
+        def predict_proba(self, X):
+            Counting.calls += len(X)
+            return super().predict_proba(X)
+
+    region = CertifiedRegion(Counting(), search=IsotropicSearch(), n_iter=120, n_samples_optim=32, n_samples=100,
+                             random_state=0, guarantee="per-covariance").fit(X, y)
+    Counting.calls = 0
+    full = region.optimize_covariance(Xt[:6])
+    bound = 6 * region.search.n_predictions(120, 32, 2)
+    assert 6 * (2 * CONVERGENCE_WINDOW + 9) * 32 <= Counting.calls < 0.8 * bound
+    reverse = region.optimize_covariance(Xt[:6][::-1])[::-1]
+    alone = np.concatenate([region.optimize_covariance(Xt[i:i + 1]) for i in range(6)])
+    assert_allclose(full, reverse, rtol=0, atol=0)
+    assert_allclose(full, alone, rtol=0, atol=0)
+    assert_allclose(region.set_params(n_jobs=2).optimize_covariance(Xt[:6]), full, rtol=0, atol=0)
 
 
 def test_search_is_row_wise_whatever_the_batch_and_order():

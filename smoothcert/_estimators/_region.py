@@ -206,8 +206,10 @@ class CertifiedRegion(BaseSmoothing):
     Notes
     -----
     Cost per input: the search makes ``n_iter + 1`` passes of
-    ``n_samples_optim`` draws per stage (1 stage for ``"isotropic"``, 2 for
-    ``"diagonal"``, 3 for ``"riemannian"`` and ``"lowrank"``); certification
+    ``n_samples_optim`` draws per stage at most (1 stage for ``"isotropic"``,
+    2 for ``"diagonal"``, 3 for ``"riemannian"`` and ``"lowrank"``; the
+    isotropic stage stops a row once its objective no longer rises, after 40
+    iterations at least); certification
     adds ``n_samples_selection + n_samples``. The full Riemannian stage also
     costs a few ``d x d`` eigendecompositions per input and step, hence the
     low-rank form above ``d = 512``, which costs ``O(d)`` per draw.

@@ -83,6 +83,11 @@ MAX_FULL_FEATURES = 512
 _STATE_BUDGET = 2**24
 #: Draws of the end-of-stage check, in units of ``n_samples_optim``.
 CHECK_FACTOR = 4
+#: A row of a stage that stops when converged (the isotropic one) stops once
+#: the mean of its objective over the last ``CONVERGENCE_WINDOW`` iterations
+#: is at most ``1 + CONVERGENCE_TOL`` times that of the window before.
+CONVERGENCE_WINDOW = 20
+CONVERGENCE_TOL = 0.01
 
 
 def clipped_gap(psi, max_probability):
@@ -123,6 +128,12 @@ class _Block:
         self.gradient, self.votes = gradient, "soft"
         self.has_proba = getattr(adapter, "has_proba", True)
         self.common = common
+
+    def rows(self, index):
+        """The same calls on the rows ``index`` only (their draws do not change: row-keyed streams)."""
+        block = _Block(self.adapter, self.X[index], self.n_draws, self.gradient, self.common)
+        block.votes, block.has_proba = self.votes, self.has_proba
+        return block
 
     def scores(self, covs, tag, n_draws=None):
         (psi,) = sample(self.adapter, self.X, covs, n_draws or self.n_draws,
@@ -249,7 +260,11 @@ class CovarianceSearch(BaseEstimator):
         return self._stages
 
     def n_predictions(self, n_iter, n_samples_optim, n_features):
-        """Base-model predictions per input: per stage, ``n_iter + 1`` passes and the end check."""
+        """Base-model predictions per input, at most: per stage, ``n_iter + 1`` passes and the end check.
+
+        The isotropic stage stops a row once its objective stops rising, so it
+        may make fewer.
+        """
         n_draws = 2 * (-(-int(n_samples_optim) // 2))
         stages = self.stages(n_features)
         return 0 if n_iter == 0 else len(stages) * (int(n_iter) + 1 + 2 * CHECK_FACTOR) * n_draws
@@ -322,10 +337,10 @@ class CovarianceSearch(BaseEstimator):
             if isotropic is not None:
                 floor = np.maximum(isotropic + 2.0 * np.log(stage.floor_fraction), bounds_floor)
             low, high = stage.bounds(floor, cap)
-            end = self._ascent(phase, stage, theta, low, high, volume, sampler, n_iter)
+            end, passes = self._ascent(phase, stage, theta, low, high, volume, sampler, n_iter)
             theta = self._checked(phase, stage, theta, end, sampler, n_iter)
             info["seconds_per_iteration"].setdefault(stage.kind, []).append(
-                (time.perf_counter() - start) / max(1, n_iter))
+                (time.perf_counter() - start) / max(1, passes))
             previous = stage
             if phase == 0 and self.floor == "isotropic":
                 isotropic = theta.copy()
@@ -369,31 +384,81 @@ class CovarianceSearch(BaseEstimator):
 
     # ----------------------------------------------------------------- ascent
     def _ascent(self, phase, stage, theta, low, high, volume, sampler, n_iter):
-        """Projected adaptive-moment ascent of ``gap * M`` on one stage."""
+        """Projected adaptive-moment ascent of ``gap * M`` on one stage.
+
+        Returns the parameters and the number of passes made (at most
+        ``n_iter``: rows of a stage that stops when converged leave the
+        ascent, and it ends when none is left).
+        """
         d = noise_dimension(sampler.adapter, sampler.X)
         moments = AdamMoments()
         covs = stage.from_parameters(theta, d)
         _, weights = clipped_gap(sampler.scores(covs, optimization_stage(phase, n_iter)), self.max_probability)
         path = np.zeros((len(theta), d))
+        if stage.stops_when_converged:
+            return self._ascent_until_converged(phase, stage, theta, low, high, volume, sampler, n_iter, weights,
+                                                moments)
         for t in range(n_iter):
             # the weights d gap / d psi of each pass come from the previous one
-            tangent, weights, path = self._gradient(stage, covs, weights, sampler, optimization_stage(phase, t), path)
+            tangent, weights, path, _ = self._gradient(stage, covs, weights, sampler, optimization_stage(phase, t),
+                                                       path)
             theta = stage.step(theta, stage.direction(moments, tangent, self.learning_rate), low, high, volume)
             covs = stage.from_parameters(theta, d)
-        return theta
+        return theta, n_iter
+
+    def _ascent_until_converged(self, phase, stage, theta, low, high, volume, sampler, n_iter, weights, moments):
+        """The ascent, each row stopping once its objective no longer rises (see ``CONVERGENCE_WINDOW``).
+
+        A row's draws are keyed by the row, so the rows still ascending get
+        the draws they would get with every row: a row's result does not
+        depend on the others.
+        """
+        d = noise_dimension(sampler.adapter, sampler.X)
+        n, window = len(theta), CONVERGENCE_WINDOW
+        theta = theta.copy()
+        active = np.arange(n)
+        history = np.zeros((n_iter, n))
+        shape = (n,) + stage.tangent_shape(d)
+        passes = 0
+        for t in range(n_iter):
+            part = sampler if len(active) == n else sampler.rows(active)
+            covs = stage.from_parameters(theta[active], d)
+            tangent, weights[active], _, history[t, active] = self._gradient(
+                stage, covs, weights[active], part, optimization_stage(phase, t), np.zeros((len(active), d)))
+            full = np.zeros(shape)
+            full[active] = tangent
+            # every row's moments move (zero gradients for the stopped rows,
+            # whose moments are no longer read): one step count for all
+            direction = stage.direction(moments, full, self.learning_rate)[active]
+            theta[active] = stage.step(theta[active], direction, low[active], high[active],
+                                       None if volume is None else volume[active])
+            passes = t + 1
+            if passes >= 2 * window:
+                recent = history[passes - window:passes, active].mean(axis=0)
+                before = history[passes - 2 * window:passes - window, active].mean(axis=0)
+                done = recent <= (1.0 + CONVERGENCE_TOL) * before
+                if np.any(done):
+                    progress = getattr(sampler, "common", {}).get("progress")
+                    if progress is not None:  # the passes the stopped rows skip
+                        progress.update(int(done.sum()) * (n_iter - passes) * sampler.n_draws)
+                    active = active[~done]
+                    if not active.size:
+                        break
+        return theta, passes
 
     def _gradient(self, stage, covs, weights, sampler, tag, path):
         """Whitened natural gradient of ``J = gap * M`` on the stage's tangent.
 
         Returns the gradient, the gap's weights at this pass's scores (for the
-        next pass) and the updated ``path`` (the running input gradient, which
-        stages that follow the boundary normal read).
+        next pass), the updated ``path`` (the running input gradient, which
+        stages that follow the boundary normal read) and the objective ``J``
+        at this pass.
         """
         psi, moment, path = stage.estimate(sampler, covs, tag, weights, path)
         gap, weights = clipped_gap(psi, self.max_probability)
         kappa = self._kappa(stage)
         shape = shape_factor(covs, self.objective, kappa)
-        return stage.gradient(moment, covs, gap, shape, self.objective, kappa), weights, path
+        return stage.gradient(moment, covs, gap, shape, self.objective, kappa), weights, path, gap * shape
 
 
 class FixedNoise(CovarianceSearch):

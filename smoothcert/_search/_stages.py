@@ -105,6 +105,10 @@ class SearchStage:
     #: units of the row's isotropic optimum (1: the certified ellipsoid
     #: contains the isotropic ball).
     floor_fraction = 1.0
+    #: Whether a row leaves the ascent once its objective stops rising
+    #: (``CONVERGENCE_WINDOW`` of :mod:`._searches`) instead of making every
+    #: iteration.
+    stops_when_converged = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -238,6 +242,11 @@ class IsotropicStage(SearchStage):
 
     kind = "isotropic"
     form = IsotropicCovariances
+    # One scale per row: it climbs to its optimum within 10 to 25 iterations
+    # on every benchmark problem (MNIST: 97 % of the final objective by
+    # iteration 24 for all 20 digits) and then only wanders; the later stages
+    # keep rising to their last iteration.
+    stops_when_converged = True
 
     def parameters_from(self, previous, theta, n_features):
         if previous is not None:
