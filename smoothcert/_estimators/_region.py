@@ -208,7 +208,7 @@ class CertifiedRegion(BaseSmoothing):
     Cost per input: the search makes ``n_iter + 1`` passes of
     ``n_samples_optim`` draws per stage at most (1 stage for ``"isotropic"``,
     2 for ``"diagonal"``, 3 for ``"riemannian"`` and ``"lowrank"``; the
-    isotropic stage stops a row once its objective no longer rises, after 40
+    isotropic stage stops a row once its objective no longer rises, after 50
     iterations at least); certification
     adds ``n_samples_selection + n_samples``. The full Riemannian stage also
     costs a few ``d x d`` eigendecompositions per input and step, hence the
