@@ -327,22 +327,19 @@ class CertifiedRegion(BaseSmoothing):
         self : CertifiedRegion
             This estimator.
         """
-        guarantee = params.get("guarantee", getattr(self, "guarantee", None))
-        nested = sorted(key for key in params if key.startswith("guarantee__"))
-        if nested and isinstance(guarantee, str):
-            raise ValueError(
-                f"{nested[0]} sets a parameter of a guarantee object, but guarantee="
-                f"{guarantee!r} is a string: pass guarantee=DeployedGuarantee() "
-                "(smoothcert.guarantees) to set or tune its parameters."
-            )
-        search = params.get("search", getattr(self, "search", None))
-        nested = sorted(key for key in params if key.startswith("search__"))
-        if nested and search is None:
-            raise ValueError(
-                f"{nested[0]} sets a parameter of a search object, but search=None (the "
-                "method's default search): pass e.g. search=DiagonalSearch() "
-                "(smoothcert.search) to set or tune its parameters."
-            )
+        # a component named by a placeholder (a string, or None for the
+        # method's default) has no object whose parameters could be set
+        for name, placeholder, what, instead in (
+            ("guarantee", str, "is a string", "guarantee=DeployedGuarantee() (smoothcert.guarantees)"),
+            ("search", type(None), "(the method's default search)", "e.g. search=DiagonalSearch() (smoothcert.search)"),
+        ):
+            value = params.get(name, getattr(self, name, None))
+            nested = sorted(key for key in params if key.startswith(f"{name}__"))
+            if nested and isinstance(value, placeholder):
+                raise ValueError(
+                    f"{nested[0]} sets a parameter of a {name} object, but {name}={value!r} {what}: "
+                    f"pass {instead} to set or tune its parameters."
+                )
         return super().set_params(**params)
 
     def _validate_extra_params(self):

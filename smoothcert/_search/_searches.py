@@ -388,54 +388,42 @@ class CovarianceSearch(BaseEstimator):
     def _ascent(self, phase, stage, theta, low, high, volume, sampler, n_iter):
         """Projected adaptive-moment ascent of ``gap * M`` on one stage.
 
-        Returns the parameters and the number of passes made (at most
-        ``n_iter``: rows of a stage that stops when converged leave the
-        ascent, and it ends when none is left).
-        """
-        d = noise_dimension(sampler.adapter, sampler.X)
-        moments = AdamMoments()
-        covs = stage.from_parameters(theta, d)
-        _, weights = clipped_gap(sampler.scores(covs, optimization_stage(phase, n_iter)), self.max_probability)
-        path = np.zeros((len(theta), d))
-        if stage.stops_when_converged:
-            return self._ascent_until_converged(phase, stage, theta, low, high, volume, sampler, n_iter, weights,
-                                                moments)
-        for t in range(n_iter):
-            # the weights d gap / d psi of each pass come from the previous one
-            tangent, weights, path, _ = self._gradient(stage, covs, weights, sampler, optimization_stage(phase, t),
-                                                       path)
-            theta = stage.step(theta, stage.direction(moments, tangent, self.learning_rate), low, high, volume)
-            covs = stage.from_parameters(theta, d)
-        return theta, n_iter
+        In a stage that stops when converged, a row leaves the ascent once its
+        objective no longer rises (see ``CONVERGENCE_WINDOW``) and the ascent
+        ends when none is left. A row's draws are keyed by the row, so the rows
+        still ascending get the draws they would get with every row: a row's
+        result does not depend on the others.
 
-    def _ascent_until_converged(self, phase, stage, theta, low, high, volume, sampler, n_iter, weights, moments):
-        """The ascent, each row stopping once its objective no longer rises (see ``CONVERGENCE_WINDOW``).
-
-        A row's draws are keyed by the row, so the rows still ascending get
-        the draws they would get with every row: a row's result does not
-        depend on the others.
+        Returns the parameters and the number of passes made (at most ``n_iter``).
         """
         d = noise_dimension(sampler.adapter, sampler.X)
         n, window = len(theta), CONVERGENCE_WINDOW
-        theta = theta.copy()
-        active = np.arange(n)
+        moments = AdamMoments()
+        theta = theta.copy()  # the stage's start stays as it is (the end-of-stage check reads it)
+        _, weights = clipped_gap(sampler.scores(stage.from_parameters(theta, d), optimization_stage(phase, n_iter)),
+                                 self.max_probability)
+        path = np.zeros((n, d))
         history = np.zeros((n_iter, n))
-        shape = (n,) + stage.tangent_shape(d)
+        active = np.arange(n)
         passes = 0
         for t in range(n_iter):
-            part = sampler if len(active) == n else sampler.rows(active)
-            covs = stage.from_parameters(theta[active], d)
-            tangent, weights[active], _, history[t, active] = self._gradient(
-                stage, covs, weights[active], part, optimization_stage(phase, t), np.zeros((len(active), d)))
-            full = np.zeros(shape)
-            full[active] = tangent
-            # every row's moments move (zero gradients for the stopped rows,
-            # whose moments are no longer read): one step count for all
-            direction = stage.direction(moments, full, self.learning_rate)[active]
-            theta[active] = stage.step(theta[active], direction, low[active], high[active],
-                                       None if volume is None else volume[active])
+            every = len(active) == n
+            rows, part = (slice(None), sampler) if every else (active, sampler.rows(active))
+            covs = stage.from_parameters(theta[rows], d)
+            # the weights d gap / d psi of each pass come from the previous one
+            tangent, weights[rows], path[rows], history[t, rows] = self._gradient(
+                stage, covs, weights[rows], part, optimization_stage(phase, t), path[rows])
+            if not every:
+                # every row's moments move (zero gradients for the stopped
+                # rows, whose moments are no longer read): one step count
+                full = np.zeros((n,) + stage.tangent_shape(d))
+                full[active] = tangent
+                tangent = full
+            direction = stage.direction(moments, tangent, self.learning_rate)
+            theta[rows] = stage.step(theta[rows], direction if every else direction[active], low[rows], high[rows],
+                                     None if volume is None else volume[rows])
             passes = t + 1
-            if passes >= 2 * window:
+            if stage.stops_when_converged and passes >= 2 * window:
                 recent = history[passes - window:passes, active].mean(axis=0)
                 before = history[passes - 2 * window:passes - window, active].mean(axis=0)
                 done = recent <= (1.0 + CONVERGENCE_TOL) * before
